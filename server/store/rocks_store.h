@@ -1,0 +1,37 @@
+#ifndef SIGIL_SERVER_STORE_ROCKS_STORE_H_
+#define SIGIL_SERVER_STORE_ROCKS_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/store/store.h"
+#include "token/clock.h"
+
+namespace sigil::server::store {
+
+// The default Store: RocksDB embedded in a data directory, one column family
+// each for sessions, revocations, the revocation event log, keys and
+// metadata (which holds the on-disk format version).
+class RocksStore : public Store {
+ public:
+  // Opens or creates the store in `data_dir` (created with mode 0700).
+  // `clock` drives the compaction filter that drops revocations, events and
+  // sessions past their expiry; it must outlive the store. Errors:
+  // FAILED_PRECONDITION "data dir ... is in use by another process" when
+  // another process holds it, FAILED_PRECONDITION for a newer format
+  // version, UNAVAILABLE for other storage errors, each with the path.
+  static absl::StatusOr<std::unique_ptr<RocksStore>> Open(
+      const std::string& data_dir, const token::Clock* clock);
+
+  // Forces a full compaction of every column family, running the
+  // expiry filter. For tests and operators.
+  virtual absl::Status CompactAll() = 0;
+};
+
+// Where the private key of `kid` is stored under `data_dir`.
+std::string KeyFilePath(const std::string& data_dir, const std::string& kid);
+
+}  // namespace sigil::server::store
+
+#endif  // SIGIL_SERVER_STORE_ROCKS_STORE_H_

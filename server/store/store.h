@@ -1,0 +1,85 @@
+#ifndef SIGIL_SERVER_STORE_STORE_H_
+#define SIGIL_SERVER_STORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "token/revocation_index.h"
+
+namespace sigil::server::store {
+
+// A login: one Issue call, for one subject at one or more systems.
+struct Session {
+  std::string session_id;
+  std::string subject;
+  std::vector<std::string> systems;
+  absl::Time created;
+  absl::Time expires_at;
+};
+
+// Metadata of a signing key; the private key itself lives in a file of its
+// own (mode 0600) under the data directory, see KeyFilePath.
+struct KeyRecord {
+  std::string kid;
+  std::string algorithm;  // "ES256", "EdDSA" or "RS256"
+  absl::Time created;
+};
+
+// What the authority keeps durably. Every operation maps onto a small etcd
+// transaction (a few keys, expiry as a lease, the event log as a revision
+// range), so a replicated implementation can sit behind the same interface.
+//
+// Errors: UNAVAILABLE when the storage layer fails; callers fail closed.
+// Thread-safe.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Assigns the next seq to `revocation`, records it in the revocation
+  // table and the event log, and returns only after the write is synced to
+  // disk. Returns the assigned seq. For the subject-level scopes it also
+  // reports how many sessions recorded for the covered (subject, system)
+  // pairs were opened since the previous logout that covered them.
+  struct AppendResult {
+    uint64_t seq = 0;
+    int64_t ended_sessions = 0;
+  };
+  virtual absl::StatusOr<AppendResult> AppendRevocation(
+      token::Revocation revocation) = 0;
+
+  // Calls `fn` for every revocation still in the table (expired entries
+  // may be included until compaction drops them).
+  virtual absl::Status ForEachRevocation(
+      const std::function<void(const token::Revocation&)>& fn) = 0;
+
+  // Events with seq > after_seq in seq order, at most `limit`.
+  virtual absl::StatusOr<std::vector<token::Revocation>> ReadEvents(
+      uint64_t after_seq, size_t limit) = 0;
+
+  // The highest seq ever assigned (0 when none).
+  virtual uint64_t LastSeq() const = 0;
+
+  // Records a session. Not synced: a session lost in a crash only loses
+  // bookkeeping, never a revocation.
+  virtual absl::Status PutSession(const Session& session) = 0;
+
+  virtual absl::Status PutKey(const KeyRecord& key) = 0;
+  virtual absl::StatusOr<std::vector<KeyRecord>> ListKeys() = 0;
+
+  // Issue instants must stay above every instant handed out before a
+  // restart, even if the wall clock steps back. The authority reserves a
+  // horizon durably before issuing past it; TickFloor returns the highest
+  // reserved horizon or revocation not_before ever recorded.
+  virtual absl::Status ReserveTicks(int64_t until_us) = 0;
+  virtual int64_t TickFloor() const = 0;
+};
+
+}  // namespace sigil::server::store
+
+#endif  // SIGIL_SERVER_STORE_STORE_H_
