@@ -1,0 +1,258 @@
+#include "server/authority.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/log.h"
+#include "server/random_id.h"
+#include "server/validation.h"
+
+namespace sigil::server {
+namespace {
+
+using token::Reason;
+
+// Why a revocation reason applies, for the verdict message.
+std::string RevokedMessage(Reason reason, absl::string_view system) {
+  switch (reason) {
+    case Reason::kTokenRevoked:
+      return "token was revoked";
+    case Reason::kSessionRevoked:
+      return "session was ended";
+    case Reason::kLoggedOut:
+      return absl::StrCat("subject logged out of ", system);
+    case Reason::kLoggedOutAll:
+      return "subject logged out of every system";
+    case Reason::kLoggedOutOfSystem:
+      return absl::StrCat("subject logged out of ", system,
+                          "; the token is still valid at its other systems");
+    default:
+      return std::string(token::ReasonName(reason));
+  }
+}
+
+absl::string_view ScopeName(token::RevocationScope scope) {
+  switch (scope) {
+    case token::RevocationScope::kToken:
+      return "token";
+    case token::RevocationScope::kSession:
+      return "session";
+    case token::RevocationScope::kSubjectSystem:
+      return "subject_system";
+    case token::RevocationScope::kSubject:
+      return "subject";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
+    AuthorityOptions options, store::Store* store, const token::Clock* clock,
+    std::unique_ptr<KeyManager> keys) {
+  if (options.default_ttl <= absl::ZeroDuration() ||
+      options.default_ttl > options.max_ttl) {
+    return absl::InvalidArgumentError(
+        "default token ttl must be positive and at most the maximum ttl");
+  }
+  std::unique_ptr<Authority> authority(
+      new Authority(std::move(options), store, clock, std::move(keys)));
+  absl::Status loaded = store->ForEachRevocation(
+      [&](const token::Revocation& r) { authority->index_.Apply(r); });
+  if (!loaded.ok()) return loaded;
+  authority->index_.Prune(clock->Now());
+  return authority;
+}
+
+Authority::Authority(AuthorityOptions options, store::Store* store,
+                     const token::Clock* clock,
+                     std::unique_ptr<KeyManager> keys)
+    : options_(std::move(options)),
+      store_(store),
+      clock_(clock),
+      keys_(std::move(keys)),
+      verifier_(token::JwtVerifierOptions{options_.issuer, clock}),
+      ticks_(clock, store) {}
+
+absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
+  absl::Status valid = ValidateSubject(params.subject);
+  if (!valid.ok()) return valid;
+  if (params.systems.empty()) {
+    return absl::InvalidArgumentError("at least one system is required");
+  }
+  absl::flat_hash_set<absl::string_view> seen;
+  for (const std::string& system : params.systems) {
+    valid = ValidateSystem(system);
+    if (!valid.ok()) return valid;
+    if (!seen.insert(system).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("system \"", system, "\" is listed twice"));
+    }
+  }
+  for (const std::string& scope : params.scopes) {
+    valid = ValidateScope(scope);
+    if (!valid.ok()) return valid;
+  }
+  const absl::Duration ttl = params.ttl.value_or(options_.default_ttl);
+  if (ttl < absl::Seconds(1) || ttl > options_.max_ttl) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ttl must be between 1s and ", absl::FormatDuration(options_.max_ttl)));
+  }
+
+  auto tick = ticks_.Next();
+  if (!tick.ok()) return tick.status();
+  const absl::Time now = clock_->Now();
+  token::JwtClaims claims;
+  claims.issuer = options_.issuer;
+  claims.subject = params.subject;
+  claims.audience = params.systems;
+  claims.issued_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
+  claims.expires_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now + ttl));
+  claims.token_id = RandomId();
+  claims.session_id = RandomId();
+  claims.scopes = params.scopes;
+  claims.issued_at_us = *tick;
+
+  auto signed_token = keys_->signer().Sign(claims);
+  if (!signed_token.ok()) return signed_token.status();
+  absl::Status recorded = store_->PutSession(
+      store::Session{claims.session_id, claims.subject, claims.audience, now,
+                     claims.expires_at});
+  if (!recorded.ok()) return recorded;
+
+  LogLine(absl::StrCat("issue subject=", absl::CHexEscape(claims.subject),
+                       " systems=", absl::StrJoin(claims.audience, ","),
+                       " sid=", claims.session_id, " jti=", claims.token_id));
+  return IssuedToken{*std::move(signed_token), claims.token_id,
+                     claims.session_id, claims.expires_at};
+}
+
+absl::StatusOr<Verdict> Authority::Verify(
+    absl::string_view token, absl::string_view system,
+    absl::Span<const std::string> required_scopes) const {
+  if (token.empty()) return absl::InvalidArgumentError("token is required");
+  absl::Status valid = ValidateSystem(system);
+  if (!valid.ok()) return valid;
+  for (const std::string& scope : required_scopes) {
+    valid = ValidateScope(scope);
+    if (!valid.ok()) return valid;
+  }
+
+  auto jwt = verifier_.Verify(token, keys_->public_keys(), system);
+  if (!jwt.ok()) {
+    return Verdict{token::ReasonOf(jwt.status()),
+                   std::string(jwt.status().message()), std::nullopt,
+                   std::nullopt};
+  }
+  const token::JwtClaims& claims = jwt->claims();
+  const Reason revoked = index_.Check(claims, system);
+  if (revoked != Reason::kValid) {
+    return Verdict{revoked, RevokedMessage(revoked, system), std::nullopt,
+                   std::nullopt};
+  }
+  for (const std::string& scope : required_scopes) {
+    if (!jwt->HasScope(scope)) {
+      return Verdict{Reason::kInsufficientScope,
+                     absl::StrCat("token lacks scope ", scope), std::nullopt,
+                     claims.expires_at};
+    }
+  }
+  return Verdict{Reason::kValid, "", claims, claims.expires_at};
+}
+
+absl::StatusOr<std::string> Authority::SubjectOf(
+    const LogoutTarget& target, absl::string_view system) const {
+  if (target.subject.empty() == target.token.empty()) {
+    return absl::InvalidArgumentError(
+        "exactly one of subject or token is required");
+  }
+  if (!target.subject.empty()) {
+    absl::Status valid = ValidateSubject(target.subject);
+    if (!valid.ok()) return valid;
+    return target.subject;
+  }
+  auto jwt =
+      verifier_.VerifyIgnoringAudience(target.token, keys_->public_keys());
+  if (!jwt.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("token is not a valid credential: ",
+                     token::ReasonName(token::ReasonOf(jwt.status()))));
+  }
+  const std::vector<std::string>& audience = jwt->claims().audience;
+  if (!system.empty() &&
+      std::find(audience.begin(), audience.end(), system) == audience.end()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("token is not issued for system ", system));
+  }
+  return jwt->claims().subject;
+}
+
+absl::StatusOr<LogoutResult> Authority::LogoutFromSystem(
+    absl::string_view system, const LogoutTarget& target) {
+  absl::Status valid = ValidateSystem(system);
+  if (!valid.ok()) return valid;
+  auto subject = SubjectOf(target, system);
+  if (!subject.ok()) return subject.status();
+  token::Revocation r;
+  r.scope = token::RevocationScope::kSubjectSystem;
+  r.subject = *std::move(subject);
+  r.system = std::string(system);
+  return Record(std::move(r));
+}
+
+absl::StatusOr<LogoutResult> Authority::LogoutAll(const LogoutTarget& target) {
+  auto subject = SubjectOf(target, "");
+  if (!subject.ok()) return subject.status();
+  token::Revocation r;
+  r.scope = token::RevocationScope::kSubject;
+  r.subject = *std::move(subject);
+  return Record(std::move(r));
+}
+
+absl::Status Authority::Revoke(absl::string_view token) {
+  if (token.empty()) return absl::InvalidArgumentError("token is required");
+  auto jwt = verifier_.VerifyIgnoringAudience(token, keys_->public_keys());
+  if (!jwt.ok()) return absl::OkStatus();
+  const token::JwtClaims& claims = jwt->claims();
+  if (index_.Check(claims, claims.audience.front()) == Reason::kTokenRevoked) {
+    return absl::OkStatus();
+  }
+  token::Revocation r;
+  r.scope = token::RevocationScope::kToken;
+  r.subject = claims.subject;
+  r.token_id = claims.token_id;
+  r.expires_at = claims.expires_at;
+  auto recorded = Record(std::move(r));
+  return recorded.status();
+}
+
+absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
+  auto tick = ticks_.Next();
+  if (!tick.ok()) return tick.status();
+  revocation.not_before_us = *tick;
+  if (revocation.scope != token::RevocationScope::kToken) {
+    // Every token this covers was issued before now with a ttl of at most
+    // max_ttl, so all are expired by then.
+    revocation.expires_at = clock_->Now() + options_.max_ttl;
+  }
+  auto appended = store_->AppendRevocation(revocation);
+  if (!appended.ok()) return appended.status();
+  revocation.seq = appended->seq;
+  index_.Apply(revocation);
+
+  LogLine(absl::StrCat(
+      "revoke seq=", revocation.seq, " scope=", ScopeName(revocation.scope),
+      " subject=", absl::CHexEscape(revocation.subject),
+      revocation.system.empty() ? "" : " system=", revocation.system,
+      revocation.token_id.empty() ? "" : " jti=", revocation.token_id,
+      " ended_sessions=", appended->ended_sessions));
+  return LogoutResult{appended->ended_sessions, revocation.seq};
+}
+
+void Authority::PruneExpired() { index_.Prune(clock_->Now()); }
+
+}  // namespace sigil::server

@@ -1,0 +1,126 @@
+#ifndef SIGIL_SERVER_AUTHORITY_H_
+#define SIGIL_SERVER_AUTHORITY_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "server/key_manager.h"
+#include "server/store/store.h"
+#include "server/tick_source.h"
+#include "token/clock.h"
+#include "token/jwt.h"
+#include "token/reason.h"
+#include "token/revocation_index.h"
+
+namespace sigil::server {
+
+struct AuthorityOptions {
+  std::string issuer = "sigil";
+  // Lifetime of a token when Issue names none.
+  absl::Duration default_ttl = absl::Minutes(15);
+  // The longest lifetime Issue grants. Revocations are kept this long, so
+  // it must not shrink across restarts while older tokens are alive.
+  absl::Duration max_ttl = absl::Hours(24);
+};
+
+struct IssueParams {
+  std::string subject;
+  std::vector<std::string> systems;
+  std::vector<std::string> scopes;
+  std::optional<absl::Duration> ttl;
+};
+
+struct IssuedToken {
+  std::string access_token;
+  std::string token_id;
+  std::string session_id;
+  absl::Time expires_at;
+};
+
+// The outcome of verifying a token: data, not an error.
+struct Verdict {
+  token::Reason reason = token::Reason::kMalformed;
+  std::string message;
+  // Set when reason is kValid.
+  std::optional<token::JwtClaims> claims;
+  // Until when a verifier may reuse this verdict; unset when it must not.
+  std::optional<absl::Time> cache_until;
+};
+
+// Who a logout is for: exactly one of an operator-named subject or the
+// holder of a token (whose own token names the subject).
+struct LogoutTarget {
+  std::string subject;
+  std::string token;
+};
+
+struct LogoutResult {
+  int64_t revoked_sessions = 0;
+  uint64_t revocation_seq = 0;
+};
+
+// The authority's logic, in absl terms: the gRPC edge only translates.
+// Requests are validated here (INVALID_ARGUMENT with what is wrong);
+// storage failures are UNAVAILABLE and never turn into a permissive answer.
+// Every revocation is synced to disk and applied to the in-memory index
+// before the call returns. Thread-safe.
+class Authority {
+ public:
+  // Loads the revocation table from `store` into memory. `store` and
+  // `clock` are not owned and must outlive the Authority.
+  static absl::StatusOr<std::unique_ptr<Authority>> Create(
+      AuthorityOptions options, store::Store* store, const token::Clock* clock,
+      std::unique_ptr<KeyManager> keys);
+
+  absl::StatusOr<IssuedToken> Issue(const IssueParams& params);
+
+  // INVALID_ARGUMENT for an empty token or system or a malformed scope;
+  // everything wrong with the token itself is a Verdict.
+  absl::StatusOr<Verdict> Verify(
+      absl::string_view token, absl::string_view system,
+      absl::Span<const std::string> required_scopes) const;
+
+  // A target given by token must verify (any revocation state); for
+  // LogoutFromSystem the token must be issued for `system`. A bad token is
+  // UNAUTHENTICATED, a token for other systems PERMISSION_DENIED.
+  absl::StatusOr<LogoutResult> LogoutFromSystem(absl::string_view system,
+                                                const LogoutTarget& target);
+  absl::StatusOr<LogoutResult> LogoutAll(const LogoutTarget& target);
+
+  // RFC 7009: revoking an invalid, expired or already revoked token
+  // succeeds and changes nothing.
+  absl::Status Revoke(absl::string_view token);
+
+  const token::KeySet& public_keys() const { return keys_->public_keys(); }
+
+  // Drops revocations that no longer cover any unexpired token from memory
+  // (the store's compaction filter does the same on disk).
+  void PruneExpired();
+
+ private:
+  Authority(AuthorityOptions options, store::Store* store,
+            const token::Clock* clock, std::unique_ptr<KeyManager> keys);
+
+  absl::StatusOr<std::string> SubjectOf(const LogoutTarget& target,
+                                        absl::string_view system) const;
+  absl::StatusOr<LogoutResult> Record(token::Revocation revocation);
+
+  const AuthorityOptions options_;
+  store::Store* const store_;
+  const token::Clock* const clock_;
+  const std::unique_ptr<KeyManager> keys_;
+  const token::JwtVerifier verifier_;
+  TickSource ticks_;
+  token::RevocationIndex index_;
+};
+
+}  // namespace sigil::server
+
+#endif  // SIGIL_SERVER_AUTHORITY_H_

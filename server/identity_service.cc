@@ -1,0 +1,141 @@
+#include "server/identity_service.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "server/grpc_status.h"
+
+namespace sigil::server {
+namespace {
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  const int64_t seconds =
+      micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>((micros - seconds * 1000000) * 1000));
+}
+
+absl::StatusOr<std::optional<absl::Duration>> TtlOf(
+    const sigil::v1::IssueRequest& request) {
+  if (!request.has_ttl()) return std::optional<absl::Duration>();
+  const google::protobuf::Duration& ttl = request.ttl();
+  if (ttl.seconds() < 0 || ttl.nanos() < 0 || ttl.nanos() > 999999999) {
+    return absl::InvalidArgumentError("ttl must be a positive duration");
+  }
+  return std::optional<absl::Duration>(absl::Seconds(ttl.seconds()) +
+                                       absl::Nanoseconds(ttl.nanos()));
+}
+
+void FillClaims(const token::JwtClaims& claims, sigil::v1::Claims* out) {
+  out->set_issuer(claims.issuer);
+  out->set_subject(claims.subject);
+  for (const std::string& aud : claims.audience) out->add_audience(aud);
+  SetTimestamp(claims.issued_at, out->mutable_issued_at());
+  SetTimestamp(claims.expires_at, out->mutable_expires_at());
+  out->set_token_id(claims.token_id);
+  out->set_session_id(claims.session_id);
+  for (const std::string& scope : claims.scopes) out->add_scopes(scope);
+}
+
+void FillLogout(const LogoutResult& result, sigil::v1::LogoutResponse* out) {
+  out->set_revoked_sessions(result.revoked_sessions);
+  out->set_revocation_seq(result.revocation_seq);
+}
+
+}  // namespace
+
+grpc::Status IdentityService::Issue(grpc::ServerContext*,
+                                    const sigil::v1::IssueRequest* request,
+                                    sigil::v1::IssueResponse* response) {
+  auto ttl = TtlOf(*request);
+  if (!ttl.ok()) return ToGrpcStatus(ttl.status());
+  IssueParams params;
+  params.subject = request->subject();
+  params.systems.assign(request->systems().begin(), request->systems().end());
+  params.scopes.assign(request->scopes().begin(), request->scopes().end());
+  params.ttl = *ttl;
+  auto issued = authority_->Issue(params);
+  if (!issued.ok()) return ToGrpcStatus(issued.status());
+  response->set_access_token(std::move(issued->access_token));
+  response->set_token_id(issued->token_id);
+  response->set_session_id(issued->session_id);
+  SetTimestamp(issued->expires_at, response->mutable_expires_at());
+  return grpc::Status::OK;
+}
+
+grpc::Status IdentityService::Verify(grpc::ServerContext*,
+                                     const sigil::v1::VerifyRequest* request,
+                                     sigil::v1::VerifyResponse* response) {
+  const std::vector<std::string> scopes(request->required_scopes().begin(),
+                                        request->required_scopes().end());
+  auto verdict =
+      authority_->Verify(request->token(), request->system(), scopes);
+  if (!verdict.ok()) return ToGrpcStatus(verdict.status());
+
+  sigil::v1::Verdict* out = response->mutable_verdict();
+  out->set_code(absl::StatusCodeToString(token::CodeOf(verdict->reason)));
+  sigil::v1::Reason reason = sigil::v1::REASON_UNSPECIFIED;
+  sigil::v1::Reason_Parse(std::string(token::ReasonName(verdict->reason)),
+                          &reason);
+  out->set_reason(reason);
+  out->set_message(verdict->message);
+  if (verdict->claims.has_value()) {
+    FillClaims(*verdict->claims, response->mutable_claims());
+  }
+  if (verdict->cache_until.has_value()) {
+    SetTimestamp(*verdict->cache_until, response->mutable_cache_until());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status IdentityService::LogoutFromSystem(
+    grpc::ServerContext*, const sigil::v1::LogoutFromSystemRequest* request,
+    sigil::v1::LogoutResponse* response) {
+  auto result = authority_->LogoutFromSystem(
+      request->system(), LogoutTarget{request->subject(), request->token()});
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  FillLogout(*result, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status IdentityService::LogoutAll(
+    grpc::ServerContext*, const sigil::v1::LogoutAllRequest* request,
+    sigil::v1::LogoutResponse* response) {
+  auto result =
+      authority_->LogoutAll(LogoutTarget{request->subject(), request->token()});
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  FillLogout(*result, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status IdentityService::Revoke(grpc::ServerContext*,
+                                     const sigil::v1::RevokeRequest* request,
+                                     sigil::v1::RevokeResponse*) {
+  return ToGrpcStatus(authority_->Revoke(request->token()));
+}
+
+grpc::Status IdentityService::GetJwks(grpc::ServerContext*,
+                                      const sigil::v1::GetJwksRequest*,
+                                      sigil::v1::GetJwksResponse* response) {
+  const token::KeySet& keys = authority_->public_keys();
+  response->set_jwks_json(keys.ToJwksJson());
+  for (const token::PublicKey& key : keys.keys()) {
+    const token::Jwk jwk = key.ToJwk();
+    sigil::v1::Jwk* out = response->add_keys();
+    out->set_kty(jwk.kty);
+    out->set_kid(jwk.kid);
+    out->set_alg(jwk.alg);
+    out->set_use(jwk.use);
+    out->set_crv(jwk.crv);
+    out->set_x(jwk.x);
+    out->set_y(jwk.y);
+    out->set_n(jwk.n);
+    out->set_e(jwk.e);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace sigil::server

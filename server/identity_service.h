@@ -1,0 +1,42 @@
+#ifndef SIGIL_SERVER_IDENTITY_SERVICE_H_
+#define SIGIL_SERVER_IDENTITY_SERVICE_H_
+
+#include "server/authority.h"
+#include "sigil/v1/identity.grpc.pb.h"
+
+namespace sigil::server {
+
+// sigil.v1.Identity over gRPC: translates messages to Authority calls and
+// statuses back (ToGrpcStatus); no logic of its own. Thread-safe.
+class IdentityService final : public sigil::v1::Identity::Service {
+ public:
+  // `authority` is not owned and must outlive the service.
+  explicit IdentityService(Authority* authority) : authority_(authority) {}
+
+  grpc::Status Issue(grpc::ServerContext* context,
+                     const sigil::v1::IssueRequest* request,
+                     sigil::v1::IssueResponse* response) override;
+  grpc::Status Verify(grpc::ServerContext* context,
+                      const sigil::v1::VerifyRequest* request,
+                      sigil::v1::VerifyResponse* response) override;
+  grpc::Status LogoutFromSystem(
+      grpc::ServerContext* context,
+      const sigil::v1::LogoutFromSystemRequest* request,
+      sigil::v1::LogoutResponse* response) override;
+  grpc::Status LogoutAll(grpc::ServerContext* context,
+                         const sigil::v1::LogoutAllRequest* request,
+                         sigil::v1::LogoutResponse* response) override;
+  grpc::Status Revoke(grpc::ServerContext* context,
+                      const sigil::v1::RevokeRequest* request,
+                      sigil::v1::RevokeResponse* response) override;
+  grpc::Status GetJwks(grpc::ServerContext* context,
+                       const sigil::v1::GetJwksRequest* request,
+                       sigil::v1::GetJwksResponse* response) override;
+
+ private:
+  Authority* const authority_;
+};
+
+}  // namespace sigil::server
+
+#endif  // SIGIL_SERVER_IDENTITY_SERVICE_H_

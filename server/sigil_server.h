@@ -1,0 +1,64 @@
+#ifndef SIGIL_SERVER_SIGIL_SERVER_H_
+#define SIGIL_SERVER_SIGIL_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "server/authority.h"
+#include "server/identity_service.h"
+#include "server/store/rocks_store.h"
+#include "token/algorithm.h"
+#include "token/clock.h"
+
+namespace sigil::server {
+
+struct ServerOptions {
+  // host:port (port 0 picks a free one) or unix:PATH.
+  std::string listen = "127.0.0.1:50051";
+  std::string data_dir = "./sigil-data";
+  token::Algorithm algorithm = token::Algorithm::kES256;
+  AuthorityOptions authority;
+};
+
+// A running authority: the store, the keys, sigil.v1.Identity, server
+// reflection and grpc.health.v1, listening on one address. sigild is this
+// plus flags and signals; tests run it in-process on a real socket.
+class SigilServer {
+ public:
+  // Opens the data dir (failing if another process holds it), loads or
+  // creates the signing key, and starts serving. `clock` is not owned and
+  // must outlive the server. Errors say what failed and where.
+  static absl::StatusOr<std::unique_ptr<SigilServer>> Start(
+      const ServerOptions& options, const token::Clock* clock);
+
+  // Stops accepting calls, lets in-flight calls finish for up to `grace`,
+  // then closes the store. Idempotent; the destructor calls it.
+  void Shutdown(absl::Duration grace);
+  ~SigilServer();
+
+  // The TCP port in use (the one picked for port 0); 0 for a unix socket.
+  int port() const { return port_; }
+  Authority& authority() { return *authority_; }
+
+ private:
+  SigilServer() = default;
+  void PruneLoop();
+
+  std::unique_ptr<store::RocksStore> store_;
+  std::unique_ptr<Authority> authority_;
+  std::unique_ptr<IdentityService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  absl::Notification stopping_;
+  std::thread pruner_;
+};
+
+}  // namespace sigil::server
+
+#endif  // SIGIL_SERVER_SIGIL_SERVER_H_

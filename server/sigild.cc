@@ -1,0 +1,85 @@
+// sigild: the Sigil authority. Flags are listed by --help.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/log.h"
+#include "server/sigil_server.h"
+#include "token/algorithm.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "Address to serve on: host:port or unix:PATH.");
+ABSL_FLAG(std::string, data_dir, "./sigil-data",
+          "Directory of the embedded RocksDB store and the signing keys.");
+ABSL_FLAG(std::string, issuer, "sigil", "The iss claim of issued tokens.");
+ABSL_FLAG(absl::Duration, token_ttl, absl::Minutes(15),
+          "Lifetime of an access token when Issue names none.");
+ABSL_FLAG(absl::Duration, max_token_ttl, absl::Hours(24),
+          "Longest lifetime Issue grants; do not lower it while older tokens "
+          "are alive.");
+ABSL_FLAG(std::string, alg, "ES256",
+          "Signing algorithm of a newly generated key: ES256, EdDSA or RS256.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "How long in-flight calls may run after SIGTERM or SIGINT.");
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "sigild: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the Sigil authority: issues JWTs and pushes revocations.\n"
+      "Usage: sigild [--listen=127.0.0.1:50051] [--data_dir=./sigil-data]");
+  absl::ParseCommandLine(argc, argv);
+
+  auto alg = sigil::token::ParseAlgorithm(absl::GetFlag(FLAGS_alg));
+  if (!alg.ok()) {
+    return Fail(absl::StrCat("--alg must be ES256, EdDSA or RS256, not \"",
+                             absl::GetFlag(FLAGS_alg), "\""));
+  }
+
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only the sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  sigil::server::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.algorithm = *alg;
+  options.authority.issuer = absl::GetFlag(FLAGS_issuer);
+  options.authority.default_ttl = absl::GetFlag(FLAGS_token_ttl);
+  options.authority.max_ttl = absl::GetFlag(FLAGS_max_token_ttl);
+
+  auto server =
+      sigil::server::SigilServer::Start(options, &sigil::token::RealClock());
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  sigil::server::LogLine(absl::StrCat(
+      "sigild serving on ", options.listen,
+      (*server)->port() != 0 ? absl::StrCat(" (port ", (*server)->port(), ")")
+                             : "",
+      " data_dir=", options.data_dir, " issuer=", options.authority.issuer));
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  sigil::server::LogLine(absl::StrCat("sigild stopping on signal ",
+                                      signal_number, "; draining calls"));
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  sigil::server::LogLine("sigild stopped; store closed");
+  return 0;
+}

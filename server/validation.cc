@@ -1,0 +1,107 @@
+#include "server/validation.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace sigil::server {
+namespace {
+
+constexpr size_t kMaxSubjectBytes = 256;
+constexpr size_t kMaxSystemBytes = 128;
+constexpr size_t kMaxScopeBytes = 128;
+
+// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF)
+// without C0/C1 controls or DEL.
+bool IsPrintableUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    int len;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (int k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+bool IsSystemChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+         c == '/' || c == '-';
+}
+
+}  // namespace
+
+absl::Status ValidateSubject(absl::string_view subject) {
+  if (subject.empty()) return absl::InvalidArgumentError("subject is required");
+  if (subject.size() > kMaxSubjectBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("subject is longer than ", kMaxSubjectBytes, " bytes"));
+  }
+  if (!IsPrintableUtf8(subject)) {
+    return absl::InvalidArgumentError(
+        "subject must be UTF-8 without control characters");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSystem(absl::string_view system) {
+  if (system.empty()) return absl::InvalidArgumentError("system is required");
+  if (system.size() > kMaxSystemBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("system is longer than ", kMaxSystemBytes, " bytes"));
+  }
+  for (char c : system) {
+    if (!IsSystemChar(c)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("system \"", absl::CHexEscape(system),
+                       "\" may only contain letters, digits and . _ : / -"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateScope(absl::string_view scope) {
+  if (scope.empty()) return absl::InvalidArgumentError("scope is empty");
+  if (scope.size() > kMaxScopeBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scope is longer than ", kMaxScopeBytes, " bytes"));
+  }
+  for (char c : scope) {
+    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("scope \"", absl::CHexEscape(scope),
+                       "\" has a character outside RFC 6749 scope-token"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sigil::server
