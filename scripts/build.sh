@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Configures and builds Sigil into ./build (kept between runs, so rebuilds
+# are incremental). Extra arguments go to cmake's configure step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+cmake --build build

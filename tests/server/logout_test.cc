@@ -1,0 +1,183 @@
+// LogoutFromSystem, LogoutAll and Revoke through the gRPC API: the
+// revocation invariants of DESIGN.md, seen as a relying system sees them.
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/server/service_fixture.h"
+
+namespace sigil::server {
+namespace {
+
+constexpr char kOk[] = "OK VALID";
+constexpr char kLoggedOut[] = "UNAUTHENTICATED LOGGED_OUT";
+constexpr char kLoggedOutAll[] = "UNAUTHENTICATED LOGGED_OUT_ALL";
+
+using LogoutTest = ServiceTest;
+
+TEST_F(LogoutTest, LogoutFromOneSystemLeavesTheOthersLoggedIn) {
+  const std::string a = Login("u", {"A"}).access_token();
+  const std::string b = Login("u", {"B"}).access_token();
+  const std::string c = Login("u", {"C"}).access_token();
+  EXPECT_EQ(Outcome(Check(a, "A")), kOk);
+  EXPECT_EQ(Outcome(Check(b, "B")), kOk);
+  EXPECT_EQ(Outcome(Check(c, "C")), kOk);
+  EXPECT_EQ(Outcome(Check(a, "B")), "UNAUTHENTICATED WRONG_AUDIENCE");
+
+  const sigil::v1::LogoutResponse out = LogoutSubject("u", "A");
+  EXPECT_EQ(out.revoked_sessions(), 1);
+  EXPECT_GT(out.revocation_seq(), 0u);
+
+  EXPECT_EQ(Outcome(Check(a, "A")), kLoggedOut);
+  EXPECT_EQ(Outcome(Check(b, "B")), kOk);
+  EXPECT_EQ(Outcome(Check(c, "C")), kOk);
+}
+
+TEST_F(LogoutTest, ReloginInTheSameMicrosecondAfterLogoutIsValid) {
+  // The fake clock never moves: every call below happens at one instant.
+  std::string token = Login("u", {"A"}).access_token();
+  uint64_t last_seq = 0;
+  for (int round = 0; round < 40; ++round) {
+    SCOPED_TRACE(round);
+    const sigil::v1::LogoutResponse out = LogoutSubject("u", "A");
+    EXPECT_GT(out.revocation_seq(), last_seq);
+    last_seq = out.revocation_seq();
+    EXPECT_EQ(Outcome(Check(token, "A")), kLoggedOut);
+    token = Login("u", {"A"}).access_token();
+    EXPECT_EQ(Outcome(Check(token, "A")), kOk);
+  }
+}
+
+TEST_F(LogoutTest, LogoutAllEndsEveryEarlierTokenButNotLaterOnes) {
+  const std::string a = Login("u", {"A"}).access_token();
+  const std::string bc = Login("u", {"B", "C"}).access_token();
+  const std::string other = Login("v", {"A"}).access_token();
+
+  const sigil::v1::LogoutResponse out = LogoutSubjectEverywhere("u");
+  EXPECT_EQ(out.revoked_sessions(), 3);  // one at A, one each at B and C
+
+  EXPECT_EQ(Outcome(Check(a, "A")), kLoggedOutAll);
+  EXPECT_EQ(Outcome(Check(bc, "B")), kLoggedOutAll);
+  EXPECT_EQ(Outcome(Check(bc, "C")), kLoggedOutAll);
+  EXPECT_EQ(Outcome(Check(other, "A")), kOk);
+  EXPECT_EQ(Outcome(Check(Login("u", {"A"}).access_token(), "A")), kOk);
+}
+
+TEST_F(LogoutTest, MultiSystemTokenIsForbiddenOnlyWhereTheUserLoggedOut) {
+  const std::string abc = Login("u", {"A", "B", "C"}).access_token();
+  for (const char* system : {"A", "B", "C"}) {
+    EXPECT_EQ(Outcome(Check(abc, system)), kOk) << system;
+  }
+  EXPECT_EQ(Outcome(Check(abc, "D")), "UNAUTHENTICATED WRONG_AUDIENCE");
+
+  LogoutSubject("u", "A");
+  EXPECT_EQ(Outcome(Check(abc, "A")), "PERMISSION_DENIED LOGGED_OUT_OF_SYSTEM");
+  EXPECT_EQ(Outcome(Check(abc, "B")), kOk);
+  EXPECT_EQ(Outcome(Check(abc, "C")), kOk);
+
+  // Logged out of every system it names, it authenticates nowhere.
+  LogoutSubject("u", "B");
+  LogoutSubject("u", "C");
+  EXPECT_EQ(Outcome(Check(abc, "A")), kLoggedOut);
+
+  LogoutSubjectEverywhere("u");
+  EXPECT_EQ(Outcome(Check(abc, "B")), kLoggedOutAll);
+}
+
+TEST_F(LogoutTest, UserLogsOutWithTheirOwnToken) {
+  const std::string a = Login("u", {"A"}).access_token();
+  const std::string b = Login("u", {"B"}).access_token();
+
+  sigil::v1::LogoutFromSystemRequest request;
+  request.set_token(a);
+  request.set_system("A");
+  sigil::v1::LogoutResponse response;
+  ASSERT_TRUE(stub_->LogoutFromSystem(Context().get(), request, &response).ok());
+  EXPECT_EQ(Outcome(Check(a, "A")), kLoggedOut);
+  EXPECT_EQ(Outcome(Check(b, "B")), kOk);
+
+  sigil::v1::LogoutAllRequest all;
+  all.set_token(b);
+  ASSERT_TRUE(stub_->LogoutAll(Context().get(), all, &response).ok());
+  EXPECT_EQ(Outcome(Check(b, "B")), kLoggedOutAll);
+}
+
+TEST_F(LogoutTest, TokenLogoutNeedsAnAuthenticTokenForThatSystem) {
+  const std::string b = Login("u", {"B"}).access_token();
+  struct Case {
+    std::string name;
+    std::string token;
+    std::string system;
+    grpc::StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {"token of another system", b, "A", grpc::PERMISSION_DENIED},
+      {"garbage", "not.a.token", "A", grpc::UNAUTHENTICATED},
+      {"tampered", b.substr(0, b.size() - 2) + "AA", "B",
+       grpc::UNAUTHENTICATED},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    sigil::v1::LogoutFromSystemRequest request;
+    request.set_token(c.token);
+    request.set_system(c.system);
+    sigil::v1::LogoutResponse response;
+    EXPECT_EQ(
+        stub_->LogoutFromSystem(Context().get(), request, &response).error_code(),
+        c.code);
+  }
+  EXPECT_EQ(Outcome(Check(b, "B")), kOk);
+}
+
+TEST_F(LogoutTest, RevokeEndsOneTokenAndIsIdempotent) {
+  const std::string first = Login("u", {"A"}).access_token();
+  const std::string second = Login("u", {"A"}).access_token();
+  for (int i = 0; i < 2; ++i) {
+    sigil::v1::RevokeRequest request;
+    request.set_token(first);
+    sigil::v1::RevokeResponse response;
+    ASSERT_TRUE(stub_->Revoke(Context().get(), request, &response).ok());
+  }
+  EXPECT_EQ(Outcome(Check(first, "A")), "UNAUTHENTICATED TOKEN_REVOKED");
+  EXPECT_EQ(Outcome(Check(second, "A")), kOk);
+
+  // RFC 7009: an invalid token is not an error, and changes nothing.
+  sigil::v1::RevokeRequest garbage;
+  garbage.set_token("x.y.z");
+  sigil::v1::RevokeResponse response;
+  EXPECT_TRUE(stub_->Revoke(Context().get(), garbage, &response).ok());
+  EXPECT_EQ(Outcome(Check(second, "A")), kOk);
+}
+
+TEST_F(LogoutTest, RevocationsSurviveARestart) {
+  const std::string a = Login("u", {"A"}).access_token();
+  const std::string b = Login("u", {"B"}).access_token();
+  const std::string v = Login("v", {"A"}).access_token();
+  LogoutSubject("u", "A");
+  LogoutSubjectEverywhere("v");
+
+  StopServer();
+  StartServer();
+
+  EXPECT_EQ(Outcome(Check(a, "A")), kLoggedOut);
+  EXPECT_EQ(Outcome(Check(b, "B")), kOk);
+  EXPECT_EQ(Outcome(Check(v, "A")), kLoggedOutAll);
+  // The clock has not moved: tokens issued after the restart must still be
+  // ordered after the revocations issued before it.
+  EXPECT_EQ(Outcome(Check(Login("u", {"A"}).access_token(), "A")), kOk);
+  EXPECT_EQ(Outcome(Check(Login("v", {"A"}).access_token(), "A")), kOk);
+}
+
+TEST_F(LogoutTest, ExpiredRevocationsAreForgottenWithoutReviving) {
+  const std::string a = Login("u", {"A"}).access_token();
+  LogoutSubject("u", "A");
+  // Past the token's expiry the verdict is EXPIRED either way, and the
+  // revocation may go: nothing it covers is alive.
+  clock_.Advance(options_.authority.max_ttl + absl::Seconds(1));
+  server_->authority().PruneExpired();
+  EXPECT_EQ(Outcome(Check(a, "A")), "UNAUTHENTICATED EXPIRED");
+}
+
+}  // namespace
+}  // namespace sigil::server
