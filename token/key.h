@@ -50,6 +50,7 @@ class PublicKey {
                                absl::string_view signature) const;
 
  private:
+  friend class PrivateKey;  // public_key() shares its OpenSSL key
   PublicKey(std::shared_ptr<EVP_PKEY> pkey, std::string kid, Algorithm alg);
 
   std::shared_ptr<EVP_PKEY> pkey_;

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "token/json.h"
 #include "token/key.h"
 
 namespace sigil::token {
@@ -31,6 +32,18 @@ class KeySet {
  private:
   std::vector<PublicKey> keys_;
 };
+
+// One JWK (RFC 7517 section 4) as parsed JSON: the members Jwk holds must be
+// strings when present, kty is required, and "key_ops", which Jwk does not
+// carry, must include "verify" when present. Private members ("d", "p",
+// "k", ...) and unknown members are ignored and never read. The key material,
+// "use" and "alg" are checked by PublicKey::FromJwk.
+absl::StatusOr<Jwk> JwkFromJson(const JsonValue& value);
+// The same from JSON text (strict parsing, see json.h).
+absl::StatusOr<Jwk> ParseJwk(absl::string_view json);
+// The non-empty members of `jwk` as a JSON object.
+JsonValue JwkToJsonValue(const Jwk& jwk);
+std::string JwkToJson(const Jwk& jwk);
 
 }  // namespace sigil::token
 

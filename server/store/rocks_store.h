@@ -18,9 +18,11 @@ class RocksStore : public Store {
   // Opens or creates the store in `data_dir` (created with mode 0700).
   // `clock` drives the compaction filter that drops revocations, events and
   // sessions past their expiry; it must outlive the store. Errors:
-  // FAILED_PRECONDITION "data dir ... is in use by another process" when
-  // another process holds it, FAILED_PRECONDITION for a newer format
-  // version, UNAVAILABLE for other storage errors, each with the path.
+  // FAILED_PRECONDITION "data dir ... is in use by another sigild (lock
+  // held)" while another process, or another open store of this process,
+  // holds it; FAILED_PRECONDITION for a newer format version; UNAVAILABLE
+  // for other storage errors (including a missing parent directory), each
+  // with the path. RocksDB lives in data_dir/db, next to data_dir/keys.
   static absl::StatusOr<std::unique_ptr<RocksStore>> Open(
       const std::string& data_dir, const token::Clock* clock);
 
@@ -29,7 +31,9 @@ class RocksStore : public Store {
   virtual absl::Status CompactAll() = 0;
 };
 
-// Where the private key of `kid` is stored under `data_dir`.
+// Where the private key of `kid` is stored under `data_dir`. `kid` must be
+// one the authority generated (hex only): it is not sanitized, so a kid
+// taken from a request could name a path outside the key directory.
 std::string KeyFilePath(const std::string& data_dir, const std::string& kid);
 
 }  // namespace sigil::server::store

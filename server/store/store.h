@@ -58,7 +58,9 @@ class Store {
   virtual absl::Status ForEachRevocation(
       const std::function<void(const token::Revocation&)>& fn) = 0;
 
-  // Events with seq > after_seq in seq order, at most `limit`.
+  // Events with seq > after_seq in seq order, at most `limit`. Seqs may
+  // have gaps: an event past its expires_at covers only expired tokens and
+  // may have been dropped.
   virtual absl::StatusOr<std::vector<token::Revocation>> ReadEvents(
       uint64_t after_seq, size_t limit) = 0;
 

@@ -83,7 +83,7 @@ TEST_F(VerifyTest, HostileTokensAreVerdictsAndTheServerStaysUp) {
       {"five segments", good + ".a.b", "UNAUTHENTICATED MALFORMED"},
       {"100k dots", std::string(100000, '.'), "UNAUTHENTICATED TOKEN_TOO_LARGE"},
       {"1 MiB", std::string(1 << 20, 'a'), "UNAUTHENTICATED TOKEN_TOO_LARGE"},
-      {"binary", std::string("\0\xff\x01.\x02.\x03", 7),
+      {"control bytes", std::string("\0\x7f\x01.\x02.\x03", 7),
        "UNAUTHENTICATED MALFORMED"},
       {"alg none",
        "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + good.substr(dot + 1,

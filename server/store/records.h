@@ -1,0 +1,36 @@
+#ifndef SIGIL_SERVER_STORE_RECORDS_H_
+#define SIGIL_SERVER_STORE_RECORDS_H_
+
+// Encoding of the store's records as protos (sigil/v1/storage.proto and
+// sigil.v1.RevocationEvent), framed with their expiry where they expire
+// (see layout.h). Times are kept at microsecond precision. Decoders return
+// nullopt for a value they cannot read; callers report it with the key.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "server/store/store.h"
+#include "token/revocation_index.h"
+
+namespace sigil::server::store {
+
+std::string EncodeRevocation(const token::Revocation& revocation);
+std::optional<token::Revocation> DecodeRevocation(absl::string_view value);
+
+std::string EncodeSession(const Session& session);
+
+struct SessionCounter {
+  int64_t sessions = 0;
+  int64_t expires_us = 0;
+};
+std::string EncodeCounter(const SessionCounter& counter);
+std::optional<SessionCounter> DecodeCounter(absl::string_view value);
+
+std::string EncodeKey(const KeyRecord& key);
+std::optional<KeyRecord> DecodeKey(absl::string_view value);
+
+}  // namespace sigil::server::store
+
+#endif  // SIGIL_SERVER_STORE_RECORDS_H_

@@ -1,0 +1,508 @@
+#include "server/store/rocks_store.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "rocksdb/db.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+#include "server/store/expiry_filter.h"
+#include "server/store/layout.h"
+#include "server/store/records.h"
+
+namespace sigil::server::store {
+namespace {
+
+// RocksDB reports its LOCK file held by another process as "While lock file:
+// ...", and held by another DB object of this process as "lock hold by
+// current process ...". Failing to create the LOCK file at all is a
+// different IOError and is not "in use".
+bool IsLockHeld(const rocksdb::Status& status) {
+  if (!status.IsIOError()) return false;
+  const std::string text = status.ToString();
+  return absl::StrContains(text, "While lock file") ||
+         absl::StrContains(text, "lock hold by current process");
+}
+
+absl::Status CreateDataDir(const std::string& data_dir) {
+  if (mkdir(data_dir.c_str(), 0700) == 0) return absl::OkStatus();
+  const int error = errno;
+  if (error == ENOENT) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create data dir ", data_dir, ": parent directory is missing"));
+  }
+  if (error != EEXIST) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create data dir ", data_dir, ": ", std::strerror(error)));
+  }
+  struct stat info;
+  if (stat(data_dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+    return absl::UnavailableError(
+        absl::StrCat("data dir ", data_dir, " is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsSubjectLevel(token::RevocationScope scope) {
+  return scope == token::RevocationScope::kSubjectSystem ||
+         scope == token::RevocationScope::kSubject;
+}
+
+// Counter and revocation keys end the subject with '\0' (see layout.h).
+absl::Status CheckSubject(const std::string& subject) {
+  if (subject.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("subject contains a nul byte");
+  }
+  return absl::OkStatus();
+}
+
+class RocksStoreImpl final : public RocksStore {
+ public:
+  RocksStoreImpl(std::string data_dir, const token::Clock* clock)
+      : data_dir_(std::move(data_dir)), clock_(clock), expiry_filter_(clock) {}
+  ~RocksStoreImpl() override;
+
+  absl::Status Init();
+
+  absl::StatusOr<AppendResult> AppendRevocation(
+      token::Revocation revocation) override;
+  absl::Status ForEachRevocation(
+      const std::function<void(const token::Revocation&)>& fn) override;
+  absl::StatusOr<std::vector<token::Revocation>> ReadEvents(
+      uint64_t after_seq, size_t limit) override;
+  uint64_t LastSeq() const override { return last_seq_.load(); }
+  absl::Status PutSession(const Session& session) override;
+  absl::Status PutKey(const KeyRecord& key) override;
+  absl::StatusOr<std::vector<KeyRecord>> ListKeys() override;
+  absl::Status ReserveTicks(int64_t until_us) override;
+  int64_t TickFloor() const override { return tick_floor_.load(); }
+  absl::Status CompactAll() override;
+
+ private:
+  absl::Status LoadMeta();
+  // nullopt when the key is absent.
+  absl::StatusOr<std::optional<uint64_t>> ReadMeta(const char* key);
+  // Adds to `batch` the deletion of the session counters `revocation`
+  // covers, and returns how many sessions they count that have not expired.
+  absl::StatusOr<int64_t> EndSessions(const token::Revocation& revocation,
+                                      rocksdb::WriteBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(counters_mu_);
+  void PublishTickFloor() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Status Failed(absl::string_view what,
+                      const rocksdb::Status& status) const;
+  absl::Status Corrupt(absl::string_view family, absl::string_view key) const;
+
+  const std::string data_dir_;
+  const token::Clock* const clock_;
+  // Referenced by the column family options: must outlive db_.
+  const ExpiryFilter expiry_filter_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* sessions_ = nullptr;
+  rocksdb::ColumnFamilyHandle* revocations_ = nullptr;
+  rocksdb::ColumnFamilyHandle* events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* keys_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+
+  // Serializes appends, so that seqs are written in order and the merge
+  // with an existing revocation entry reads what the last append wrote, and
+  // tick reservations, which share the tick floor.
+  absl::Mutex mu_;
+  int64_t tick_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t max_not_before_ ABSL_GUARDED_BY(mu_) = 0;
+  // Published once the write that raised them is durable; read without
+  // mu_ so that readers never wait behind a synced append.
+  std::atomic<uint64_t> last_seq_{0};
+  std::atomic<int64_t> tick_floor_{0};
+
+  // Serializes the read-modify-writes of the session counters, so that
+  // concurrent logins are all counted and a logout resets exactly what it
+  // reports.
+  absl::Mutex counters_mu_ ABSL_ACQUIRED_AFTER(mu_);
+};
+
+RocksStoreImpl::~RocksStoreImpl() {
+  if (db_ == nullptr) return;
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    db_->DestroyColumnFamilyHandle(handle);
+  }
+  // Every acknowledged write is already in the WAL; a failure to close
+  // cleanly loses nothing that the next open does not recover.
+  db_->Close().PermitUncheckedError();
+}
+
+absl::Status RocksStoreImpl::Init() {
+  absl::Status created = CreateDataDir(data_dir_);
+  if (!created.ok()) return created;
+  const std::string db_path = absl::StrCat(data_dir_, "/", kDbSubdir);
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  // RocksDB's info logs, not the WAL: keep an operator's recent history
+  // without letting them pile up over months.
+  db_options.keep_log_file_num = 10;
+
+  std::vector<std::string> families = {rocksdb::kDefaultColumnFamilyName,
+                                       kSessionsFamily,
+                                       kRevocationsFamily,
+                                       kEventsFamily,
+                                       kKeysFamily,
+                                       kMetaFamily};
+  // A newer sigild may have added families; opening them too lets the format
+  // version check below, rather than RocksDB, explain what is wrong. Listing
+  // fails for a new store, which has none to add.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, db_path, &existing).ok()) {
+    for (const std::string& name : existing) {
+      if (std::find(families.begin(), families.end(), name) == families.end()) {
+        families.push_back(name);
+      }
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : families) {
+    rocksdb::ColumnFamilyOptions options;
+    if (name == kSessionsFamily || name == kRevocationsFamily ||
+        name == kEventsFamily) {
+      options.compaction_filter = &expiry_filter_;
+    }
+    descriptors.emplace_back(name, options);
+  }
+
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status opened =
+      rocksdb::DB::Open(db_options, db_path, descriptors, &handles_, &db);
+  if (!opened.ok()) {
+    if (IsLockHeld(opened)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data dir ", data_dir_, " is in use by another sigild (lock held)"));
+    }
+    return Failed("cannot open store", opened);
+  }
+  db_.reset(db);
+  sessions_ = handles_[1];
+  revocations_ = handles_[2];
+  events_ = handles_[3];
+  keys_ = handles_[4];
+  meta_ = handles_[5];
+  return LoadMeta();
+}
+
+absl::StatusOr<std::optional<uint64_t>> RocksStoreImpl::ReadMeta(
+    const char* key) {
+  std::string value;
+  rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
+  if (got.IsNotFound()) return std::optional<uint64_t>();
+  if (!got.ok()) return Failed("cannot read metadata", got);
+  uint64_t decoded = 0;
+  if (!DecodeFixed64(value, &decoded)) return Corrupt(kMetaFamily, key);
+  return std::optional<uint64_t>(decoded);
+}
+
+absl::Status RocksStoreImpl::LoadMeta() {
+  auto version = ReadMeta(kFormatVersionKey);
+  if (!version.ok()) return version.status();
+  if (!version->has_value()) {
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
+    rocksdb::Status put = db_->Put(synced, meta_, kFormatVersionKey,
+                                   EncodeFixed64(kFormatVersion));
+    if (!put.ok()) return Failed("cannot write format version", put);
+  } else if (**version > kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data dir ", data_dir_, " has store format version ", **version,
+        "; this sigild reads up to version ", kFormatVersion));
+  }
+
+  auto last_seq = ReadMeta(kLastSeqKey);
+  if (!last_seq.ok()) return last_seq.status();
+  auto tick_lease = ReadMeta(kTickLeaseKey);
+  if (!tick_lease.ok()) return tick_lease.status();
+  auto max_not_before = ReadMeta(kMaxNotBeforeKey);
+  if (!max_not_before.ok()) return max_not_before.status();
+
+  absl::MutexLock lock(&mu_);
+  last_seq_.store(last_seq->value_or(0));
+  tick_lease_ = static_cast<int64_t>(tick_lease->value_or(0));
+  max_not_before_ = static_cast<int64_t>(max_not_before->value_or(0));
+  PublishTickFloor();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Store::AppendResult> RocksStoreImpl::AppendRevocation(
+    token::Revocation revocation) {
+  if (IsSubjectLevel(revocation.scope)) {
+    absl::Status checked = CheckSubject(revocation.subject);
+    if (!checked.ok()) return checked;
+  }
+  absl::MutexLock lock(&mu_);
+  AppendResult result;
+  result.seq = last_seq_.load() + 1;
+  revocation.seq = result.seq;
+
+  const std::string key = RevocationKey(revocation);
+  token::Revocation entry = revocation;
+  std::string existing;
+  rocksdb::Status got =
+      db_->Get(rocksdb::ReadOptions(), revocations_, key, &existing);
+  if (got.ok()) {
+    std::optional<token::Revocation> previous = DecodeRevocation(existing);
+    if (!previous.has_value()) return Corrupt(kRevocationsFamily, key);
+    entry.not_before_us =
+        std::max(entry.not_before_us, previous->not_before_us);
+    entry.expires_at = std::max(entry.expires_at, previous->expires_at);
+  } else if (!got.IsNotFound()) {
+    return Failed("cannot read revocation", got);
+  }
+
+  rocksdb::WriteBatch batch;
+  batch.Put(revocations_, key, EncodeRevocation(entry));
+  batch.Put(events_, EncodeFixed64(result.seq), EncodeRevocation(revocation));
+  batch.Put(meta_, kLastSeqKey, EncodeFixed64(result.seq));
+  const int64_t max_not_before =
+      std::max(max_not_before_, revocation.not_before_us);
+  if (max_not_before != max_not_before_) {
+    batch.Put(meta_, kMaxNotBeforeKey,
+              EncodeFixed64(static_cast<uint64_t>(max_not_before)));
+  }
+
+  // Held until the batch is written, so no login slips between reading the
+  // counters and deleting them.
+  std::optional<absl::MutexLock> counters_lock;
+  if (IsSubjectLevel(revocation.scope)) {
+    counters_lock.emplace(&counters_mu_);
+    auto ended = EndSessions(revocation, &batch);
+    if (!ended.ok()) return ended.status();
+    result.ended_sessions = *ended;
+  }
+
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  rocksdb::Status written = db_->Write(synced, &batch);
+  if (!written.ok()) return Failed("cannot append revocation", written);
+  last_seq_.store(result.seq);
+  max_not_before_ = max_not_before;
+  PublishTickFloor();
+  return result;
+}
+
+absl::StatusOr<int64_t> RocksStoreImpl::EndSessions(
+    const token::Revocation& revocation, rocksdb::WriteBatch* batch) {
+  const int64_t now_us = absl::ToUnixMicros(clock_->Now());
+  int64_t ended = 0;
+  if (revocation.scope == token::RevocationScope::kSubjectSystem) {
+    const std::string key = CounterKey(revocation.subject, revocation.system);
+    std::string value;
+    rocksdb::Status got =
+        db_->Get(rocksdb::ReadOptions(), sessions_, key, &value);
+    if (got.IsNotFound()) return ended;
+    if (!got.ok()) return Failed("cannot read session counter", got);
+    std::optional<SessionCounter> counter = DecodeCounter(value);
+    if (!counter.has_value()) return Corrupt(kSessionsFamily, key);
+    if (counter->expires_us > now_us) ended = counter->sessions;
+    batch->Delete(sessions_, key);
+    return ended;
+  }
+
+  // One counter per system the subject used: the scan is bounded by the
+  // number of systems, never by the number of tokens or sessions.
+  const std::string prefix = CounterPrefix(revocation.subject);
+  std::string limit = prefix;
+  limit.back() = '\x01';
+  const rocksdb::Slice upper_bound(limit);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_bound;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, sessions_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    std::optional<SessionCounter> counter = DecodeCounter(
+        absl::string_view(it->value().data(), it->value().size()));
+    if (!counter.has_value()) {
+      return Corrupt(kSessionsFamily, it->key().ToString());
+    }
+    if (counter->expires_us > now_us) ended += counter->sessions;
+    batch->Delete(sessions_, it->key());
+  }
+  if (!it->status().ok()) {
+    return Failed("cannot read session counters", it->status());
+  }
+  return ended;
+}
+
+absl::Status RocksStoreImpl::ForEachRevocation(
+    const std::function<void(const token::Revocation&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), revocations_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::optional<token::Revocation> revocation = DecodeRevocation(
+        absl::string_view(it->value().data(), it->value().size()));
+    if (!revocation.has_value()) {
+      return Corrupt(kRevocationsFamily, it->key().ToString());
+    }
+    fn(*revocation);
+  }
+  if (!it->status().ok())
+    return Failed("cannot read revocations", it->status());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<token::Revocation>> RocksStoreImpl::ReadEvents(
+    uint64_t after_seq, size_t limit) {
+  std::vector<token::Revocation> events;
+  if (limit == 0 || after_seq == std::numeric_limits<uint64_t>::max()) {
+    return events;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), events_));
+  for (it->Seek(EncodeFixed64(after_seq + 1));
+       it->Valid() && events.size() < limit; it->Next()) {
+    std::optional<token::Revocation> event = DecodeRevocation(
+        absl::string_view(it->value().data(), it->value().size()));
+    if (!event.has_value()) return Corrupt(kEventsFamily, it->key().ToString());
+    events.push_back(*std::move(event));
+  }
+  if (!it->status().ok()) return Failed("cannot read events", it->status());
+  return events;
+}
+
+absl::Status RocksStoreImpl::PutSession(const Session& session) {
+  absl::Status checked = CheckSubject(session.subject);
+  if (!checked.ok()) return checked;
+  const int64_t now_us = absl::ToUnixMicros(clock_->Now());
+  const int64_t expires_us = absl::ToUnixMicros(session.expires_at);
+
+  absl::MutexLock lock(&counters_mu_);
+  rocksdb::WriteBatch batch;
+  batch.Put(sessions_, SessionKey(session.session_id), EncodeSession(session));
+  // A session lists each system once as far as logouts are concerned.
+  const std::set<std::string> systems(session.systems.begin(),
+                                      session.systems.end());
+  for (const std::string& system : systems) {
+    const std::string key = CounterKey(session.subject, system);
+    SessionCounter counter{0, expires_us};
+    std::string value;
+    rocksdb::Status got =
+        db_->Get(rocksdb::ReadOptions(), sessions_, key, &value);
+    if (got.ok()) {
+      std::optional<SessionCounter> previous = DecodeCounter(value);
+      if (!previous.has_value()) return Corrupt(kSessionsFamily, key);
+      // An expired counter only counts expired sessions: start afresh.
+      if (previous->expires_us > now_us) {
+        counter.sessions = previous->sessions;
+        counter.expires_us = std::max(expires_us, previous->expires_us);
+      }
+    } else if (!got.IsNotFound()) {
+      return Failed("cannot read session counter", got);
+    }
+    ++counter.sessions;
+    batch.Put(sessions_, key, EncodeCounter(counter));
+  }
+  rocksdb::Status written = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (!written.ok()) return Failed("cannot record session", written);
+  return absl::OkStatus();
+}
+
+absl::Status RocksStoreImpl::PutKey(const KeyRecord& key) {
+  // Synced: tokens signed with this key right after must stay verifiable
+  // after a crash, which takes the record that points at its file.
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  rocksdb::Status put = db_->Put(synced, keys_, key.kid, EncodeKey(key));
+  if (!put.ok()) return Failed("cannot record key", put);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<KeyRecord>> RocksStoreImpl::ListKeys() {
+  std::vector<KeyRecord> keys;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), keys_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::optional<KeyRecord> key =
+        DecodeKey(absl::string_view(it->value().data(), it->value().size()));
+    if (!key.has_value()) return Corrupt(kKeysFamily, it->key().ToString());
+    keys.push_back(*std::move(key));
+  }
+  if (!it->status().ok()) return Failed("cannot read keys", it->status());
+  return keys;
+}
+
+absl::Status RocksStoreImpl::ReserveTicks(int64_t until_us) {
+  absl::MutexLock lock(&mu_);
+  if (until_us <= tick_lease_) return absl::OkStatus();
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  rocksdb::Status put =
+      db_->Put(synced, meta_, kTickLeaseKey,
+               EncodeFixed64(static_cast<uint64_t>(until_us)));
+  if (!put.ok()) return Failed("cannot reserve ticks", put);
+  tick_lease_ = until_us;
+  PublishTickFloor();
+  return absl::OkStatus();
+}
+
+void RocksStoreImpl::PublishTickFloor() {
+  tick_floor_.store(std::max(tick_lease_, max_not_before_));
+}
+
+absl::Status RocksStoreImpl::CompactAll() {
+  rocksdb::CompactRangeOptions options;
+  // The filter only sees the files a compaction rewrites: include the
+  // bottommost level, where most data ends up.
+  options.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForce;
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    rocksdb::Status compacted =
+        db_->CompactRange(options, handle, nullptr, nullptr);
+    if (!compacted.ok()) {
+      return Failed(absl::StrCat("cannot compact ", handle->GetName()),
+                    compacted);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksStoreImpl::Failed(absl::string_view what,
+                                    const rocksdb::Status& status) const {
+  return absl::UnavailableError(
+      absl::StrCat(what, " in data dir ", data_dir_, ": ", status.ToString()));
+}
+
+absl::Status RocksStoreImpl::Corrupt(absl::string_view family,
+                                     absl::string_view key) const {
+  return absl::UnavailableError(absl::StrCat("corrupt ", family, " record \"",
+                                             absl::CHexEscape(key),
+                                             "\" in data dir ", data_dir_));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RocksStore>> RocksStore::Open(
+    const std::string& data_dir, const token::Clock* clock) {
+  auto store = std::make_unique<RocksStoreImpl>(data_dir, clock);
+  absl::Status initialized = store->Init();
+  if (!initialized.ok()) return initialized;
+  return std::unique_ptr<RocksStore>(std::move(store));
+}
+
+std::string KeyFilePath(const std::string& data_dir, const std::string& kid) {
+  return absl::StrCat(data_dir, "/keys/", kid, ".pem");
+}
+
+}  // namespace sigil::server::store
