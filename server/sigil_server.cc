@@ -51,8 +51,7 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
         absl::StrCat("cannot listen on ", options.listen,
                      " (address in use, not permitted, or malformed)"));
   }
-  server->port_ =
-      absl::StartsWith(options.listen, "unix:") ? 0 : selected_port;
+  server->port_ = absl::StartsWith(options.listen, "unix:") ? 0 : selected_port;
   server->server_->GetHealthCheckService()->SetServingStatus(
       sigil::v1::Identity::service_full_name(), true);
   server->pruner_ = std::thread([s = server.get()] { s->PruneLoop(); });

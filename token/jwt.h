@@ -62,7 +62,7 @@ class JwtSigner {
 };
 
 struct JwtVerifierOptions {
-  std::string issuer;          // required "iss"
+  std::string issuer;            // required "iss"
   const Clock* clock = nullptr;  // not owned; RealClock() when null
   // Tolerance for "iat"/"nbf" in the future (verifier clock behind the
   // authority's). Never extends "exp": a token is expired at exp.
@@ -87,8 +87,8 @@ class JwtVerifier {
 
   // As Verify, without the audience check: for the authority acting on a
   // user's own token (logout, revoke), which is valid at any of its systems.
-  absl::StatusOr<VerifiedJwt> VerifyIgnoringAudience(
-      absl::string_view token, const KeySet& keys) const;
+  absl::StatusOr<VerifiedJwt> VerifyIgnoringAudience(absl::string_view token,
+                                                     const KeySet& keys) const;
 
  private:
   JwtVerifierOptions options_;

@@ -93,7 +93,8 @@ TEST_F(LogoutTest, UserLogsOutWithTheirOwnToken) {
   request.set_token(a);
   request.set_system("A");
   sigil::v1::LogoutResponse response;
-  ASSERT_TRUE(stub_->LogoutFromSystem(Context().get(), request, &response).ok());
+  ASSERT_TRUE(
+      stub_->LogoutFromSystem(Context().get(), request, &response).ok());
   EXPECT_EQ(Outcome(Check(a, "A")), kLoggedOut);
   EXPECT_EQ(Outcome(Check(b, "B")), kOk);
 
@@ -123,9 +124,9 @@ TEST_F(LogoutTest, TokenLogoutNeedsAnAuthenticTokenForThatSystem) {
     request.set_token(c.token);
     request.set_system(c.system);
     sigil::v1::LogoutResponse response;
-    EXPECT_EQ(
-        stub_->LogoutFromSystem(Context().get(), request, &response).error_code(),
-        c.code);
+    EXPECT_EQ(stub_->LogoutFromSystem(Context().get(), request, &response)
+                  .error_code(),
+              c.code);
   }
   EXPECT_EQ(Outcome(Check(b, "B")), kOk);
 }

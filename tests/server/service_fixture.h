@@ -1,11 +1,11 @@
 #ifndef SIGIL_TESTS_SERVER_SERVICE_FIXTURE_H_
 #define SIGIL_TESTS_SERVER_SERVICE_FIXTURE_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "gtest/gtest.h"
 #include "server/sigil_server.h"

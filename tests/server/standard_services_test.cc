@@ -45,7 +45,8 @@ TEST_F(StandardServicesTest, ReflectionListsAndDescribesTheIdentityService) {
     services.insert(s.name());
   }
   EXPECT_TRUE(services.count("sigil.v1.Identity")) << response.DebugString();
-  EXPECT_TRUE(services.count("grpc.health.v1.Health")) << response.DebugString();
+  EXPECT_TRUE(services.count("grpc.health.v1.Health"))
+      << response.DebugString();
 
   ServerReflectionRequest describe;
   describe.set_file_containing_symbol("sigil.v1.Identity.LogoutFromSystem");

@@ -60,7 +60,8 @@ TEST_F(VerifyTest, RequestedTtlIsHonoured) {
 }
 
 TEST_F(VerifyTest, MissingScopeIsPermissionDenied) {
-  const std::string token = Login("alice", {"A"}, {"orders.read"}).access_token();
+  const std::string token =
+      Login("alice", {"A"}, {"orders.read"}).access_token();
   EXPECT_EQ(Outcome(Check(token, "A", {"orders.read"})), "OK VALID");
   EXPECT_EQ(Outcome(Check(token, "A", {"orders.write"})),
             "PERMISSION_DENIED INSUFFICIENT_SCOPE");
@@ -81,13 +82,14 @@ TEST_F(VerifyTest, HostileTokensAreVerdictsAndTheServerStaysUp) {
       {"two segments", good.substr(0, good.rfind('.')),
        "UNAUTHENTICATED MALFORMED"},
       {"five segments", good + ".a.b", "UNAUTHENTICATED MALFORMED"},
-      {"100k dots", std::string(100000, '.'), "UNAUTHENTICATED TOKEN_TOO_LARGE"},
+      {"100k dots", std::string(100000, '.'),
+       "UNAUTHENTICATED TOKEN_TOO_LARGE"},
       {"1 MiB", std::string(1 << 20, 'a'), "UNAUTHENTICATED TOKEN_TOO_LARGE"},
       {"control bytes", std::string("\0\x7f\x01.\x02.\x03", 7),
        "UNAUTHENTICATED MALFORMED"},
       {"alg none",
-       "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + good.substr(dot + 1,
-           good.rfind('.') - dot - 1) + ".",
+       "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." +
+           good.substr(dot + 1, good.rfind('.') - dot - 1) + ".",
        "UNAUTHENTICATED UNSUPPORTED_ALGORITHM"},
       {"bad signature", good.substr(0, good.size() - 4) + "AAAA",
        "UNAUTHENTICATED BAD_SIGNATURE"},
