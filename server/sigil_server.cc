@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/key_manager.h"
 
 namespace sigil::server {
@@ -34,6 +35,10 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   server->service_ =
       std::make_unique<IdentityService>(server->authority_.get());
 
+  // gRPC's built-in health service carries no descriptor; touching the
+  // generated one links it in, so reflection clients (grpcurl, buf curl
+  // --list-methods) can describe grpc.health.v1.Health too.
+  grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -1,7 +1,9 @@
 // sigild: the Sigil authority. Flags are listed by --help.
 
+#include <grpc/support/log.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 
@@ -9,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "server/log.h"
 #include "server/sigil_server.h"
@@ -30,6 +33,16 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM or SIGINT.");
 
 namespace {
+
+// gRPC's own multi-line reports of a failed bind would bury the one line
+// sigild prints about it; after start-up they are kept, as one line each.
+std::atomic<bool> g_starting{true};
+
+void GrpcLog(gpr_log_func_args* args) {
+  if (g_starting.load() || args->severity < GPR_LOG_SEVERITY_ERROR) return;
+  sigil::server::LogLine(absl::StrCat(
+      "grpc: ", absl::StrReplaceAll(args->message, {{"\n", " "}})));
+}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "sigild: %s\n", message.c_str());
@@ -66,9 +79,11 @@ int main(int argc, char** argv) {
   options.authority.default_ttl = absl::GetFlag(FLAGS_token_ttl);
   options.authority.max_ttl = absl::GetFlag(FLAGS_max_token_ttl);
 
+  gpr_set_log_function(GrpcLog);
   auto server =
       sigil::server::SigilServer::Start(options, &sigil::token::RealClock());
   if (!server.ok()) return Fail(std::string(server.status().message()));
+  g_starting.store(false);
   sigil::server::LogLine(absl::StrCat(
       "sigild serving on ", options.listen,
       (*server)->port() != 0 ? absl::StrCat(" (port ", (*server)->port(), ")")
