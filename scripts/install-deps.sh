@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto libabsl-dev libssl-dev librocksdb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-jwt
+  python3 python3-jwt python3-cryptography
 )
 
 missing=()

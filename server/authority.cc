@@ -16,6 +16,11 @@ namespace {
 
 using token::Reason;
 
+// Bounds that keep every issued token under the verifiers' size cap in the
+// common case; the signed size is checked as well.
+constexpr size_t kMaxSystems = 32;
+constexpr size_t kMaxScopes = 64;
+
 // Why a revocation reason applies, for the verdict message.
 std::string RevokedMessage(Reason reason, absl::string_view system) {
   switch (reason) {
@@ -33,6 +38,13 @@ std::string RevokedMessage(Reason reason, absl::string_view system) {
     default:
       return std::string(token::ReasonName(reason));
   }
+}
+
+// Verdict errors carry a token's fault and one of these two codes; any
+// other status is the verifier's own failure and must not blame the token.
+bool IsVerdict(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnauthenticated ||
+         status.code() == absl::StatusCode::kPermissionDenied;
 }
 
 absl::string_view ScopeName(token::RevocationScope scope) {
@@ -84,6 +96,14 @@ absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
   if (params.systems.empty()) {
     return absl::InvalidArgumentError("at least one system is required");
   }
+  if (params.systems.size() > kMaxSystems) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxSystems, " systems per token"));
+  }
+  if (params.scopes.size() > kMaxScopes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxScopes, " scopes per token"));
+  }
   absl::flat_hash_set<absl::string_view> seen;
   for (const std::string& system : params.systems) {
     valid = ValidateSystem(system);
@@ -119,6 +139,12 @@ absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
 
   auto signed_token = keys_->signer().Sign(claims);
   if (!signed_token.ok()) return signed_token.status();
+  const size_t max_bytes = token::JwtVerifierOptions().max_token_bytes;
+  if (signed_token->size() > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the token would be ", signed_token->size(), " bytes, over the ",
+        max_bytes, " verifiers accept; name fewer or shorter systems/scopes"));
+  }
   absl::Status recorded = store_->PutSession(
       store::Session{claims.session_id, claims.subject, claims.audience, now,
                      claims.expires_at});
@@ -143,6 +169,7 @@ absl::StatusOr<Verdict> Authority::Verify(
   }
 
   auto jwt = verifier_.Verify(token, keys_->public_keys(), system);
+  if (!jwt.ok() && !IsVerdict(jwt.status())) return jwt.status();
   if (!jwt.ok()) {
     return Verdict{token::ReasonOf(jwt.status()),
                    std::string(jwt.status().message()), std::nullopt,
@@ -182,13 +209,31 @@ absl::StatusOr<std::string> Authority::SubjectOf(
         absl::StrCat("token is not a valid credential: ",
                      token::ReasonName(token::ReasonOf(jwt.status()))));
   }
-  const std::vector<std::string>& audience = jwt->claims().audience;
+  const token::JwtClaims& claims = jwt->claims();
   if (!system.empty() &&
-      std::find(audience.begin(), audience.end(), system) == audience.end()) {
+      std::find(claims.audience.begin(), claims.audience.end(), system) ==
+          claims.audience.end()) {
     return absl::PermissionDeniedError(
         absl::StrCat("token is not issued for system ", system));
   }
-  return jwt->claims().subject;
+  // A revoked token is no credential, not even to log its subject out: a
+  // thief holding one must not be able to end the victim's sessions. A
+  // token logged out of some of its systems still authenticates at the
+  // others, and a repeated logout there is harmless.
+  const std::vector<std::string> at =
+      system.empty() ? claims.audience
+                     : std::vector<std::string>{std::string(system)};
+  const bool authenticates =
+      std::any_of(at.begin(), at.end(), [&](const std::string& s) {
+        return token::CodeOf(index_.Check(claims, s)) !=
+               absl::StatusCode::kUnauthenticated;
+      });
+  if (!authenticates) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("token is not a valid credential: ",
+                     token::ReasonName(index_.Check(claims, at.front()))));
+  }
+  return claims.subject;
 }
 
 absl::StatusOr<LogoutResult> Authority::LogoutFromSystem(
@@ -235,9 +280,11 @@ absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
   if (!tick.ok()) return tick.status();
   revocation.not_before_us = *tick;
   if (revocation.scope != token::RevocationScope::kToken) {
-    // Every token this covers was issued before now with a ttl of at most
-    // max_ttl, so all are expired by then.
-    revocation.expires_at = clock_->Now() + options_.max_ttl;
+    // Every token this covers was issued at an earlier tick, never before
+    // the clock reading it expires from, with a ttl of at most max_ttl: all
+    // have expired by then. Counting from the tick rather than the clock
+    // keeps that true if the clock steps back between issue and logout.
+    revocation.expires_at = absl::FromUnixMicros(*tick) + options_.max_ttl;
   }
   auto appended = store_->AppendRevocation(revocation);
   if (!appended.ok()) return appended.status();

@@ -1,5 +1,7 @@
 #include "server/identity_service.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,11 +13,8 @@ namespace sigil::server {
 namespace {
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  const int64_t seconds =
-      micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>((micros - seconds * 1000000) * 1000));
+  *out = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+      absl::ToUnixMicros(t));
 }
 
 absl::StatusOr<std::optional<absl::Duration>> TtlOf(

@@ -4,18 +4,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/random_id.h"
-#include "server/store/rocks_store.h"
 
 namespace sigil::server {
 namespace {
+
+// Kids are generated here as hex; anything else read back from the store
+// must not become part of a file path.
+bool IsGeneratedKid(absl::string_view kid) {
+  return !kid.empty() && kid.size() <= 64 &&
+         std::all_of(kid.begin(), kid.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string KeyFilePath(const std::string& data_dir, const std::string& kid) {
+  return absl::StrCat(data_dir, "/keys/", kid, ".pem");
+}
+
+// Makes a new directory entry durable: without it a power loss could keep
+// the (synced) key record but lose the file it names.
+bool SyncDir(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return false;
+  const bool synced = fsync(fd) == 0;
+  close(fd);
+  return synced;
+}
 
 absl::Status WritePrivateFile(const std::string& path,
                               const std::string& contents) {
@@ -44,7 +68,7 @@ absl::Status WritePrivateFile(const std::string& path,
   }
   const bool synced = fsync(fd) == 0;
   close(fd);
-  if (!synced) {
+  if (!synced || !SyncDir(dir)) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot sync key file ", path));
   }
@@ -52,6 +76,15 @@ absl::Status WritePrivateFile(const std::string& path,
 }
 
 absl::StatusOr<std::string> ReadPrivateFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read key file ", path, ": ", strerror(errno)));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key file ", path, " is readable by others; chmod 600 it"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::FailedPreconditionError(
@@ -64,12 +97,17 @@ absl::StatusOr<std::string> ReadPrivateFile(const std::string& path) {
 
 absl::StatusOr<token::PrivateKey> LoadKey(const std::string& data_dir,
                                           const store::KeyRecord& record) {
+  if (!IsGeneratedKid(record.kid)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key record with malformed kid \"",
+                     absl::CHexEscape(record.kid), "\" in ", data_dir));
+  }
   auto alg = token::ParseAlgorithm(record.algorithm);
   if (!alg.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "key ", record.kid, " has unknown algorithm ", record.algorithm));
   }
-  const std::string path = store::KeyFilePath(data_dir, record.kid);
+  const std::string path = KeyFilePath(data_dir, record.kid);
   auto pem = ReadPrivateFile(path);
   if (!pem.ok()) return pem.status();
   auto key = token::PrivateKey::FromPem(*pem, record.kid, *alg);
@@ -105,8 +143,8 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Load(
   if (!signing.has_value()) {
     auto key = token::PrivateKey::Generate(alg, RandomId());
     if (!key.ok()) return key.status();
-    absl::Status written = WritePrivateFile(
-        store::KeyFilePath(data_dir, key->kid()), key->ToPem());
+    absl::Status written =
+        WritePrivateFile(KeyFilePath(data_dir, key->kid()), key->ToPem());
     if (!written.ok()) return written;
     absl::Status recorded = store->PutKey(store::KeyRecord{
         key->kid(), std::string(token::AlgorithmName(alg)), clock->Now()});

@@ -31,9 +31,9 @@ struct Jwk {
 // copy (shares the OpenSSL key), safe to use from many threads.
 class PublicKey {
  public:
-  // Rejects a kty/crv/alg that do not agree, a point not on the curve, an
-  // RSA modulus under 2048 bits, private members ("d", "p", ...) are
-  // ignored by design: only the public part is ever imported.
+  // Rejects a kty/crv/alg that do not agree, a point not on the curve and
+  // an RSA modulus outside 2048-8192 bits. Private members ("d", "p", ...)
+  // are ignored by design: only the public part is ever imported.
   static absl::StatusOr<PublicKey> FromJwk(const Jwk& jwk);
   // SubjectPublicKeyInfo PEM; the key type must fit `alg`.
   static absl::StatusOr<PublicKey> FromPem(absl::string_view pem,

@@ -2,6 +2,7 @@
 
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "google/protobuf/util/time_util.h"
 #include "server/store/layout.h"
 #include "sigil/v1/identity.pb.h"
 #include "sigil/v1/storage.pb.h"
@@ -9,22 +10,14 @@
 namespace sigil::server::store {
 namespace {
 
-constexpr int64_t kMicrosPerSecond = 1000000;
+using google::protobuf::util::TimeUtil;
 
 void SetMicros(int64_t us, google::protobuf::Timestamp* out) {
-  // Floor division, so instants before 1970 keep nanos in [0, 1e9).
-  int64_t seconds = us / kMicrosPerSecond;
-  int64_t micros = us % kMicrosPerSecond;
-  if (micros < 0) {
-    --seconds;
-    micros += kMicrosPerSecond;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(micros * 1000));
+  *out = TimeUtil::MicrosecondsToTimestamp(us);
 }
 
 int64_t Micros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * kMicrosPerSecond + t.nanos() / 1000;
+  return TimeUtil::TimestampToMicroseconds(t);
 }
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* out) {

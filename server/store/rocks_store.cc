@@ -501,8 +501,4 @@ absl::StatusOr<std::unique_ptr<RocksStore>> RocksStore::Open(
   return std::unique_ptr<RocksStore>(std::move(store));
 }
 
-std::string KeyFilePath(const std::string& data_dir, const std::string& kid) {
-  return absl::StrCat(data_dir, "/keys/", kid, ".pem");
-}
-
 }  // namespace sigil::server::store

@@ -31,11 +31,6 @@ class RocksStore : public Store {
   virtual absl::Status CompactAll() = 0;
 };
 
-// Where the private key of `kid` is stored under `data_dir`. `kid` must be
-// one the authority generated (hex only): it is not sanitized, so a kid
-// taken from a request could name a path outside the key directory.
-std::string KeyFilePath(const std::string& data_dir, const std::string& kid);
-
 }  // namespace sigil::server::store
 
 #endif  // SIGIL_SERVER_STORE_ROCKS_STORE_H_

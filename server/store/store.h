@@ -24,7 +24,7 @@ struct Session {
 };
 
 // Metadata of a signing key; the private key itself lives in a file of its
-// own (mode 0600) under the data directory, see KeyFilePath.
+// own (mode 0600) under the data directory, kept by the key manager.
 struct KeyRecord {
   std::string kid;
   std::string algorithm;  // "ES256", "EdDSA" or "RS256"

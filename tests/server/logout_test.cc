@@ -131,6 +131,49 @@ TEST_F(LogoutTest, TokenLogoutNeedsAnAuthenticTokenForThatSystem) {
   EXPECT_EQ(Outcome(Check(b, "B")), kOk);
 }
 
+TEST_F(LogoutTest, RevokedTokenCannotLogItsSubjectOut) {
+  const std::string stolen = Login("u", {"A"}).access_token();
+  const std::string other = Login("u", {"B"}).access_token();
+  sigil::v1::RevokeRequest revoke;
+  revoke.set_token(stolen);
+  sigil::v1::RevokeResponse revoked;
+  ASSERT_TRUE(stub_->Revoke(Context().get(), revoke, &revoked).ok());
+
+  sigil::v1::LogoutAllRequest request;
+  request.set_token(stolen);
+  sigil::v1::LogoutResponse response;
+  EXPECT_EQ(stub_->LogoutAll(Context().get(), request, &response).error_code(),
+            grpc::UNAUTHENTICATED);
+  EXPECT_EQ(Outcome(Check(other, "B")), kOk);
+}
+
+TEST_F(LogoutTest, TokenLoggedOutOfOneSystemCanStillLogOutEverywhere) {
+  const std::string ab = Login("u", {"A", "B"}).access_token();
+  LogoutSubject("u", "A");
+  sigil::v1::LogoutAllRequest request;
+  request.set_token(ab);
+  sigil::v1::LogoutResponse response;
+  ASSERT_TRUE(stub_->LogoutAll(Context().get(), request, &response).ok());
+  EXPECT_EQ(Outcome(Check(ab, "B")), kLoggedOutAll);
+}
+
+TEST_F(LogoutTest, RevocationOutlivesItsTokensWhenTheClockStepsBack) {
+  const absl::Time issued = clock_.Now();
+  sigil::v1::IssueRequest issue;
+  issue.set_subject("u");
+  issue.add_systems("A");
+  issue.mutable_ttl()->set_seconds(
+      absl::ToInt64Seconds(options_.authority.max_ttl));
+  sigil::v1::IssueResponse token;
+  ASSERT_TRUE(stub_->Issue(Context().get(), issue, &token).ok());
+
+  clock_.Set(issued - absl::Hours(2));
+  LogoutSubject("u", "A");
+  clock_.Set(issued + options_.authority.max_ttl - absl::Seconds(1));
+  server_->authority().PruneExpired();
+  EXPECT_EQ(Outcome(Check(token.access_token(), "A")), kLoggedOut);
+}
+
 TEST_F(LogoutTest, RevokeEndsOneTokenAndIsIdempotent) {
   const std::string first = Login("u", {"A"}).access_token();
   const std::string second = Login("u", {"A"}).access_token();

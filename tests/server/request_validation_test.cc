@@ -45,6 +45,12 @@ TEST_F(RequestValidationTest, BadRequestsAreInvalidArgumentWithAReason) {
   long_ttl.mutable_ttl()->set_seconds(48 * 3600);
   sigil::v1::IssueRequest negative_ttl = IssueOf("u", {"A"});
   negative_ttl.mutable_ttl()->set_seconds(-5);
+  std::vector<std::string> many_systems;
+  for (int i = 0; i < 33; ++i) many_systems.push_back("S" + std::to_string(i));
+  sigil::v1::IssueRequest huge = IssueOf("u", {"A"});
+  for (int i = 0; i < 64; ++i) {
+    huge.add_scopes(std::string(120, 'a' + i % 26) + std::to_string(i));
+  }
   sigil::v1::IssueRequest zero_ttl = IssueOf("u", {"A"});
   zero_ttl.mutable_ttl()->set_nanos(1000);
 
@@ -63,6 +69,8 @@ TEST_F(RequestValidationTest, BadRequestsAreInvalidArgumentWithAReason) {
       IssueCase("subject too long", IssueOf(std::string(300, 'u'), {"A"}),
                 "longer than 256"),
       IssueCase("scope with space", bad_scope, "scope-token"),
+      IssueCase("33 systems", IssueOf("u", many_systems), "at most 32"),
+      IssueCase("token over the verifiers' cap", huge, "verifiers accept"),
       IssueCase("ttl too long", long_ttl, "ttl must be between"),
       IssueCase("negative ttl", negative_ttl, "ttl must be a positive"),
       IssueCase("sub-second ttl", zero_ttl, "ttl must be between"),

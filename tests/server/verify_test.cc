@@ -2,6 +2,7 @@
 // expiry on a fake clock, scopes, and hostile input that must stay a
 // verdict.
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,28 @@ TEST_F(VerifyTest, SigningKeyPersistsAcrossRestarts) {
   StopServer();
   StartServer();
   EXPECT_EQ(Outcome(Check(token, "A")), "OK VALID");
+}
+
+TEST_F(VerifyTest, KeyFileReadableByOthersStopsTheStart) {
+  StopServer();
+  int keys = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(options_.data_dir + "/keys")) {
+    EXPECT_EQ(entry.status().permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read |
+                  std::filesystem::perms::owner_write)
+        << entry.path();
+    std::filesystem::permissions(entry.path(),
+                                 std::filesystem::perms::group_read,
+                                 std::filesystem::perm_options::add);
+    ++keys;
+  }
+  ASSERT_EQ(keys, 1);
+  auto server = SigilServer::Start(options_, &clock_);
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("readable by others"),
+            absl::string_view::npos)
+      << server.status();
 }
 
 TEST_F(VerifyTest, SecondServerOnTheSameDataDirFailsClearly) {

@@ -785,21 +785,5 @@ TEST_F(RocksStoreTest, ConcurrentLoginsAndLogoutsCountEverySessionOnce) {
   EXPECT_EQ(ended.load(), kLoginThreads * kSessionsPerThread);
 }
 
-TEST(KeyFilePathTest, PutsKeysUnderKeysDir) {
-  struct Case {
-    std::string data_dir;
-    std::string kid;
-    std::string path;
-  };
-  const Case cases[] = {
-      {"/var/lib/sigil", "0a1b2c", "/var/lib/sigil/keys/0a1b2c.pem"},
-      {"data", "ff", "data/keys/ff.pem"},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.data_dir + " " + c.kid);
-    EXPECT_EQ(KeyFilePath(c.data_dir, c.kid), c.path);
-  }
-}
-
 }  // namespace
 }  // namespace sigil::server::store
