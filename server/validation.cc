@@ -2,6 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "token/utf8.h"
 
 namespace sigil::server {
 namespace {
@@ -10,40 +11,16 @@ constexpr size_t kMaxSubjectBytes = 256;
 constexpr size_t kMaxSystemBytes = 128;
 constexpr size_t kMaxScopeBytes = 128;
 
-// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF)
-// without C0/C1 controls or DEL.
+// Well-formed UTF-8 without C0/C1 controls or DEL.
 bool IsPrintableUtf8(absl::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
+    const size_t len = token::Utf8SequenceLength(s, i);
+    if (len == 0) return false;
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    int len;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (int k = 1; k < len; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLength[len] || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0)) {
+    if (len == 1 && (c < 0x20 || c == 0x7f)) return false;
+    // U+0080..U+009F are 0xc2 0x80..0x9f.
+    if (len == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) {
       return false;
     }
     i += len;

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "token/utf8.h"
 
 namespace sigil::token {
 namespace {
@@ -237,45 +238,12 @@ class Parser {
         out->push_back(static_cast<char>(c));
         ++pos_;
       } else {
-        size_t len = Utf8SequenceLength();
+        size_t len = Utf8SequenceLength(text_, pos_);
         if (len == 0) return Error("invalid utf-8");
         out->append(text_.data() + pos_, len);
         pos_ += len;
       }
     }
-  }
-
-  // The length of the well-formed UTF-8 sequence at pos_ (Unicode table
-  // 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
-  size_t Utf8SequenceLength() const {
-    auto byte = [this](size_t i) -> int {
-      return pos_ + i < text_.size()
-                 ? static_cast<unsigned char>(text_[pos_ + i])
-                 : -1;
-    };
-    int b0 = byte(0);
-    size_t len;
-    int lo = 0x80, hi = 0xbf;  // range of the second byte
-    if (b0 >= 0xc2 && b0 <= 0xdf) {
-      len = 2;
-    } else if (b0 >= 0xe0 && b0 <= 0xef) {
-      len = 3;
-      if (b0 == 0xe0) lo = 0xa0;
-      if (b0 == 0xed) hi = 0x9f;
-    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-      len = 4;
-      if (b0 == 0xf0) lo = 0x90;
-      if (b0 == 0xf4) hi = 0x8f;
-    } else {
-      return 0;
-    }
-    int b1 = byte(1);
-    if (b1 < lo || b1 > hi) return 0;
-    for (size_t i = 2; i < len; ++i) {
-      int b = byte(i);
-      if (b < 0x80 || b > 0xbf) return 0;
-    }
-    return len;
   }
 
   // Reads the four hex digits after "\u" at pos_.
