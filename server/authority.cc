@@ -65,14 +65,14 @@ absl::string_view ScopeName(token::RevocationScope scope) {
 
 absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
     AuthorityOptions options, store::Store* store, const token::Clock* clock,
-    std::unique_ptr<KeyManager> keys) {
+    std::unique_ptr<KeyManager> keys, RevocationFeed* feed) {
   if (options.default_ttl <= absl::ZeroDuration() ||
       options.default_ttl > options.max_ttl) {
     return absl::InvalidArgumentError(
         "default token ttl must be positive and at most the maximum ttl");
   }
   std::unique_ptr<Authority> authority(
-      new Authority(std::move(options), store, clock, std::move(keys)));
+      new Authority(std::move(options), store, clock, std::move(keys), feed));
   absl::Status loaded = store->ForEachRevocation(
       [&](const token::Revocation& r) { authority->index_.Apply(r); });
   if (!loaded.ok()) return loaded;
@@ -82,12 +82,13 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
 
 Authority::Authority(AuthorityOptions options, store::Store* store,
                      const token::Clock* clock,
-                     std::unique_ptr<KeyManager> keys)
+                     std::unique_ptr<KeyManager> keys, RevocationFeed* feed)
     : options_(std::move(options)),
       store_(store),
       clock_(clock),
       keys_(std::move(keys)),
       verifier_(token::JwtVerifierOptions{options_.issuer, clock}),
+      feed_(feed),
       ticks_(clock, store) {}
 
 absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
@@ -276,6 +277,7 @@ absl::Status Authority::Revoke(absl::string_view token) {
 }
 
 absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
+  absl::MutexLock lock(&record_mu_);
   auto tick = ticks_.Next();
   if (!tick.ok()) return tick.status();
   revocation.not_before_us = *tick;
@@ -290,6 +292,7 @@ absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
   if (!appended.ok()) return appended.status();
   revocation.seq = appended->seq;
   index_.Apply(revocation);
+  feed_->Publish(revocation);
 
   LogLine(absl::StrCat(
       "revoke seq=", revocation.seq, " scope=", ScopeName(revocation.scope),

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "server/key_manager.h"
+#include "server/revocation_feed.h"
 #include "server/store/store.h"
 #include "server/tick_source.h"
 #include "token/clock.h"
@@ -73,11 +74,12 @@ struct LogoutResult {
 // before the call returns. Thread-safe.
 class Authority {
  public:
-  // Loads the revocation table from `store` into memory. `store` and
-  // `clock` are not owned and must outlive the Authority.
+  // Loads the revocation table from `store` into memory. `store`, `clock`
+  // and `feed` (which receives every recorded revocation) are not owned and
+  // must outlive the Authority.
   static absl::StatusOr<std::unique_ptr<Authority>> Create(
       AuthorityOptions options, store::Store* store, const token::Clock* clock,
-      std::unique_ptr<KeyManager> keys);
+      std::unique_ptr<KeyManager> keys, RevocationFeed* feed);
 
   absl::StatusOr<IssuedToken> Issue(const IssueParams& params);
 
@@ -106,7 +108,8 @@ class Authority {
 
  private:
   Authority(AuthorityOptions options, store::Store* store,
-            const token::Clock* clock, std::unique_ptr<KeyManager> keys);
+            const token::Clock* clock, std::unique_ptr<KeyManager> keys,
+            RevocationFeed* feed);
 
   absl::StatusOr<std::string> SubjectOf(const LogoutTarget& target,
                                         absl::string_view system) const;
@@ -117,8 +120,12 @@ class Authority {
   const token::Clock* const clock_;
   const std::unique_ptr<KeyManager> keys_;
   const token::JwtVerifier verifier_;
+  RevocationFeed* const feed_;
   TickSource ticks_;
   token::RevocationIndex index_;
+  // Orders append, apply and publish, so the feed sees seqs in order.
+  // Appends are serialized by the store's synced write anyway.
+  absl::Mutex record_mu_;
 };
 
 }  // namespace sigil::server

@@ -8,6 +8,7 @@
 
 #include "absl/time/time.h"
 #include "server/grpc_status.h"
+#include "server/watch_reactor.h"
 
 namespace sigil::server {
 namespace {
@@ -135,6 +136,13 @@ grpc::Status IdentityService::GetJwks(grpc::ServerContext*,
     out->set_e(jwk.e);
   }
   return grpc::Status::OK;
+}
+
+grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
+IdentityService::WatchRevocations(
+    grpc::CallbackServerContext*,
+    const sigil::v1::WatchRevocationsRequest* request) {
+  return new WatchReactor(feed_, clock_, request->after_seq());
 }
 
 }  // namespace sigil::server

@@ -2,16 +2,22 @@
 #define SIGIL_SERVER_IDENTITY_SERVICE_H_
 
 #include "server/authority.h"
+#include "server/revocation_feed.h"
 #include "sigil/v1/identity.grpc.pb.h"
+#include "token/clock.h"
 
 namespace sigil::server {
 
 // sigil.v1.Identity over gRPC: translates messages to Authority calls and
 // statuses back (ToGrpcStatus); no logic of its own. Thread-safe.
-class IdentityService final : public sigil::v1::Identity::Service {
+class IdentityService final
+    : public sigil::v1::Identity::WithCallbackMethod_WatchRevocations<
+          sigil::v1::Identity::Service> {
  public:
-  // `authority` is not owned and must outlive the service.
-  explicit IdentityService(Authority* authority) : authority_(authority) {}
+  // Nothing is owned; everything must outlive the service.
+  IdentityService(Authority* authority, RevocationFeed* feed,
+                  const token::Clock* clock)
+      : authority_(authority), feed_(feed), clock_(clock) {}
 
   grpc::Status Issue(grpc::ServerContext* context,
                      const sigil::v1::IssueRequest* request,
@@ -32,9 +38,15 @@ class IdentityService final : public sigil::v1::Identity::Service {
   grpc::Status GetJwks(grpc::ServerContext* context,
                        const sigil::v1::GetJwksRequest* request,
                        sigil::v1::GetJwksResponse* response) override;
+  // On the callback API: streams hold no thread while idle.
+  grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
+  WatchRevocations(grpc::CallbackServerContext* context,
+                   const sigil::v1::WatchRevocationsRequest* request) override;
 
  private:
   Authority* const authority_;
+  RevocationFeed* const feed_;
+  const token::Clock* const clock_;
 };
 
 }  // namespace sigil::server

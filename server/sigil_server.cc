@@ -28,12 +28,15 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   auto keys = KeyManager::Load(options.data_dir, options.algorithm,
                                server->store_.get(), clock);
   if (!keys.ok()) return keys.status();
-  auto authority = Authority::Create(options.authority, server->store_.get(),
-                                     clock, *std::move(keys));
+  server->feed_ = std::make_unique<RevocationFeed>(server->store_.get(),
+                                                   options.heartbeat_interval);
+  auto authority =
+      Authority::Create(options.authority, server->store_.get(), clock,
+                        *std::move(keys), server->feed_.get());
   if (!authority.ok()) return authority.status();
   server->authority_ = *std::move(authority);
-  server->service_ =
-      std::make_unique<IdentityService>(server->authority_.get());
+  server->service_ = std::make_unique<IdentityService>(
+      server->authority_.get(), server->feed_.get(), clock);
 
   // gRPC's built-in health service carries no descriptor; touching the
   // generated one links it in, so reflection clients (grpcurl, buf curl
@@ -80,6 +83,7 @@ void SigilServer::Shutdown(absl::Duration grace) {
   if (pruner_.joinable()) pruner_.join();
   service_.reset();
   authority_.reset();
+  feed_.reset();
   store_.reset();
 }
 

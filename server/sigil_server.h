@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "server/authority.h"
 #include "server/identity_service.h"
+#include "server/revocation_feed.h"
 #include "server/store/rocks_store.h"
 #include "token/algorithm.h"
 #include "token/clock.h"
@@ -24,6 +25,8 @@ struct ServerOptions {
   std::string data_dir = "./sigil-data";
   token::Algorithm algorithm = token::Algorithm::kES256;
   AuthorityOptions authority;
+  // How often WatchRevocations streams get a heartbeat while idle.
+  absl::Duration heartbeat_interval = absl::Milliseconds(250);
 };
 
 // A running authority: the store, the keys, sigil.v1.Identity, server
@@ -51,6 +54,7 @@ class SigilServer {
   void PruneLoop();
 
   std::unique_ptr<store::RocksStore> store_;
+  std::unique_ptr<RevocationFeed> feed_;
   std::unique_ptr<Authority> authority_;
   std::unique_ptr<IdentityService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -6,6 +6,7 @@
 #include "server/store/layout.h"
 #include "sigil/v1/identity.pb.h"
 #include "sigil/v1/storage.pb.h"
+#include "wire/revocation_event.h"
 
 namespace sigil::server::store {
 namespace {
@@ -28,50 +29,11 @@ absl::Time Time(const google::protobuf::Timestamp& t) {
   return absl::FromUnixMicros(Micros(t));
 }
 
-sigil::v1::RevocationScope ToProto(token::RevocationScope scope) {
-  switch (scope) {
-    case token::RevocationScope::kToken:
-      return sigil::v1::TOKEN;
-    case token::RevocationScope::kSession:
-      return sigil::v1::SESSION;
-    case token::RevocationScope::kSubjectSystem:
-      return sigil::v1::SUBJECT_SYSTEM;
-    case token::RevocationScope::kSubject:
-      return sigil::v1::SUBJECT;
-  }
-  return sigil::v1::REVOCATION_SCOPE_UNSPECIFIED;
-}
-
-std::optional<token::RevocationScope> FromProto(
-    sigil::v1::RevocationScope scope) {
-  switch (scope) {
-    case sigil::v1::TOKEN:
-      return token::RevocationScope::kToken;
-    case sigil::v1::SESSION:
-      return token::RevocationScope::kSession;
-    case sigil::v1::SUBJECT_SYSTEM:
-      return token::RevocationScope::kSubjectSystem;
-    case sigil::v1::SUBJECT:
-      return token::RevocationScope::kSubject;
-    default:
-      return std::nullopt;
-  }
-}
-
 }  // namespace
 
 std::string EncodeRevocation(const token::Revocation& revocation) {
-  sigil::v1::RevocationEvent event;
-  event.set_seq(revocation.seq);
-  event.set_scope(ToProto(revocation.scope));
-  event.set_subject(revocation.subject);
-  event.set_system(revocation.system);
-  event.set_session_id(revocation.session_id);
-  event.set_token_id(revocation.token_id);
-  SetMicros(revocation.not_before_us, event.mutable_not_before());
-  SetTime(revocation.expires_at, event.mutable_expires_at());
   return Frame(absl::ToUnixMicros(revocation.expires_at),
-               event.SerializeAsString());
+               wire::ToEvent(revocation).SerializeAsString());
 }
 
 std::optional<token::Revocation> DecodeRevocation(absl::string_view value) {
@@ -82,18 +44,7 @@ std::optional<token::Revocation> DecodeRevocation(absl::string_view value) {
       !event.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
     return std::nullopt;
   }
-  std::optional<token::RevocationScope> scope = FromProto(event.scope());
-  if (!scope.has_value()) return std::nullopt;
-  token::Revocation revocation;
-  revocation.seq = event.seq();
-  revocation.scope = *scope;
-  revocation.subject = event.subject();
-  revocation.system = event.system();
-  revocation.session_id = event.session_id();
-  revocation.token_id = event.token_id();
-  revocation.not_before_us = Micros(event.not_before());
-  revocation.expires_at = Time(event.expires_at());
-  return revocation;
+  return wire::FromEvent(event);
 }
 
 std::string EncodeSession(const Session& session) {

@@ -1,0 +1,96 @@
+#include "server/watch_reactor.h"
+
+#include <algorithm>
+
+#include "google/protobuf/util/time_util.h"
+#include "wire/revocation_event.h"
+
+namespace sigil::server {
+
+WatchReactor::WatchReactor(RevocationFeed* feed, const token::Clock* clock,
+                           uint64_t after_seq)
+    : feed_(feed), clock_(clock), sent_seq_(after_seq) {
+  {
+    absl::MutexLock lock(&mu_);
+    // A subscriber ahead of the authority holds state this store never
+    // had: start it over rather than leave it trusting that state.
+    if (after_seq > feed_->last_seq()) {
+      reset_ = true;
+      sent_seq_ = 0;
+    }
+    // The first message goes out at once, events or not, so a subscriber
+    // learns the current seq without waiting for a heartbeat.
+    heartbeat_due_ = true;
+  }
+  // Subscribed before the first read, so no event published in between is
+  // missed until the next one.
+  feed_->Subscribe(this);
+  absl::MutexLock lock(&mu_);
+  Pump();
+}
+
+void WatchReactor::Wake(bool heartbeat) {
+  absl::MutexLock lock(&mu_);
+  if (heartbeat) heartbeat_due_ = true;
+  Pump();
+}
+
+void WatchReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  writing_ = false;
+  if (!ok || cancelled_) {
+    FinishOnce(grpc::Status::CANCELLED);
+    return;
+  }
+  Pump();
+}
+
+void WatchReactor::OnCancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (!writing_) FinishOnce(grpc::Status::CANCELLED);
+}
+
+void WatchReactor::OnDone() {
+  feed_->Unsubscribe(this);
+  delete this;
+}
+
+void WatchReactor::Pump() {
+  if (writing_ || finished_ || cancelled_) return;
+  // Read the horizon before the events: every event up to it is then in
+  // the batch (or a later one), even if seqs skip expired numbers.
+  const uint64_t horizon = feed_->last_seq();
+  auto events = feed_->EventsAfter(sent_seq_, kBatch);
+  if (!events.ok()) {
+    FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            std::string(events.status().message())));
+    return;
+  }
+  if (events->empty() && !heartbeat_due_) return;
+
+  response_.Clear();
+  response_.set_reset(reset_ && first_);
+  for (const token::Revocation& r : *events) {
+    *response_.add_events() = wire::ToEvent(r);
+  }
+  uint64_t covered = events->empty() ? sent_seq_ : events->back().seq;
+  if (events->size() < kBatch) covered = std::max(covered, horizon);
+  sent_seq_ = covered;
+  response_.set_current_seq(covered);
+  *response_.mutable_sent_at() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+          absl::ToUnixMicros(clock_->Now()));
+  first_ = false;
+  heartbeat_due_ = false;
+  writing_ = true;
+  StartWrite(&response_);
+}
+
+void WatchReactor::FinishOnce(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  Finish(status);
+}
+
+}  // namespace sigil::server

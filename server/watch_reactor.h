@@ -1,0 +1,56 @@
+#ifndef SIGIL_SERVER_WATCH_REACTOR_H_
+#define SIGIL_SERVER_WATCH_REACTOR_H_
+
+#include <grpcpp/support/server_callback.h>
+
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/revocation_feed.h"
+#include "sigil/v1/identity.pb.h"
+#include "token/clock.h"
+
+namespace sigil::server {
+
+// One WatchRevocations stream on gRPC's callback API: it holds no thread
+// while waiting. It writes every event after the requested seq in batches,
+// then what the feed publishes, and a heartbeat when the feed's ticker says
+// one is due and nothing else was sent. Deletes itself when the call ends.
+class WatchReactor final
+    : public grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>,
+      public RevocationFeed::Subscriber {
+ public:
+  // Neither pointer is owned; both outlive the call.
+  WatchReactor(RevocationFeed* feed, const token::Clock* clock,
+               uint64_t after_seq);
+
+  void Wake(bool heartbeat) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  static constexpr size_t kBatch = 512;
+
+  // Starts the next write if one is due and none is in flight.
+  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishOnce(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  RevocationFeed* const feed_;
+  const token::Clock* const clock_;
+  absl::Mutex mu_;
+  uint64_t sent_seq_ ABSL_GUARDED_BY(mu_);
+  bool reset_ ABSL_GUARDED_BY(mu_) = false;
+  bool first_ ABSL_GUARDED_BY(mu_) = true;
+  bool heartbeat_due_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  sigil::v1::WatchRevocationsResponse response_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace sigil::server
+
+#endif  // SIGIL_SERVER_WATCH_REACTOR_H_

@@ -1,0 +1,138 @@
+// WatchRevocations: resumable, live, with heartbeats, for many subscribers
+// at once.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/server/service_fixture.h"
+
+namespace sigil::server {
+namespace {
+
+using sigil::v1::WatchRevocationsResponse;
+
+class WatchRevocationsTest : public ServiceTest {
+ protected:
+  struct Watch {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<WatchRevocationsResponse>> reader;
+  };
+
+  Watch Subscribe(uint64_t after_seq) {
+    Watch watch{Context(), nullptr};
+    sigil::v1::WatchRevocationsRequest request;
+    request.set_after_seq(after_seq);
+    watch.reader = stub_->WatchRevocations(watch.context.get(), request);
+    return watch;
+  }
+
+  // Reads until every event up to `seq` has arrived; returns those events'
+  // subjects in order.
+  static std::vector<std::string> ReadUntil(Watch& watch, uint64_t seq) {
+    std::vector<std::string> subjects;
+    WatchRevocationsResponse response;
+    while (watch.reader->Read(&response)) {
+      for (const auto& event : response.events()) {
+        subjects.push_back(event.subject());
+      }
+      if (response.current_seq() >= seq) return subjects;
+    }
+    ADD_FAILURE() << "stream ended before seq " << seq;
+    return subjects;
+  }
+};
+
+TEST_F(WatchRevocationsTest, NewSubscriberGetsEveryLiveRevocationThenLiveOnes) {
+  LogoutSubject("a", "A");
+  LogoutSubjectEverywhere("b");
+  Watch watch = Subscribe(0);
+  EXPECT_EQ(ReadUntil(watch, 2), (std::vector<std::string>{"a", "b"}));
+
+  const uint64_t seq = LogoutSubject("c", "C").revocation_seq();
+  WatchRevocationsResponse response;
+  ASSERT_TRUE(watch.reader->Read(&response));
+  ASSERT_EQ(response.events_size(), 1) << response.DebugString();
+  const sigil::v1::RevocationEvent& event = response.events(0);
+  EXPECT_EQ(event.seq(), seq);
+  EXPECT_EQ(event.scope(), sigil::v1::SUBJECT_SYSTEM);
+  EXPECT_EQ(event.subject(), "c");
+  EXPECT_EQ(event.system(), "C");
+  EXPECT_GE(event.not_before().seconds(), absl::ToUnixSeconds(clock_.Now()));
+  EXPECT_EQ(event.expires_at().seconds() - event.not_before().seconds(),
+            absl::ToInt64Seconds(options_.authority.max_ttl));
+  EXPECT_EQ(response.current_seq(), seq);
+  EXPECT_FALSE(response.reset());
+}
+
+TEST_F(WatchRevocationsTest, ResumesAfterTheGivenSeq) {
+  LogoutSubject("a", "A");
+  const uint64_t resume = LogoutSubject("b", "A").revocation_seq();
+  LogoutSubject("c", "A");
+  LogoutSubject("d", "A");
+  Watch watch = Subscribe(resume);
+  EXPECT_EQ(ReadUntil(watch, resume + 2), (std::vector<std::string>{"c", "d"}));
+}
+
+TEST_F(WatchRevocationsTest, ResumesFromTheStoreAfterARestart) {
+  LogoutSubject("a", "A");
+  LogoutSubject("b", "A");
+  StopServer();
+  StartServer();
+  Watch watch = Subscribe(1);
+  EXPECT_EQ(ReadUntil(watch, 2), (std::vector<std::string>{"b"}));
+}
+
+TEST_F(WatchRevocationsTest, SubscriberAheadOfTheAuthorityIsReset) {
+  LogoutSubject("a", "A");
+  Watch watch = Subscribe(1000);
+  WatchRevocationsResponse response;
+  ASSERT_TRUE(watch.reader->Read(&response));
+  EXPECT_TRUE(response.reset());
+  ASSERT_EQ(response.events_size(), 1);
+  EXPECT_EQ(response.events(0).subject(), "a");
+  EXPECT_EQ(response.current_seq(), 1u);
+}
+
+TEST_F(WatchRevocationsTest, IdleStreamCarriesHeartbeatsWithTheCurrentSeq) {
+  const uint64_t seq = LogoutSubject("a", "A").revocation_seq();
+  Watch watch = Subscribe(seq);
+  // The first message answers at once; the next ones are heartbeats.
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    WatchRevocationsResponse response;
+    ASSERT_TRUE(watch.reader->Read(&response));
+    EXPECT_EQ(response.events_size(), 0);
+    EXPECT_EQ(response.current_seq(), seq);
+    EXPECT_EQ(response.sent_at().seconds(), absl::ToUnixSeconds(clock_.Now()));
+  }
+}
+
+TEST_F(WatchRevocationsTest, HundredsOfSubscribersEachGetTheEvent) {
+  constexpr int kSubscribers = 300;
+  std::vector<Watch> watches;
+  for (int i = 0; i < kSubscribers; ++i) {
+    watches.push_back(Subscribe(0));
+    WatchRevocationsResponse first;
+    ASSERT_TRUE(watches.back().reader->Read(&first)) << i;
+  }
+  const uint64_t seq = LogoutSubjectEverywhere("u").revocation_seq();
+  for (int i = 0; i < kSubscribers; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(ReadUntil(watches[i], seq), (std::vector<std::string>{"u"}));
+  }
+}
+
+TEST_F(WatchRevocationsTest, ShutdownEndsOpenStreams) {
+  Watch watch = Subscribe(0);
+  WatchRevocationsResponse response;
+  ASSERT_TRUE(watch.reader->Read(&response));
+  server_->Shutdown(absl::Milliseconds(100));
+  while (watch.reader->Read(&response)) {
+  }
+  EXPECT_FALSE(watch.reader->Finish().ok());
+}
+
+}  // namespace
+}  // namespace sigil::server
