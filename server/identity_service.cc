@@ -38,6 +38,7 @@ void FillClaims(const token::JwtClaims& claims, sigil::v1::Claims* out) {
   out->set_token_id(claims.token_id);
   out->set_session_id(claims.session_id);
   for (const std::string& scope : claims.scopes) out->add_scopes(scope);
+  out->set_issued_at_us(claims.issued_at_us);
 }
 
 void FillLogout(const LogoutResult& result, sigil::v1::LogoutResponse* out) {

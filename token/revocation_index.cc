@@ -71,6 +71,15 @@ Reason RevocationIndex::Check(const JwtClaims& claims,
   return Reason::kLoggedOut;
 }
 
+void RevocationIndex::Clear() {
+  absl::MutexLock lock(&mu_);
+  tokens_.clear();
+  sessions_.clear();
+  subject_systems_.clear();
+  subjects_.clear();
+  last_seq_ = 0;
+}
+
 void RevocationIndex::Prune(absl::Time now) {
   absl::MutexLock lock(&mu_);
   for (Table* table : {&tokens_, &sessions_, &subject_systems_, &subjects_}) {

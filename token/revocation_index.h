@@ -51,6 +51,9 @@ class RevocationIndex {
   // that still authenticates at other systems, is kLoggedOutOfSystem.
   Reason Check(const JwtClaims& claims, absl::string_view system) const;
 
+  // Forgets everything, for a subscriber whose authority started over.
+  void Clear();
+
   // Drops entries whose expires_at is at or before `now`.
   void Prune(absl::Time now);
 

@@ -1,0 +1,204 @@
+#include "client/client.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/status.h"
+#include "google/protobuf/util/time_util.h"
+#include "token/reason.h"
+
+namespace sigil::client {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::optional<token::Reason> ReasonFromName(absl::string_view name) {
+  for (int i = 0; i <= static_cast<int>(token::Reason::kInsufficientScope);
+       ++i) {
+    const auto reason = static_cast<token::Reason>(i);
+    if (token::ReasonName(reason) == name) return reason;
+  }
+  return std::nullopt;
+}
+
+token::JwtClaims ClaimsOf(const sigil::v1::Claims& in) {
+  token::JwtClaims claims;
+  claims.issuer = in.issuer();
+  claims.subject = in.subject();
+  claims.audience.assign(in.audience().begin(), in.audience().end());
+  claims.issued_at =
+      absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(in.issued_at()));
+  claims.expires_at =
+      absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(in.expires_at()));
+  claims.token_id = in.token_id();
+  claims.session_id = in.session_id();
+  claims.scopes.assign(in.scopes().begin(), in.scopes().end());
+  claims.issued_at_us = in.issued_at_us();
+  return claims;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(
+    std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options) {
+  if (options.system.empty()) {
+    return absl::InvalidArgumentError("client options need a system");
+  }
+  std::unique_ptr<Client> client(
+      new Client(sigil::v1::Identity::NewStub(channel), std::move(options)));
+  if (client->options_.mode == ClientOptions::Mode::kLocal) {
+    absl::Status fetched = client->RefreshKeys();
+    if (!fetched.ok()) return fetched;
+  }
+  return client;
+}
+
+Client::Client(std::unique_ptr<sigil::v1::Identity::StubInterface> stub,
+               ClientOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : &token::RealClock()),
+      stub_(std::move(stub)),
+      verifier_(token::JwtVerifierOptions{options_.issuer, clock_}),
+      cache_(options_.cache_capacity),
+      watcher_(stub_.get(), clock_) {}
+
+std::unique_ptr<grpc::ClientContext> Client::Context() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+  return context;
+}
+
+bool Client::IsCurrent() const {
+  return watcher_.IsCurrent(clock_->Now(), options_.max_staleness);
+}
+
+absl::StatusOr<VerifiedToken> Client::Verify(
+    absl::string_view token, absl::Span<const std::string> required_scopes) {
+  if (token.empty()) return absl::InvalidArgumentError("token is required");
+  const absl::Time now = clock_->Now();
+  if (!watcher_.IsCurrent(now, options_.max_staleness)) {
+    // Neither the cache nor the index can be trusted: only the authority
+    // can say whether the token was revoked in the meantime.
+    auto claims = VerifyRemotely(token);
+    if (!claims.ok()) return claims.status();
+    return Judge(*std::move(claims), required_scopes);
+  }
+  if (auto cached = cache_.Find(token, now); cached.has_value()) {
+    return Judge(*std::move(cached), required_scopes);
+  }
+  auto claims = options_.mode == ClientOptions::Mode::kLocal
+                    ? VerifyLocally(token)
+                    : VerifyRemotely(token);
+  if (!claims.ok()) return claims.status();
+  cache_.Insert(token, *claims, now);
+  return Judge(*std::move(claims), required_scopes);
+}
+
+absl::StatusOr<VerifiedToken> Client::Judge(
+    token::JwtClaims claims, absl::Span<const std::string> scopes) {
+  const token::Reason revoked = watcher_.index().Check(claims, options_.system);
+  if (revoked != token::Reason::kValid) {
+    return token::VerdictError(revoked, "revoked");
+  }
+  for (const std::string& scope : scopes) {
+    if (std::find(claims.scopes.begin(), claims.scopes.end(), scope) ==
+        claims.scopes.end()) {
+      return token::VerdictError(token::Reason::kInsufficientScope,
+                                 absl::StrCat("token lacks scope ", scope));
+    }
+  }
+  return VerifiedToken(std::move(claims));
+}
+
+absl::StatusOr<token::JwtClaims> Client::VerifyLocally(
+    absl::string_view token) {
+  std::shared_ptr<const token::KeySet> keys;
+  {
+    absl::MutexLock lock(&keys_mu_);
+    keys = keys_;
+  }
+  auto jwt = verifier_.Verify(token, *keys, options_.system);
+  if (!jwt.ok() &&
+      token::ReasonOf(jwt.status()) == token::Reason::kUnknownKey &&
+      RefreshKeys().ok()) {
+    absl::MutexLock lock(&keys_mu_);
+    keys = keys_;
+    jwt = verifier_.Verify(token, *keys, options_.system);
+  }
+  if (!jwt.ok()) return jwt.status();
+  return jwt->claims();
+}
+
+absl::Status Client::RefreshKeys() {
+  {
+    absl::MutexLock lock(&keys_mu_);
+    const absl::Time now = clock_->Now();
+    if (keys_ != nullptr &&
+        now - keys_fetched_at_ < options_.jwks_refetch_interval) {
+      return absl::ResourceExhaustedError("key set was fetched recently");
+    }
+    keys_fetched_at_ = now;
+  }
+  sigil::v1::GetJwksResponse response;
+  absl::Status status = FromGrpcStatus(
+      stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &response));
+  if (!status.ok()) return status;
+  auto keys = token::KeySet::FromJwksJson(response.jwks_json());
+  if (!keys.ok()) return keys.status();
+  absl::MutexLock lock(&keys_mu_);
+  keys_ = std::make_shared<const token::KeySet>(*std::move(keys));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<token::JwtClaims> Client::VerifyRemotely(
+    absl::string_view token) {
+  sigil::v1::VerifyRequest request;
+  request.set_token(std::string(token));
+  request.set_system(options_.system);
+  sigil::v1::VerifyResponse response;
+  absl::Status status =
+      FromGrpcStatus(stub_->Verify(Context().get(), request, &response));
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "revocation state not current and the authority did not answer: ",
+        status.message()));
+  }
+  const sigil::v1::Verdict& verdict = response.verdict();
+  if (verdict.code() == "OK") return ClaimsOf(response.claims());
+  const std::optional<token::Reason> reason =
+      ReasonFromName(sigil::v1::Reason_Name(verdict.reason()));
+  if (!reason.has_value() || *reason == token::Reason::kValid) {
+    return absl::UnavailableError("authority sent an unknown verdict");
+  }
+  return token::VerdictError(*reason, verdict.message());
+}
+
+absl::StatusOr<sigil::v1::IssueResponse> Client::Issue(
+    const sigil::v1::IssueRequest& request) {
+  sigil::v1::IssueResponse response;
+  absl::Status status =
+      FromGrpcStatus(stub_->Issue(Context().get(), request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutFromSystem(
+    const sigil::v1::LogoutFromSystemRequest& request) {
+  sigil::v1::LogoutResponse response;
+  absl::Status status = FromGrpcStatus(
+      stub_->LogoutFromSystem(Context().get(), request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutAll(
+    const sigil::v1::LogoutAllRequest& request) {
+  sigil::v1::LogoutResponse response;
+  absl::Status status =
+      FromGrpcStatus(stub_->LogoutAll(Context().get(), request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+}  // namespace sigil::client

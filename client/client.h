@@ -1,0 +1,111 @@
+#ifndef SIGIL_CLIENT_CLIENT_H_
+#define SIGIL_CLIENT_CLIENT_H_
+
+#include <grpcpp/channel.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "client/revocation_watcher.h"
+#include "client/verdict_cache.h"
+#include "sigil/v1/identity.grpc.pb.h"
+#include "token/clock.h"
+#include "token/jwt.h"
+#include "token/key_set.h"
+
+namespace sigil::client {
+
+struct ClientOptions {
+  // The system this client verifies for: tokens must name it in "aud".
+  std::string system;
+  // Local: verify signatures with the authority's key set. Remote: ask the
+  // authority's Verify. Either way verdicts are cached until exp.
+  enum class Mode { kLocal, kRemote };
+  Mode mode = Mode::kLocal;
+  // Local mode: the issuer tokens must carry (sigild's --issuer).
+  std::string issuer = "sigil";
+  size_t cache_capacity = 100000;
+  // Past this without proof that every revocation has been applied, the
+  // cache and the local index are not trusted (DESIGN.md, the SDK cache).
+  absl::Duration max_staleness = absl::Seconds(2);
+  absl::Duration deadline = absl::Seconds(2);
+  // An unknown kid refetches the key set at most this often.
+  absl::Duration jwks_refetch_interval = absl::Seconds(10);
+  const token::Clock* clock = nullptr;  // RealClock() when null; not owned
+};
+
+// A token this client has verified; only the Client creates one.
+class VerifiedToken {
+ public:
+  const token::JwtClaims& claims() const { return claims_; }
+
+ private:
+  friend class Client;
+  explicit VerifiedToken(token::JwtClaims claims)
+      : claims_(std::move(claims)) {}
+  token::JwtClaims claims_;
+};
+
+// The Sigil SDK: verifies tokens for one system, caching verdicts until the
+// token's exp and dropping them as revocations stream in; when it cannot
+// show it is current within max_staleness it asks the authority, and
+// answers UNAVAILABLE when it cannot. Thread-safe; a cache hit takes one
+// shard lock and a shared index lock, no global lock.
+class Client {
+ public:
+  // Fetches the key set (local mode) and starts the revocation stream.
+  static absl::StatusOr<std::unique_ptr<Client>> Create(
+      std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
+
+  // OK with the claims; UNAUTHENTICATED or PERMISSION_DENIED carrying the
+  // token::Reason (token::ReasonOf); UNAVAILABLE when no answer within the
+  // staleness bound is possible; INVALID_ARGUMENT for an empty token.
+  absl::StatusOr<VerifiedToken> Verify(
+      absl::string_view token,
+      absl::Span<const std::string> required_scopes = {});
+
+  // Thin wrappers over the authority's RPCs.
+  absl::StatusOr<sigil::v1::IssueResponse> Issue(
+      const sigil::v1::IssueRequest& request);
+  absl::StatusOr<sigil::v1::LogoutResponse> LogoutFromSystem(
+      const sigil::v1::LogoutFromSystemRequest& request);
+  absl::StatusOr<sigil::v1::LogoutResponse> LogoutAll(
+      const sigil::v1::LogoutAllRequest& request);
+
+  // Whether the revocation state is proven current now.
+  bool IsCurrent() const;
+  // The highest revocation seq applied (LogoutResponse.revocation_seq is
+  // comparable to it).
+  uint64_t applied_seq() const { return watcher_.applied_seq(); }
+
+ private:
+  Client(std::unique_ptr<sigil::v1::Identity::StubInterface> stub,
+         ClientOptions options);
+
+  absl::StatusOr<token::JwtClaims> VerifyLocally(absl::string_view token);
+  absl::StatusOr<token::JwtClaims> VerifyRemotely(absl::string_view token);
+  absl::Status RefreshKeys();
+  absl::StatusOr<VerifiedToken> Judge(token::JwtClaims claims,
+                                      absl::Span<const std::string> scopes);
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  const ClientOptions options_;
+  const token::Clock* const clock_;
+  const std::unique_ptr<sigil::v1::Identity::StubInterface> stub_;
+  const token::JwtVerifier verifier_;
+  VerdictCache cache_;
+  absl::Mutex keys_mu_;
+  std::shared_ptr<const token::KeySet> keys_ ABSL_GUARDED_BY(keys_mu_);
+  absl::Time keys_fetched_at_ ABSL_GUARDED_BY(keys_mu_) = absl::InfinitePast();
+  // Last: its thread must stop before the rest goes away.
+  RevocationWatcher watcher_;
+};
+
+}  // namespace sigil::client
+
+#endif  // SIGIL_CLIENT_CLIENT_H_

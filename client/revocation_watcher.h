@@ -1,0 +1,56 @@
+#ifndef SIGIL_CLIENT_REVOCATION_WATCHER_H_
+#define SIGIL_CLIENT_REVOCATION_WATCHER_H_
+
+#include <grpcpp/client_context.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "sigil/v1/identity.grpc.pb.h"
+#include "token/clock.h"
+#include "token/revocation_index.h"
+
+namespace sigil::client {
+
+// Holds a WatchRevocations stream on a thread of its own, applies every
+// event to a RevocationIndex, and records when it last proved itself
+// current (any message: its current_seq covers everything before it).
+// Reconnects with backoff, resuming after the last applied seq. Thread-safe.
+class RevocationWatcher {
+ public:
+  // `stub` and `clock` are not owned and must outlive the watcher.
+  RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
+                    const token::Clock* clock);
+  ~RevocationWatcher();
+
+  const token::RevocationIndex& index() const { return index_; }
+  // True when every event up to a point at most `max_staleness` before
+  // `now` has been applied.
+  bool IsCurrent(absl::Time now, absl::Duration max_staleness) const;
+  uint64_t applied_seq() const { return applied_seq_.load(); }
+
+ private:
+  void Run();
+
+  sigil::v1::Identity::StubInterface* const stub_;
+  const token::Clock* const clock_;
+  token::RevocationIndex index_;
+  std::atomic<uint64_t> applied_seq_{0};
+  // Unix micros of the last proof of currency; 0 before the first.
+  std::atomic<int64_t> current_at_us_{0};
+
+  absl::Mutex mu_;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::Notification stopping_;
+  std::thread thread_;
+};
+
+}  // namespace sigil::client
+
+#endif  // SIGIL_CLIENT_REVOCATION_WATCHER_H_

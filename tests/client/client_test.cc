@@ -1,0 +1,151 @@
+// sigil::Client against an in-process authority on a real socket.
+
+#include "client/client.h"
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/server/service_fixture.h"
+#include "token/reason.h"
+
+namespace sigil::server {
+namespace {
+
+using client::Client;
+using client::ClientOptions;
+
+std::string OutcomeOf(const absl::StatusOr<client::VerifiedToken>& result) {
+  if (result.ok()) return "OK VALID";
+  return absl::StrCat(absl::StatusCodeToString(result.status().code()), " ",
+                      token::ReasonName(token::ReasonOf(result.status())));
+}
+
+class ClientTest : public ServiceTest {
+ protected:
+  std::unique_ptr<Client> Connect(const std::string& system,
+                                  ClientOptions::Mode mode) {
+    ClientOptions options;
+    options.system = system;
+    options.mode = mode;
+    options.issuer = options_.authority.issuer;
+    options.clock = &clock_;
+    auto client = Client::Create(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                            grpc::InsecureChannelCredentials()),
+        options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+
+  // Waits (bounded) until `client` has applied revocations up to `seq`.
+  static void AwaitSeq(const Client& client, uint64_t seq) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while ((client.applied_seq() < seq || !client.IsCurrent()) &&
+           absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    ASSERT_GE(client.applied_seq(), seq);
+    ASSERT_TRUE(client.IsCurrent());
+  }
+};
+
+TEST_F(ClientTest, LocalVerifyCachesAndLogoutReachesTheCache) {
+  auto client = Connect("A", ClientOptions::Mode::kLocal);
+  ASSERT_NE(client, nullptr);
+  AwaitSeq(*client, 0);
+  const std::string a = Login("u", {"A"}, {"orders.read"}).access_token();
+  const std::string other = Login("v", {"A"}).access_token();
+
+  auto verified = client->Verify(a, {"orders.read"});
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_EQ(verified->claims().subject, "u");
+  EXPECT_EQ(OutcomeOf(client->Verify(a)), "OK VALID");  // cache hit
+  EXPECT_EQ(OutcomeOf(client->Verify(a, {"orders.write"})),
+            "PERMISSION_DENIED INSUFFICIENT_SCOPE");
+
+  AwaitSeq(*client, LogoutSubject("u", "A").revocation_seq());
+  EXPECT_EQ(OutcomeOf(client->Verify(a)), "UNAUTHENTICATED LOGGED_OUT");
+  EXPECT_EQ(OutcomeOf(client->Verify(other)), "OK VALID");
+  EXPECT_EQ(OutcomeOf(client->Verify(Login("u", {"A"}).access_token())),
+            "OK VALID");
+}
+
+TEST_F(ClientTest, MultiSystemTokenAfterLogoutOfThisSystemIsForbidden) {
+  auto client = Connect("A", ClientOptions::Mode::kLocal);
+  ASSERT_NE(client, nullptr);
+  const std::string ab = Login("u", {"A", "B"}).access_token();
+  AwaitSeq(*client, 0);
+  EXPECT_EQ(OutcomeOf(client->Verify(ab)), "OK VALID");
+  AwaitSeq(*client, LogoutSubject("u", "A").revocation_seq());
+  EXPECT_EQ(OutcomeOf(client->Verify(ab)),
+            "PERMISSION_DENIED LOGGED_OUT_OF_SYSTEM");
+  AwaitSeq(*client, LogoutSubjectEverywhere("u").revocation_seq());
+  EXPECT_EQ(OutcomeOf(client->Verify(ab)), "UNAUTHENTICATED LOGGED_OUT_ALL");
+}
+
+TEST_F(ClientTest, HostileAndForeignTokensAreUnauthenticated) {
+  auto client = Connect("A", ClientOptions::Mode::kLocal);
+  ASSERT_NE(client, nullptr);
+  AwaitSeq(*client, 0);
+  EXPECT_EQ(OutcomeOf(client->Verify("a.b.c")), "UNAUTHENTICATED MALFORMED");
+  EXPECT_EQ(OutcomeOf(client->Verify(Login("u", {"B"}).access_token())),
+            "UNAUTHENTICATED WRONG_AUDIENCE");
+  EXPECT_EQ(client->Verify("").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClientTest, RemoteModeAsksTheAuthorityAndAppliesRevocations) {
+  auto client = Connect("A", ClientOptions::Mode::kRemote);
+  ASSERT_NE(client, nullptr);
+  AwaitSeq(*client, 0);
+  const std::string a = Login("u", {"A"}).access_token();
+  EXPECT_EQ(OutcomeOf(client->Verify(a)), "OK VALID");
+  EXPECT_EQ(OutcomeOf(client->Verify("a.b.c")), "UNAUTHENTICATED MALFORMED");
+  AwaitSeq(*client, LogoutSubject("u", "A").revocation_seq());
+  EXPECT_EQ(OutcomeOf(client->Verify(a)), "UNAUTHENTICATED LOGGED_OUT");
+}
+
+TEST_F(ClientTest, StaleAndCutOffItFailsClosed) {
+  auto client = Connect("A", ClientOptions::Mode::kLocal);
+  ASSERT_NE(client, nullptr);
+  const std::string a = Login("u", {"A"}).access_token();
+  AwaitSeq(*client, 0);
+  EXPECT_EQ(OutcomeOf(client->Verify(a)), "OK VALID");
+
+  StopServer();
+  // Within the bound the cached verdict still stands.
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(OutcomeOf(client->Verify(a)), "OK VALID");
+  // Past it, with the authority gone, nothing can be proven.
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_FALSE(client->IsCurrent());
+  EXPECT_EQ(client->Verify(a).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ClientTest, ManyThreadsVerifyConcurrently) {
+  auto client = Connect("A", ClientOptions::Mode::kLocal);
+  ASSERT_NE(client, nullptr);
+  AwaitSeq(*client, 0);
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 8; ++i) {
+    tokens.push_back(Login(absl::StrCat("u", i), {"A"}).access_token());
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        if (client->Verify(tokens[i % tokens.size()]).ok()) ++ok;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(ok.load(), 4 * 500);
+}
+
+}  // namespace
+}  // namespace sigil::server
