@@ -5,41 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/status.h"
-#include "google/protobuf/util/time_util.h"
 #include "token/reason.h"
+#include "wire/claims.h"
+#include "wire/verdict.h"
 
 namespace sigil::client {
-namespace {
-
-using google::protobuf::util::TimeUtil;
-
-std::optional<token::Reason> ReasonFromName(absl::string_view name) {
-  for (int i = 0; i <= static_cast<int>(token::Reason::kInsufficientScope);
-       ++i) {
-    const auto reason = static_cast<token::Reason>(i);
-    if (token::ReasonName(reason) == name) return reason;
-  }
-  return std::nullopt;
-}
-
-token::JwtClaims ClaimsOf(const sigil::v1::Claims& in) {
-  token::JwtClaims claims;
-  claims.issuer = in.issuer();
-  claims.subject = in.subject();
-  claims.audience.assign(in.audience().begin(), in.audience().end());
-  claims.issued_at =
-      absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(in.issued_at()));
-  claims.expires_at =
-      absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(in.expires_at()));
-  claims.token_id = in.token_id();
-  claims.session_id = in.session_id();
-  claims.scopes.assign(in.scopes().begin(), in.scopes().end());
-  claims.issued_at_us = in.issued_at_us();
-  return claims;
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(
     std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options) {
   if (options.system.empty()) {
@@ -165,9 +135,9 @@ absl::StatusOr<token::JwtClaims> Client::VerifyRemotely(
         status.message()));
   }
   const sigil::v1::Verdict& verdict = response.verdict();
-  if (verdict.code() == "OK") return ClaimsOf(response.claims());
+  if (verdict.code() == "OK") return wire::FromClaims(response.claims());
   const std::optional<token::Reason> reason =
-      ReasonFromName(sigil::v1::Reason_Name(verdict.reason()));
+      wire::FromReason(verdict.reason());
   if (!reason.has_value() || *reason == token::Reason::kValid) {
     return absl::UnavailableError("authority sent an unknown verdict");
   }

@@ -9,6 +9,8 @@
 #include "absl/time/time.h"
 #include "server/grpc_status.h"
 #include "server/watch_reactor.h"
+#include "wire/claims.h"
+#include "wire/verdict.h"
 
 namespace sigil::server {
 namespace {
@@ -27,18 +29,6 @@ absl::StatusOr<std::optional<absl::Duration>> TtlOf(
   }
   return std::optional<absl::Duration>(absl::Seconds(ttl.seconds()) +
                                        absl::Nanoseconds(ttl.nanos()));
-}
-
-void FillClaims(const token::JwtClaims& claims, sigil::v1::Claims* out) {
-  out->set_issuer(claims.issuer);
-  out->set_subject(claims.subject);
-  for (const std::string& aud : claims.audience) out->add_audience(aud);
-  SetTimestamp(claims.issued_at, out->mutable_issued_at());
-  SetTimestamp(claims.expires_at, out->mutable_expires_at());
-  out->set_token_id(claims.token_id);
-  out->set_session_id(claims.session_id);
-  for (const std::string& scope : claims.scopes) out->add_scopes(scope);
-  out->set_issued_at_us(claims.issued_at_us);
 }
 
 void FillLogout(const LogoutResult& result, sigil::v1::LogoutResponse* out) {
@@ -76,15 +66,10 @@ grpc::Status IdentityService::Verify(grpc::ServerContext*,
       authority_->Verify(request->token(), request->system(), scopes);
   if (!verdict.ok()) return ToGrpcStatus(verdict.status());
 
-  sigil::v1::Verdict* out = response->mutable_verdict();
-  out->set_code(absl::StatusCodeToString(token::CodeOf(verdict->reason)));
-  sigil::v1::Reason reason = sigil::v1::REASON_UNSPECIFIED;
-  sigil::v1::Reason_Parse(std::string(token::ReasonName(verdict->reason)),
-                          &reason);
-  out->set_reason(reason);
-  out->set_message(verdict->message);
+  *response->mutable_verdict() =
+      wire::ToVerdict(verdict->reason, verdict->message);
   if (verdict->claims.has_value()) {
-    FillClaims(*verdict->claims, response->mutable_claims());
+    *response->mutable_claims() = wire::ToClaims(*verdict->claims);
   }
   if (verdict->cache_until.has_value()) {
     SetTimestamp(*verdict->cache_until, response->mutable_cache_until());
@@ -121,21 +106,7 @@ grpc::Status IdentityService::Revoke(grpc::ServerContext*,
 grpc::Status IdentityService::GetJwks(grpc::ServerContext*,
                                       const sigil::v1::GetJwksRequest*,
                                       sigil::v1::GetJwksResponse* response) {
-  const token::KeySet& keys = authority_->public_keys();
-  response->set_jwks_json(keys.ToJwksJson());
-  for (const token::PublicKey& key : keys.keys()) {
-    const token::Jwk jwk = key.ToJwk();
-    sigil::v1::Jwk* out = response->add_keys();
-    out->set_kty(jwk.kty);
-    out->set_kid(jwk.kid);
-    out->set_alg(jwk.alg);
-    out->set_use(jwk.use);
-    out->set_crv(jwk.crv);
-    out->set_x(jwk.x);
-    out->set_y(jwk.y);
-    out->set_n(jwk.n);
-    out->set_e(jwk.e);
-  }
+  *response = wire::ToJwksResponse(authority_->public_keys());
   return grpc::Status::OK;
 }
 
