@@ -121,18 +121,28 @@ absl::Status Client::RefreshKeys() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<token::JwtClaims> Client::VerifyRemotely(
-    absl::string_view token) {
+sigil::v1::VerifyRequest Client::RemoteRequest(absl::string_view token) const {
   sigil::v1::VerifyRequest request;
   request.set_token(std::string(token));
   request.set_system(options_.system);
+  return request;
+}
+
+absl::StatusOr<token::JwtClaims> Client::VerifyRemotely(
+    absl::string_view token) {
   sigil::v1::VerifyResponse response;
-  absl::Status status =
-      FromGrpcStatus(stub_->Verify(Context().get(), request, &response));
+  const grpc::Status status =
+      stub_->Verify(Context().get(), RemoteRequest(token), &response);
+  return RemoteOutcome(status, response);
+}
+
+absl::StatusOr<token::JwtClaims> Client::RemoteOutcome(
+    const grpc::Status& rpc, const sigil::v1::VerifyResponse& response) {
+  absl::Status status = FromGrpcStatus(rpc);
   if (!status.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "revocation state not current and the authority did not answer: ",
-        status.message()));
+    // Whatever the call failed with, this client cannot decide.
+    return absl::UnavailableError(
+        absl::StrCat("the authority did not answer: ", status.message()));
   }
   const sigil::v1::Verdict& verdict = response.verdict();
   if (verdict.code() == "OK") return wire::FromClaims(response.claims());
@@ -142,6 +152,41 @@ absl::StatusOr<token::JwtClaims> Client::VerifyRemotely(
     return absl::UnavailableError("authority sent an unknown verdict");
   }
   return token::VerdictError(*reason, verdict.message());
+}
+
+void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
+                         VerifyCallback done) {
+  const absl::Time now = clock_->Now();
+  const bool current = watcher_.IsCurrent(now, options_.max_staleness);
+  if (token.empty() ||
+      (current && (options_.mode == ClientOptions::Mode::kLocal ||
+                   cache_.Find(token, now).has_value()))) {
+    done(Verify(token, scopes));
+    return;
+  }
+  struct Call {
+    std::unique_ptr<grpc::ClientContext> context;
+    sigil::v1::VerifyRequest request;
+    sigil::v1::VerifyResponse response;
+    std::vector<std::string> scopes;
+    VerifyCallback done;
+  };
+  auto call = std::make_shared<Call>();
+  call->context = Context();
+  call->request = RemoteRequest(token);
+  call->scopes = std::move(scopes);
+  call->done = std::move(done);
+  stub_->async()->Verify(call->context.get(), &call->request, &call->response,
+                         [this, call, current, now](grpc::Status status) {
+                           auto claims = RemoteOutcome(status, call->response);
+                           if (!claims.ok()) {
+                             call->done(claims.status());
+                             return;
+                           }
+                           if (current)
+                             cache_.Insert(call->request.token(), *claims, now);
+                           call->done(Judge(*std::move(claims), call->scopes));
+                         });
 }
 
 absl::StatusOr<sigil::v1::IssueResponse> Client::Issue(

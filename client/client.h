@@ -3,8 +3,10 @@
 
 #include <grpcpp/channel.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -69,6 +71,16 @@ class Client {
       absl::string_view token,
       absl::Span<const std::string> required_scopes = {});
 
+  // Verify for event-loop servers: `done` runs exactly once, inline when
+  // the answer needs no call to the authority (a cache hit, or local
+  // verification while current; a key-set refetch on an unknown kid still
+  // blocks), otherwise on a gRPC thread when the authority answers. The
+  // client must outlive the call.
+  using VerifyCallback =
+      std::function<void(absl::StatusOr<VerifiedToken> result)>;
+  void VerifyAsync(std::string token, std::vector<std::string> required_scopes,
+                   VerifyCallback done);
+
   // Thin wrappers over the authority's RPCs.
   absl::StatusOr<sigil::v1::IssueResponse> Issue(
       const sigil::v1::IssueRequest& request);
@@ -89,6 +101,11 @@ class Client {
 
   absl::StatusOr<token::JwtClaims> VerifyLocally(absl::string_view token);
   absl::StatusOr<token::JwtClaims> VerifyRemotely(absl::string_view token);
+  sigil::v1::VerifyRequest RemoteRequest(absl::string_view token) const;
+  // The claims of an OK verdict, the verdict's VerdictError, or UNAVAILABLE
+  // when the call failed.
+  static absl::StatusOr<token::JwtClaims> RemoteOutcome(
+      const grpc::Status& rpc, const sigil::v1::VerifyResponse& response);
   absl::Status RefreshKeys();
   absl::StatusOr<VerifiedToken> Judge(token::JwtClaims claims,
                                       absl::Span<const std::string> scopes);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
 #include "token/reason.h"
@@ -124,6 +125,39 @@ TEST_F(ClientTest, StaleAndCutOffItFailsClosed) {
   clock_.Advance(absl::Seconds(2));
   EXPECT_FALSE(client->IsCurrent());
   EXPECT_EQ(client->Verify(a).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ClientTest, AsyncVerifyAnswersOnceInBothModes) {
+  for (auto mode :
+       {ClientOptions::Mode::kLocal, ClientOptions::Mode::kRemote}) {
+    SCOPED_TRACE(mode == ClientOptions::Mode::kLocal ? "local" : "remote");
+    auto client = Connect("A", mode);
+    ASSERT_NE(client, nullptr);
+    AwaitSeq(*client, 0);
+    const std::string a = Login("u", {"A"}, {"orders.read"}).access_token();
+    struct Case {
+      std::string token;
+      std::vector<std::string> scopes;
+      std::string outcome;
+    };
+    const std::vector<Case> cases = {
+        {a, {"orders.read"}, "OK VALID"},
+        {a, {"orders.write"}, "PERMISSION_DENIED INSUFFICIENT_SCOPE"},
+        {"a.b.c", {}, "UNAUTHENTICATED MALFORMED"},
+    };
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.outcome);
+      absl::Notification answered;
+      std::string outcome;
+      client->VerifyAsync(c.token, c.scopes,
+                          [&](absl::StatusOr<client::VerifiedToken> result) {
+                            outcome = OutcomeOf(result);
+                            answered.Notify();
+                          });
+      ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+      EXPECT_EQ(outcome, c.outcome);
+    }
+  }
 }
 
 TEST_F(ClientTest, ManyThreadsVerifyConcurrently) {
