@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/status.h"
+#include "wire/status.h"
 #include "token/reason.h"
 #include "wire/claims.h"
 #include "wire/verdict.h"
@@ -111,7 +111,7 @@ absl::Status Client::RefreshKeys() {
     keys_fetched_at_ = now;
   }
   sigil::v1::GetJwksResponse response;
-  absl::Status status = FromGrpcStatus(
+  absl::Status status = wire::FromGrpcStatus(
       stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &response));
   if (!status.ok()) return status;
   auto keys = token::KeySet::FromJwksJson(response.jwks_json());
@@ -138,7 +138,7 @@ absl::StatusOr<token::JwtClaims> Client::VerifyRemotely(
 
 absl::StatusOr<token::JwtClaims> Client::RemoteOutcome(
     const grpc::Status& rpc, const sigil::v1::VerifyResponse& response) {
-  absl::Status status = FromGrpcStatus(rpc);
+  absl::Status status = wire::FromGrpcStatus(rpc);
   if (!status.ok()) {
     // Whatever the call failed with, this client cannot decide.
     return absl::UnavailableError(
@@ -193,7 +193,7 @@ absl::StatusOr<sigil::v1::IssueResponse> Client::Issue(
     const sigil::v1::IssueRequest& request) {
   sigil::v1::IssueResponse response;
   absl::Status status =
-      FromGrpcStatus(stub_->Issue(Context().get(), request, &response));
+      wire::FromGrpcStatus(stub_->Issue(Context().get(), request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -201,7 +201,7 @@ absl::StatusOr<sigil::v1::IssueResponse> Client::Issue(
 absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutFromSystem(
     const sigil::v1::LogoutFromSystemRequest& request) {
   sigil::v1::LogoutResponse response;
-  absl::Status status = FromGrpcStatus(
+  absl::Status status = wire::FromGrpcStatus(
       stub_->LogoutFromSystem(Context().get(), request, &response));
   if (!status.ok()) return status;
   return response;
@@ -211,9 +211,19 @@ absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutAll(
     const sigil::v1::LogoutAllRequest& request) {
   sigil::v1::LogoutResponse response;
   absl::Status status =
-      FromGrpcStatus(stub_->LogoutAll(Context().get(), request, &response));
+      wire::FromGrpcStatus(stub_->LogoutAll(Context().get(), request, &response));
   if (!status.ok()) return status;
   return response;
+}
+
+absl::Status Client::Revoke(const sigil::v1::RevokeRequest& request) {
+  sigil::v1::RevokeResponse response;
+  return wire::FromGrpcStatus(stub_->Revoke(Context().get(), request, &response));
+}
+
+std::shared_ptr<const token::KeySet> Client::public_keys() {
+  absl::MutexLock lock(&keys_mu_);
+  return keys_;
 }
 
 }  // namespace sigil::client

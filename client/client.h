@@ -88,6 +88,11 @@ class Client {
       const sigil::v1::LogoutFromSystemRequest& request);
   absl::StatusOr<sigil::v1::LogoutResponse> LogoutAll(
       const sigil::v1::LogoutAllRequest& request);
+  absl::Status Revoke(const sigil::v1::RevokeRequest& request);
+
+  // The authority's key set as last fetched (local mode); null in remote
+  // mode.
+  std::shared_ptr<const token::KeySet> public_keys();
 
   // Whether the revocation state is proven current now.
   bool IsCurrent() const;

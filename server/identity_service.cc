@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "server/grpc_status.h"
+#include "wire/status.h"
 #include "server/watch_reactor.h"
 #include "wire/claims.h"
 #include "wire/verdict.h"
@@ -42,14 +42,14 @@ grpc::Status IdentityService::Issue(grpc::ServerContext*,
                                     const sigil::v1::IssueRequest* request,
                                     sigil::v1::IssueResponse* response) {
   auto ttl = TtlOf(*request);
-  if (!ttl.ok()) return ToGrpcStatus(ttl.status());
+  if (!ttl.ok()) return wire::ToGrpcStatus(ttl.status());
   IssueParams params;
   params.subject = request->subject();
   params.systems.assign(request->systems().begin(), request->systems().end());
   params.scopes.assign(request->scopes().begin(), request->scopes().end());
   params.ttl = *ttl;
   auto issued = authority_->Issue(params);
-  if (!issued.ok()) return ToGrpcStatus(issued.status());
+  if (!issued.ok()) return wire::ToGrpcStatus(issued.status());
   response->set_access_token(std::move(issued->access_token));
   response->set_token_id(issued->token_id);
   response->set_session_id(issued->session_id);
@@ -64,7 +64,7 @@ grpc::Status IdentityService::Verify(grpc::ServerContext*,
                                         request->required_scopes().end());
   auto verdict =
       authority_->Verify(request->token(), request->system(), scopes);
-  if (!verdict.ok()) return ToGrpcStatus(verdict.status());
+  if (!verdict.ok()) return wire::ToGrpcStatus(verdict.status());
 
   *response->mutable_verdict() =
       wire::ToVerdict(verdict->reason, verdict->message);
@@ -82,7 +82,7 @@ grpc::Status IdentityService::LogoutFromSystem(
     sigil::v1::LogoutResponse* response) {
   auto result = authority_->LogoutFromSystem(
       request->system(), LogoutTarget{request->subject(), request->token()});
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  if (!result.ok()) return wire::ToGrpcStatus(result.status());
   FillLogout(*result, response);
   return grpc::Status::OK;
 }
@@ -92,7 +92,7 @@ grpc::Status IdentityService::LogoutAll(
     sigil::v1::LogoutResponse* response) {
   auto result =
       authority_->LogoutAll(LogoutTarget{request->subject(), request->token()});
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  if (!result.ok()) return wire::ToGrpcStatus(result.status());
   FillLogout(*result, response);
   return grpc::Status::OK;
 }
@@ -100,7 +100,7 @@ grpc::Status IdentityService::LogoutAll(
 grpc::Status IdentityService::Revoke(grpc::ServerContext*,
                                      const sigil::v1::RevokeRequest* request,
                                      sigil::v1::RevokeResponse*) {
-  return ToGrpcStatus(authority_->Revoke(request->token()));
+  return wire::ToGrpcStatus(authority_->Revoke(request->token()));
 }
 
 grpc::Status IdentityService::GetJwks(grpc::ServerContext*,
