@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "wire/status.h"
 #include "token/reason.h"
 #include "wire/claims.h"
+#include "wire/status.h"
 #include "wire/verdict.h"
 
 namespace sigil::client {
@@ -52,28 +52,31 @@ absl::StatusOr<VerifiedToken> Client::Verify(
     // can say whether the token was revoked in the meantime.
     auto claims = VerifyRemotely(token);
     if (!claims.ok()) return claims.status();
-    return Judge(*std::move(claims), required_scopes);
+    return Judge(std::make_shared<const token::JwtClaims>(*std::move(claims)),
+                 required_scopes);
   }
-  if (auto cached = cache_.Find(token, now); cached.has_value()) {
-    return Judge(*std::move(cached), required_scopes);
+  if (auto cached = cache_.Find(token, now); cached != nullptr) {
+    return Judge(std::move(cached), required_scopes);
   }
   auto claims = options_.mode == ClientOptions::Mode::kLocal
                     ? VerifyLocally(token)
                     : VerifyRemotely(token);
   if (!claims.ok()) return claims.status();
-  cache_.Insert(token, *claims, now);
-  return Judge(*std::move(claims), required_scopes);
+  auto shared = std::make_shared<const token::JwtClaims>(*std::move(claims));
+  cache_.Insert(token, shared, now);
+  return Judge(std::move(shared), required_scopes);
 }
 
 absl::StatusOr<VerifiedToken> Client::Judge(
-    token::JwtClaims claims, absl::Span<const std::string> scopes) {
-  const token::Reason revoked = watcher_.index().Check(claims, options_.system);
+    VerdictCache::Claims claims, absl::Span<const std::string> scopes) {
+  const token::Reason revoked =
+      watcher_.index().Check(*claims, options_.system);
   if (revoked != token::Reason::kValid) {
     return token::VerdictError(revoked, "revoked");
   }
   for (const std::string& scope : scopes) {
-    if (std::find(claims.scopes.begin(), claims.scopes.end(), scope) ==
-        claims.scopes.end()) {
+    if (std::find(claims->scopes.begin(), claims->scopes.end(), scope) ==
+        claims->scopes.end()) {
       return token::VerdictError(token::Reason::kInsufficientScope,
                                  absl::StrCat("token lacks scope ", scope));
     }
@@ -160,7 +163,7 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
   const bool current = watcher_.IsCurrent(now, options_.max_staleness);
   if (token.empty() ||
       (current && (options_.mode == ClientOptions::Mode::kLocal ||
-                   cache_.Find(token, now).has_value()))) {
+                   cache_.Find(token, now) != nullptr))) {
     done(Verify(token, scopes));
     return;
   }
@@ -176,17 +179,19 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
   call->request = RemoteRequest(token);
   call->scopes = std::move(scopes);
   call->done = std::move(done);
-  stub_->async()->Verify(call->context.get(), &call->request, &call->response,
-                         [this, call, current, now](grpc::Status status) {
-                           auto claims = RemoteOutcome(status, call->response);
-                           if (!claims.ok()) {
-                             call->done(claims.status());
-                             return;
-                           }
-                           if (current)
-                             cache_.Insert(call->request.token(), *claims, now);
-                           call->done(Judge(*std::move(claims), call->scopes));
-                         });
+  stub_->async()->Verify(
+      call->context.get(), &call->request, &call->response,
+      [this, call, current, now](grpc::Status status) {
+        auto claims = RemoteOutcome(status, call->response);
+        if (!claims.ok()) {
+          call->done(claims.status());
+          return;
+        }
+        auto shared =
+            std::make_shared<const token::JwtClaims>(*std::move(claims));
+        if (current) cache_.Insert(call->request.token(), shared, now);
+        call->done(Judge(std::move(shared), call->scopes));
+      });
 }
 
 absl::StatusOr<sigil::v1::IssueResponse> Client::Issue(
@@ -210,15 +215,16 @@ absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutFromSystem(
 absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutAll(
     const sigil::v1::LogoutAllRequest& request) {
   sigil::v1::LogoutResponse response;
-  absl::Status status =
-      wire::FromGrpcStatus(stub_->LogoutAll(Context().get(), request, &response));
+  absl::Status status = wire::FromGrpcStatus(
+      stub_->LogoutAll(Context().get(), request, &response));
   if (!status.ok()) return status;
   return response;
 }
 
 absl::Status Client::Revoke(const sigil::v1::RevokeRequest& request) {
   sigil::v1::RevokeResponse response;
-  return wire::FromGrpcStatus(stub_->Revoke(Context().get(), request, &response));
+  return wire::FromGrpcStatus(
+      stub_->Revoke(Context().get(), request, &response));
 }
 
 std::shared_ptr<const token::KeySet> Client::public_keys() {

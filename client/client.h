@@ -44,13 +44,13 @@ struct ClientOptions {
 // A token this client has verified; only the Client creates one.
 class VerifiedToken {
  public:
-  const token::JwtClaims& claims() const { return claims_; }
+  const token::JwtClaims& claims() const { return *claims_; }
 
  private:
   friend class Client;
-  explicit VerifiedToken(token::JwtClaims claims)
+  explicit VerifiedToken(VerdictCache::Claims claims)
       : claims_(std::move(claims)) {}
-  token::JwtClaims claims_;
+  VerdictCache::Claims claims_;
 };
 
 // The Sigil SDK: verifies tokens for one system, caching verdicts until the
@@ -112,7 +112,7 @@ class Client {
   static absl::StatusOr<token::JwtClaims> RemoteOutcome(
       const grpc::Status& rpc, const sigil::v1::VerifyResponse& response);
   absl::Status RefreshKeys();
-  absl::StatusOr<VerifiedToken> Judge(token::JwtClaims claims,
+  absl::StatusOr<VerifiedToken> Judge(VerdictCache::Claims claims,
                                       absl::Span<const std::string> scopes);
   std::unique_ptr<grpc::ClientContext> Context() const;
 

@@ -24,21 +24,21 @@ class VerdictCache {
  public:
   explicit VerdictCache(size_t capacity);
 
-  // The claims cached for `token`, if any and unexpired at `now`.
-  std::optional<token::JwtClaims> Find(absl::string_view token,
-                                       absl::Time now) const;
+  // Shared, immutable claims: a hit copies a pointer, not the claims.
+  using Claims = std::shared_ptr<const token::JwtClaims>;
+
+  // The claims cached for `token` if unexpired at `now`, else null.
+  Claims Find(absl::string_view token, absl::Time now) const;
   // Caches `claims` for `token`. When the shard is full it first drops the
   // expired entries, then an arbitrary one.
-  void Insert(absl::string_view token, const token::JwtClaims& claims,
-              absl::Time now);
+  void Insert(absl::string_view token, Claims claims, absl::Time now);
   size_t size() const;
 
  private:
   static constexpr size_t kShards = 16;
   struct Shard {
     mutable absl::Mutex mu;
-    absl::flat_hash_map<std::string, token::JwtClaims> entries
-        ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<std::string, Claims> entries ABSL_GUARDED_BY(mu);
   };
 
   Shard& ShardOf(absl::string_view token) const;
