@@ -27,9 +27,11 @@ std::string OutcomeOf(const absl::StatusOr<client::VerifiedToken>& result) {
 
 class ClientTest : public ServiceTest {
  protected:
-  std::unique_ptr<Client> Connect(const std::string& system,
-                                  ClientOptions::Mode mode) {
+  std::unique_ptr<Client> Connect(
+      const std::string& system, ClientOptions::Mode mode,
+      absl::Duration jwks_refetch_interval = absl::Seconds(10)) {
     ClientOptions options;
+    options.jwks_refetch_interval = jwks_refetch_interval;
     options.system = system;
     options.mode = mode;
     options.issuer = options_.authority.issuer;
@@ -158,6 +160,26 @@ TEST_F(ClientTest, AsyncVerifyAnswersOnceInBothModes) {
       EXPECT_EQ(outcome, c.outcome);
     }
   }
+}
+
+TEST_F(ClientTest, AuthorityWithANewKeyAndHistoryIsFollowed) {
+  // Same address, fresh data dir: a new signing key and a new seq history.
+  options_.listen = absl::StrCat("127.0.0.1:", server_->port());
+  auto client = Connect("A", ClientOptions::Mode::kLocal, absl::ZeroDuration());
+  ASSERT_NE(client, nullptr);
+  const std::string old_token = Login("x", {"A"}).access_token();
+  AwaitSeq(*client, LogoutSubject("y", "A").revocation_seq());
+
+  StopServer();
+  options_.data_dir = dir_.Sub("replaced");
+  StartServer();
+  AwaitSeq(*client, 0);
+  // The unknown kid makes the client fetch the new key set.
+  EXPECT_EQ(OutcomeOf(client->Verify(Login("u", {"A"}).access_token())),
+            "OK VALID");
+  // The old key is gone with the old authority.
+  EXPECT_EQ(OutcomeOf(client->Verify(old_token)),
+            "UNAUTHENTICATED UNKNOWN_KEY");
 }
 
 TEST_F(ClientTest, ManyThreadsVerifyConcurrently) {
