@@ -4,7 +4,6 @@
 // hostile tokens. Every sigild runs on a unix socket over a fresh data dir.
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <openssl/bio.h>
@@ -15,12 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,9 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <memory>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -44,41 +36,19 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "sigil/v1/identity.grpc.pb.h"
+#include "tests/e2e/sigil_process.h"
 #include "token/base64url.h"
-
-extern char** environ;
 
 namespace sigil {
 namespace {
 
+using ::sigil::e2e::kExitTimeout;
+using ::sigil::e2e::SigilProcess;
 using ::sigil::v1::Identity;
-using ::testing::AssertionFailure;
-using ::testing::AssertionResult;
-using ::testing::AssertionSuccess;
 
 constexpr char kSigildPath[] = SIGIL_BINARY_DIR "/server/sigild";
 constexpr char kIssuer[] = "https://sigil.e2e.test";
-// Generous: the test machine is small and shared.
-constexpr absl::Duration kStartTimeout = absl::Seconds(30);
-constexpr absl::Duration kExitTimeout = absl::Seconds(30);
 constexpr absl::Duration kCallDeadline = absl::Seconds(10);
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
-std::string Describe(int wait_status) {
-  if (WIFEXITED(wait_status)) {
-    return absl::StrCat("exit ", WEXITSTATUS(wait_status));
-  }
-  if (WIFSIGNALED(wait_status)) {
-    return absl::StrCat("signal ", WTERMSIG(wait_status));
-  }
-  return absl::StrCat("wait status ", wait_status);
-}
 
 // A fresh directory under the test temp dir, removed with everything in it.
 class ScratchDir {
@@ -103,161 +73,6 @@ class ScratchDir {
   std::string path_;
 };
 
-// One sigild child process. Its stdout and stderr go to a log file that is
-// printed when the test has failed, so a failure shows what sigild said.
-class SigildProcess {
- public:
-  SigildProcess(std::string listen, std::string data_dir, std::string log_path,
-                std::vector<std::string> extra_flags = {})
-      : listen_(std::move(listen)),
-        data_dir_(std::move(data_dir)),
-        log_path_(std::move(log_path)),
-        extra_flags_(std::move(extra_flags)) {}
-
-  ~SigildProcess() {
-    if (running()) Kill9();
-    if (pidfd_ >= 0) close(pidfd_);
-    if (::testing::Test::HasFailure()) {
-      std::cerr << "---- " << log_path_ << " ----\n" << Log() << "----\n";
-    }
-  }
-  SigildProcess(const SigildProcess&) = delete;
-  SigildProcess& operator=(const SigildProcess&) = delete;
-
-  AssertionResult Spawn() {
-    std::vector<std::string> args = {kSigildPath,
-                                     absl::StrCat("--listen=", listen_),
-                                     absl::StrCat("--data_dir=", data_dir_),
-                                     absl::StrCat("--issuer=", kIssuer)};
-    args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    const int error = posix_spawn(&pid_, kSigildPath, &actions, nullptr,
-                                  argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (error != 0) {
-      pid_ = -1;
-      return AssertionFailure()
-             << "posix_spawn " << kSigildPath << ": " << strerror(error);
-    }
-    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-    if (pidfd_ < 0) {
-      return AssertionFailure() << "pidfd_open: " << strerror(errno);
-    }
-    return AssertionSuccess();
-  }
-
-  // Probes with a Verify call until sigild answers one, it exits, or
-  // kStartTimeout passes. Each probe uses a new channel so that gRPC's
-  // reconnect backoff never stretches the wait.
-  AssertionResult WaitReady() {
-    const absl::Time deadline = absl::Now() + kStartTimeout;
-    while (absl::Now() < deadline) {
-      if (!running()) {
-        return AssertionFailure() << "sigild ended before serving ("
-                                  << Describe(wait_status_) << "): " << Log();
-      }
-      auto stub = Identity::NewStub(
-          grpc::CreateChannel(listen_, grpc::InsecureChannelCredentials()));
-      grpc::ClientContext context;
-      context.set_wait_for_ready(true);
-      context.set_deadline(
-          absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
-      sigil::v1::VerifyRequest request;
-      request.set_token("probe");
-      request.set_system("A");
-      sigil::v1::VerifyResponse response;
-      if (stub->Verify(&context, request, &response).ok()) {
-        return AssertionSuccess();
-      }
-    }
-    return AssertionFailure() << "sigild not serving on " << listen_
-                              << " after " << kStartTimeout << ": " << Log();
-  }
-
-  // The exit code, 128 + signal for a signal, nullopt if still running
-  // after `timeout`.
-  std::optional<int> WaitExit(absl::Duration timeout) {
-    if (pid_ > 0) {
-      pollfd fd = {pidfd_, POLLIN, 0};
-      const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
-      int ready;
-      do {
-        ready = poll(&fd, 1, ms);
-      } while (ready < 0 && errno == EINTR);
-      if (ready <= 0) return std::nullopt;
-      Reap(0);
-    }
-    if (WIFEXITED(wait_status_)) return WEXITSTATUS(wait_status_);
-    return 128 + WTERMSIG(wait_status_);
-  }
-
-  // SIGTERM and wait: the exit code, or -1 when sigild was not running or
-  // did not stop (it is then killed).
-  int Stop() {
-    if (!Signal(SIGTERM)) return -1;
-    std::optional<int> code = WaitExit(kExitTimeout);
-    if (!code.has_value()) {
-      Kill9();
-      return -1;
-    }
-    return *code;
-  }
-
-  // SIGKILL and reap; fails when sigild was no longer running.
-  AssertionResult Kill9() {
-    if (!Signal(SIGKILL)) {
-      return AssertionFailure()
-             << "sigild was not running (" << Describe(wait_status_) << ")";
-    }
-    Reap(0);
-    return AssertionSuccess();
-  }
-
-  bool running() {
-    if (pid_ > 0) Reap(WNOHANG);
-    return pid_ > 0;
-  }
-  std::string Log() const { return ReadFile(log_path_); }
-
- private:
-  // Through the pidfd, so a signal can never reach another process (a
-  // recycled pid, or every process for pid -1).
-  bool Signal(int signal_number) {
-    if (!running()) return false;
-    return syscall(SYS_pidfd_send_signal, pidfd_, signal_number, nullptr, 0) ==
-           0;
-  }
-
-  // Only called while pid_ is a live child of ours.
-  void Reap(int options) {
-    int status = 0;
-    pid_t reaped;
-    do {
-      reaped = waitpid(pid_, &status, options);
-    } while (reaped < 0 && errno == EINTR);
-    if (reaped == pid_) {
-      wait_status_ = status;
-      pid_ = -1;
-    }
-  }
-
-  const std::string listen_;
-  const std::string data_dir_;
-  const std::string log_path_;
-  const std::vector<std::string> extra_flags_;
-  pid_t pid_ = -1;
-  int pidfd_ = -1;
-  int wait_status_ = 0;
-};
-
 std::string Outcome(const sigil::v1::VerifyResponse& response) {
   return absl::StrCat(response.verdict().code(), " ",
                       sigil::v1::Reason_Name(response.verdict().reason()));
@@ -274,12 +89,15 @@ class SigildTest : public ::testing::Test {
   }
 
   // A sigild on the fixture's socket and data dir, not yet started.
-  std::unique_ptr<SigildProcess> NewSigild(
+  std::unique_ptr<SigilProcess> NewSigild(
       const std::string& listen, std::vector<std::string> extra_flags = {}) {
-    return std::make_unique<SigildProcess>(
-        listen, data_dir_,
-        absl::StrCat(dir_.path(), "/sigild-", ++runs_, ".log"),
-        std::move(extra_flags));
+    std::vector<std::string> args = {absl::StrCat("--listen=", listen),
+                                     absl::StrCat("--data_dir=", data_dir_),
+                                     absl::StrCat("--issuer=", kIssuer)};
+    args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+    return std::make_unique<SigilProcess>(
+        kSigildPath, std::move(args), listen,
+        absl::StrCat(dir_.path(), "/sigild-", ++runs_, ".log"));
   }
 
   // Starts sigild_ (again, after a stop or kill) and connects stub_.
@@ -377,7 +195,7 @@ class SigildTest : public ::testing::Test {
   const std::string data_dir_;
   const std::string listen_;
   int runs_ = 0;
-  std::unique_ptr<SigildProcess> sigild_;
+  std::unique_ptr<SigilProcess> sigild_;
   std::unique_ptr<Identity::Stub> stub_;
 };
 
