@@ -22,6 +22,9 @@ ABSL_FLAG(std::string, issuer, "sigil", "The issuer tokens must carry.");
 ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(2),
           "How old the proof of applied revocations may be before the "
           "agent stops trusting its cache.");
+ABSL_FLAG(absl::Duration, authority_deadline, absl::Seconds(2),
+          "Deadline of calls to the authority, including the Verify a stale "
+          "agent falls back to before answering UNAVAILABLE.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
   options.client.system = absl::GetFlag(FLAGS_system);
   options.client.issuer = absl::GetFlag(FLAGS_issuer);
   options.client.max_staleness = absl::GetFlag(FLAGS_max_staleness);
+  options.client.deadline = absl::GetFlag(FLAGS_authority_deadline);
   auto agent = sigil::client::agent::AgentServer::Start(
       grpc::CreateChannel(absl::GetFlag(FLAGS_authority),
                           grpc::InsecureChannelCredentials()),
