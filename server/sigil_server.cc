@@ -1,15 +1,9 @@
 #include "server/sigil_server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/server_builder.h>
-
 #include <utility>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "grpc/health/v1/health.pb.h"
 #include "server/key_manager.h"
+#include "wire/grpc_server.h"
 
 namespace sigil::server {
 namespace {
@@ -38,28 +32,10 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   server->service_ = std::make_unique<IdentityService>(
       server->authority_.get(), server->feed_.get(), clock);
 
-  // gRPC's built-in health service carries no descriptor; touching the
-  // generated one links it in, so reflection clients (grpcurl, buf curl
-  // --list-methods) can describe grpc.health.v1.Health too.
-  grpc::health::v1::HealthCheckRequest::descriptor();
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  // Without this a second server could bind the same port and split the
-  // traffic silently.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  int selected_port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &selected_port);
-  builder.RegisterService(server->service_.get());
-  server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr ||
-      (selected_port == 0 && !absl::StartsWith(options.listen, "unix:"))) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot listen on ", options.listen,
-                     " (address in use, not permitted, or malformed)"));
-  }
-  server->port_ = absl::StartsWith(options.listen, "unix:") ? 0 : selected_port;
+  auto started = wire::StartGrpcServer(options.listen, server->service_.get());
+  if (!started.ok()) return started.status();
+  server->server_ = std::move(started->server);
+  server->port_ = started->port;
   server->server_->GetHealthCheckService()->SetServingStatus(
       sigil::v1::Identity::service_full_name(), true);
   server->pruner_ = std::thread([s = server.get()] { s->PruneLoop(); });

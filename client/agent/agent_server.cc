@@ -1,13 +1,10 @@
 #include "client/agent/agent_server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/server_builder.h>
 
 #include <utility>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include "wire/grpc_server.h"
 
 namespace sigil::client::agent {
 
@@ -21,22 +18,10 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   agent->service_ = std::make_unique<AgentService>(agent->client_.get(),
                                                    options.client.system);
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  int selected_port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &selected_port);
-  builder.RegisterService(agent->service_.get());
-  agent->server_ = builder.BuildAndStart();
-  const bool unix_socket = absl::StartsWith(options.listen, "unix:");
-  if (agent->server_ == nullptr || (selected_port == 0 && !unix_socket)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot listen on ", options.listen,
-                     " (address in use, not permitted, or malformed)"));
-  }
-  agent->port_ = unix_socket ? 0 : selected_port;
+  auto started = wire::StartGrpcServer(options.listen, agent->service_.get());
+  if (!started.ok()) return started.status();
+  agent->server_ = std::move(started->server);
+  agent->port_ = started->port;
   agent->server_->GetHealthCheckService()->SetServingStatus(
       agent->client_->IsCurrent());
   agent->health_ = std::thread([a = agent.get()] { a->HealthLoop(); });
