@@ -194,37 +194,35 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
       });
 }
 
-absl::StatusOr<sigil::v1::IssueResponse> Client::Issue(
-    const sigil::v1::IssueRequest& request) {
-  sigil::v1::IssueResponse response;
-  absl::Status status =
-      wire::FromGrpcStatus(stub_->Issue(Context().get(), request, &response));
+template <typename Request, typename Response>
+absl::StatusOr<Response> Client::Unary(
+    grpc::Status (sigil::v1::Identity::StubInterface::*method)(
+        grpc::ClientContext*, const Request&, Response*),
+    const Request& request) {
+  Response response;
+  absl::Status status = wire::FromGrpcStatus(
+      (stub_.get()->*method)(Context().get(), request, &response));
   if (!status.ok()) return status;
   return response;
+}
+
+absl::StatusOr<sigil::v1::IssueResponse> Client::Issue(
+    const sigil::v1::IssueRequest& request) {
+  return Unary(&sigil::v1::Identity::StubInterface::Issue, request);
 }
 
 absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutFromSystem(
     const sigil::v1::LogoutFromSystemRequest& request) {
-  sigil::v1::LogoutResponse response;
-  absl::Status status = wire::FromGrpcStatus(
-      stub_->LogoutFromSystem(Context().get(), request, &response));
-  if (!status.ok()) return status;
-  return response;
+  return Unary(&sigil::v1::Identity::StubInterface::LogoutFromSystem, request);
 }
 
 absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutAll(
     const sigil::v1::LogoutAllRequest& request) {
-  sigil::v1::LogoutResponse response;
-  absl::Status status = wire::FromGrpcStatus(
-      stub_->LogoutAll(Context().get(), request, &response));
-  if (!status.ok()) return status;
-  return response;
+  return Unary(&sigil::v1::Identity::StubInterface::LogoutAll, request);
 }
 
 absl::Status Client::Revoke(const sigil::v1::RevokeRequest& request) {
-  sigil::v1::RevokeResponse response;
-  return wire::FromGrpcStatus(
-      stub_->Revoke(Context().get(), request, &response));
+  return Unary(&sigil::v1::Identity::StubInterface::Revoke, request).status();
 }
 
 std::shared_ptr<const token::KeySet> Client::public_keys() {

@@ -115,6 +115,12 @@ class Client {
   absl::StatusOr<VerifiedToken> Judge(VerdictCache::Claims claims,
                                       absl::Span<const std::string> scopes);
   std::unique_ptr<grpc::ClientContext> Context() const;
+  // One unary call to the authority with the client's deadline.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Unary(
+      grpc::Status (sigil::v1::Identity::StubInterface::*method)(
+          grpc::ClientContext*, const Request&, Response*),
+      const Request& request);
 
   const ClientOptions options_;
   const token::Clock* const clock_;
