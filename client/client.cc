@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -55,25 +56,42 @@ absl::StatusOr<VerifiedToken> Client::Verify(
     return Judge(std::make_shared<const token::JwtClaims>(*std::move(claims)),
                  required_scopes);
   }
-  if (auto cached = cache_.Find(token, now); cached != nullptr) {
-    return Judge(std::move(cached), required_scopes);
+  // Read before any check, so a revocation applied meanwhile shows up as a
+  // newer generation at the next hit.
+  const uint64_t generation = watcher_.index().generation();
+  VerdictCache::Hit hit = cache_.Find(token, now, generation);
+  if (hit.claims != nullptr) {
+    if (!hit.checked) {
+      absl::Status revoked = CheckRevocation(*hit.claims);
+      if (!revoked.ok()) {
+        cache_.Erase(token);
+        return revoked;
+      }
+      cache_.MarkChecked(token, generation);
+    }
+    return Grant(std::move(hit.claims), required_scopes);
   }
   auto claims = options_.mode == ClientOptions::Mode::kLocal
                     ? VerifyLocally(token)
                     : VerifyRemotely(token);
   if (!claims.ok()) return claims.status();
   auto shared = std::make_shared<const token::JwtClaims>(*std::move(claims));
-  cache_.Insert(token, shared, now);
-  return Judge(std::move(shared), required_scopes);
+  absl::Status revoked = CheckRevocation(*shared);
+  if (!revoked.ok()) return revoked;
+  cache_.Insert(token, shared, generation, now);
+  return Grant(std::move(shared), required_scopes);
 }
 
-absl::StatusOr<VerifiedToken> Client::Judge(
-    VerdictCache::Claims claims, absl::Span<const std::string> scopes) {
-  const token::Reason revoked =
-      watcher_.index().Check(*claims, options_.system);
+absl::Status Client::CheckRevocation(const token::JwtClaims& claims) const {
+  const token::Reason revoked = watcher_.index().Check(claims, options_.system);
   if (revoked != token::Reason::kValid) {
     return token::VerdictError(revoked, "revoked");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<VerifiedToken> Client::Grant(
+    VerdictCache::Claims claims, absl::Span<const std::string> scopes) {
   for (const std::string& scope : scopes) {
     if (std::find(claims->scopes.begin(), claims->scopes.end(), scope) ==
         claims->scopes.end()) {
@@ -82,6 +100,13 @@ absl::StatusOr<VerifiedToken> Client::Judge(
     }
   }
   return VerifiedToken(std::move(claims));
+}
+
+absl::StatusOr<VerifiedToken> Client::Judge(
+    VerdictCache::Claims claims, absl::Span<const std::string> scopes) const {
+  absl::Status revoked = CheckRevocation(*claims);
+  if (!revoked.ok()) return revoked;
+  return Grant(std::move(claims), scopes);
 }
 
 absl::StatusOr<token::JwtClaims> Client::VerifyLocally(
@@ -161,9 +186,10 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
                          VerifyCallback done) {
   const absl::Time now = clock_->Now();
   const bool current = watcher_.IsCurrent(now, options_.max_staleness);
+  const uint64_t generation = watcher_.index().generation();
   if (token.empty() ||
       (current && (options_.mode == ClientOptions::Mode::kLocal ||
-                   cache_.Find(token, now) != nullptr))) {
+                   cache_.Find(token, now, generation).claims != nullptr))) {
     done(Verify(token, scopes));
     return;
   }
@@ -181,7 +207,7 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
   call->done = std::move(done);
   stub_->async()->Verify(
       call->context.get(), &call->request, &call->response,
-      [this, call, current, now](grpc::Status status) {
+      [this, call, current, generation, now](grpc::Status status) {
         auto claims = RemoteOutcome(status, call->response);
         if (!claims.ok()) {
           call->done(claims.status());
@@ -189,8 +215,15 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
         }
         auto shared =
             std::make_shared<const token::JwtClaims>(*std::move(claims));
-        if (current) cache_.Insert(call->request.token(), shared, now);
-        call->done(Judge(std::move(shared), call->scopes));
+        absl::Status revoked = CheckRevocation(*shared);
+        if (!revoked.ok()) {
+          call->done(revoked);
+          return;
+        }
+        if (current) {
+          cache_.Insert(call->request.token(), shared, generation, now);
+        }
+        call->done(Grant(std::move(shared), call->scopes));
       });
 }
 

@@ -57,7 +57,8 @@ class VerifiedToken {
 // token's exp and dropping them as revocations stream in; when it cannot
 // show it is current within max_staleness it asks the authority, and
 // answers UNAVAILABLE when it cannot. Thread-safe; a cache hit takes one
-// shard lock and a shared index lock, no global lock.
+// shard lock and reads the index generation, and takes the index's shared
+// lock only for the first hit after a revocation arrived.
 class Client {
  public:
   // Fetches the key set (local mode) and starts the revocation stream.
@@ -112,8 +113,13 @@ class Client {
   static absl::StatusOr<token::JwtClaims> RemoteOutcome(
       const grpc::Status& rpc, const sigil::v1::VerifyResponse& response);
   absl::Status RefreshKeys();
-  absl::StatusOr<VerifiedToken> Judge(VerdictCache::Claims claims,
-                                      absl::Span<const std::string> scopes);
+  // OK, or the reason the index says the token is revoked.
+  absl::Status CheckRevocation(const token::JwtClaims& claims) const;
+  static absl::StatusOr<VerifiedToken> Grant(
+      VerdictCache::Claims claims, absl::Span<const std::string> scopes);
+  // CheckRevocation, then Grant.
+  absl::StatusOr<VerifiedToken> Judge(
+      VerdictCache::Claims claims, absl::Span<const std::string> scopes) const;
   std::unique_ptr<grpc::ClientContext> Context() const;
   // One unary call to the authority with the client's deadline.
   template <typename Request, typename Response>

@@ -40,33 +40,7 @@ void RevocationWatcher::Run() {
       if (stopping_.HasBeenNotified()) break;
       context_ = &context;
     }
-    sigil::v1::WatchRevocationsRequest request;
-    request.set_after_seq(applied_seq_.load());
-    auto reader = stub_->WatchRevocations(&context, request);
-    sigil::v1::WatchRevocationsResponse response;
-    bool unusable = false;
-    while (!unusable && reader->Read(&response)) {
-      if (response.reset()) index_.Clear();
-      for (const sigil::v1::RevocationEvent& event : response.events()) {
-        // An event of an unknown scope cannot be applied safely; the
-        // watcher stops proving currency until a stream without it.
-        auto revocation = wire::FromEvent(event);
-        if (!revocation.has_value()) {
-          unusable = true;
-          break;
-        }
-        index_.Apply(*revocation);
-      }
-      if (unusable) {
-        current_at_us_.store(0);
-        context.TryCancel();
-        break;
-      }
-      applied_seq_.store(response.current_seq());
-      current_at_us_.store(absl::ToUnixMicros(clock_->Now()));
-      backoff = kMinBackoff;
-    }
-    reader->Finish();
+    if (Follow(context)) backoff = kMinBackoff;
     {
       absl::MutexLock lock(&mu_);
       context_ = nullptr;
@@ -74,6 +48,52 @@ void RevocationWatcher::Run() {
     stopping_.WaitForNotificationWithTimeout(backoff);
     backoff = std::min(backoff * 2, kMaxBackoff);
   }
+}
+
+bool RevocationWatcher::Follow(grpc::ClientContext& context) {
+  sigil::v1::WatchRevocationsRequest request;
+  request.set_after_seq(applied_seq_.load());
+  request.set_store_id(store_id_);
+  auto reader = stub_->WatchRevocations(&context, request);
+  sigil::v1::WatchRevocationsResponse response;
+  // Set while a reset is caught up: the authority's state is built here,
+  // and the index keeps the old (stricter or equal) state until then.
+  std::unique_ptr<token::RevocationIndex> rebuilding;
+  std::string store_id;
+  bool heard = false;
+  while (reader->Read(&response)) {
+    heard = true;
+    if (!response.store_id().empty()) store_id = response.store_id();
+    if (response.reset()) {
+      current_at_us_.store(0);
+      rebuilding = std::make_unique<token::RevocationIndex>();
+    }
+    token::RevocationIndex& target = rebuilding ? *rebuilding : index_;
+    for (const sigil::v1::RevocationEvent& event : response.events()) {
+      // An event of an unknown scope cannot be applied safely; the watcher
+      // stops proving currency until a stream without it.
+      auto revocation = wire::FromEvent(event);
+      if (!revocation.has_value()) {
+        current_at_us_.store(0);
+        context.TryCancel();
+        reader->Finish();
+        return false;
+      }
+      target.Apply(*revocation);
+    }
+    if (response.more()) continue;
+    if (rebuilding) {
+      index_.Swap(*rebuilding);
+      rebuilding.reset();
+    }
+    // Only now does the seq count in this stream's store: a stream broken
+    // during a reset resumes from the old seq and is reset again.
+    store_id_ = store_id;
+    applied_seq_.store(response.current_seq());
+    current_at_us_.store(absl::ToUnixMicros(clock_->Now()));
+  }
+  reader->Finish();
+  return heard;
 }
 
 }  // namespace sigil::client

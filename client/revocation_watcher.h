@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -20,8 +21,11 @@ namespace sigil::client {
 
 // Holds a WatchRevocations stream on a thread of its own, applies every
 // event to a RevocationIndex, and records when it last proved itself
-// current (any message: its current_seq covers everything before it).
-// Reconnects with backoff, resuming after the last applied seq. Thread-safe.
+// current (any message not marked `more`: its current_seq then covers every
+// revocation before it). Reconnects with backoff, resuming after the last
+// applied seq of the same store. When the authority starts over (reset),
+// the new state is built aside and replaces the index in one step once
+// caught up; until then the watcher is not current. Thread-safe.
 class RevocationWatcher {
  public:
   // `stub` and `clock` are not owned and must outlive the watcher.
@@ -37,11 +41,16 @@ class RevocationWatcher {
 
  private:
   void Run();
+  // Reads one stream until it ends; false when it carried an event this
+  // watcher cannot apply.
+  bool Follow(grpc::ClientContext& context);
 
   sigil::v1::Identity::StubInterface* const stub_;
   const token::Clock* const clock_;
   token::RevocationIndex index_;
   std::atomic<uint64_t> applied_seq_{0};
+  // The store applied_seq_ counts in; only the watcher thread touches it.
+  std::string store_id_;
   // Unix micros of the last proof of currency; 0 before the first.
   std::atomic<int64_t> current_at_us_{0};
 

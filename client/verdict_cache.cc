@@ -1,6 +1,7 @@
 #include "client/verdict_cache.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/hash/hash.h"
 
@@ -10,34 +11,67 @@ VerdictCache::VerdictCache(size_t capacity)
     : per_shard_(std::max<size_t>(1, capacity / kShards)),
       shards_(std::make_unique<std::array<Shard, kShards>>()) {}
 
-VerdictCache::Shard& VerdictCache::ShardOf(absl::string_view token) const {
-  return (*shards_)[absl::Hash<absl::string_view>()(token) % kShards];
+size_t VerdictCache::KeyHash::operator()(absl::string_view token) const {
+  return absl::Hash<absl::string_view>()(token);
 }
 
-VerdictCache::Claims VerdictCache::Find(absl::string_view token,
-                                        absl::Time now) const {
-  Shard& shard = ShardOf(token);
+VerdictCache::HashedToken VerdictCache::Hashed(absl::string_view token) {
+  return HashedToken{token, KeyHash()(token)};
+}
+
+VerdictCache::Shard& VerdictCache::ShardOf(const HashedToken& key) const {
+  // The top bits pick the shard; the table inside uses the low ones.
+  return (*shards_)[(key.hash >> 56) % kShards];
+}
+
+VerdictCache::Hit VerdictCache::Find(absl::string_view token, absl::Time now,
+                                     uint64_t generation) const {
+  const HashedToken key = Hashed(token);
+  Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
-  auto it = shard.entries.find(token);
-  if (it == shard.entries.end() || it->second->expires_at <= now) {
-    return nullptr;
+  auto it = shard.entries.find(key);
+  if (it == shard.entries.end() || it->second.claims->expires_at <= now) {
+    return Hit{};
   }
-  return it->second;
+  return Hit{it->second.claims, it->second.checked_generation == generation};
 }
 
 void VerdictCache::Insert(absl::string_view token, Claims claims,
-                          absl::Time now) {
-  Shard& shard = ShardOf(token);
+                          uint64_t generation, absl::Time now) {
+  const HashedToken key = Hashed(token);
+  Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
   if (shard.entries.size() >= per_shard_) {
     absl::erase_if(shard.entries, [now](const auto& entry) {
-      return entry.second->expires_at <= now;
+      return entry.second.claims->expires_at <= now;
     });
   }
-  if (shard.entries.size() >= per_shard_) {
+  if (shard.entries.size() >= per_shard_ && !shard.entries.contains(key)) {
     shard.entries.erase(shard.entries.begin());
   }
-  shard.entries.insert_or_assign(std::string(token), std::move(claims));
+  shard.entries.insert_or_assign(std::string(token),
+                                 Entry{std::move(claims), generation});
+}
+
+void VerdictCache::MarkChecked(absl::string_view token, uint64_t generation) {
+  const HashedToken key = Hashed(token);
+  Shard& shard = ShardOf(key);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.entries.find(key);
+  // Generations only grow; a slower caller must not mark an entry as
+  // checked at an older one.
+  if (it != shard.entries.end()) {
+    it->second.checked_generation =
+        std::max(it->second.checked_generation, generation);
+  }
+}
+
+void VerdictCache::Erase(absl::string_view token) {
+  const HashedToken key = Hashed(token);
+  Shard& shard = ShardOf(key);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.entries.find(key);
+  if (it != shard.entries.end()) shard.entries.erase(it);
 }
 
 size_t VerdictCache::size() const {

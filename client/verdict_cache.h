@@ -3,8 +3,8 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -16,10 +16,10 @@
 namespace sigil::client {
 
 // Verified claims keyed by the whole token string (never by signature
-// bytes: ECDSA signatures are malleable), each until its token's exp.
-// Sharded, so concurrent hits on different tokens take different locks;
-// bounded by `capacity` entries in all. Revocation is not its business: the
-// client checks every hit against its revocation index. Thread-safe.
+// bytes: ECDSA signatures are malleable), each until its token's exp, with
+// the revocation index generation it was last checked at. Sharded, so
+// concurrent hits on different tokens take different locks; bounded by
+// `capacity` entries in all. Thread-safe.
 class VerdictCache {
  public:
   explicit VerdictCache(size_t capacity);
@@ -27,21 +27,59 @@ class VerdictCache {
   // Shared, immutable claims: a hit copies a pointer, not the claims.
   using Claims = std::shared_ptr<const token::JwtClaims>;
 
-  // The claims cached for `token` if unexpired at `now`, else null.
-  Claims Find(absl::string_view token, absl::Time now) const;
-  // Caches `claims` for `token`. When the shard is full it first drops the
-  // expired entries, then an arbitrary one.
-  void Insert(absl::string_view token, Claims claims, absl::Time now);
+  struct Hit {
+    Claims claims;  // null on a miss
+    // True when the claims were last checked against the revocation index
+    // at the generation Find was given, so no revocation came since.
+    bool checked = false;
+  };
+
+  // The claims cached for `token` if unexpired at `now`.
+  Hit Find(absl::string_view token, absl::Time now, uint64_t generation) const;
+  // Caches `claims` for `token`, checked at `generation`. When the shard is
+  // full it first drops the expired entries, then an arbitrary one.
+  void Insert(absl::string_view token, Claims claims, uint64_t generation,
+              absl::Time now);
+  // Records that the entry for `token` passed a check at `generation`.
+  void MarkChecked(absl::string_view token, uint64_t generation);
+  void Erase(absl::string_view token);
   size_t size() const;
 
  private:
   static constexpr size_t kShards = 16;
+
+  // A token with its hash, computed once per call for both the shard and
+  // the shard's table.
+  struct HashedToken {
+    absl::string_view token;
+    size_t hash;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(absl::string_view token) const;
+    size_t operator()(const HashedToken& key) const { return key.hash; }
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    static absl::string_view View(absl::string_view token) { return token; }
+    static absl::string_view View(const HashedToken& key) { return key.token; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return View(a) == View(b);
+    }
+  };
+  struct Entry {
+    Claims claims;
+    uint64_t checked_generation;
+  };
   struct Shard {
     mutable absl::Mutex mu;
-    absl::flat_hash_map<std::string, Claims> entries ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<std::string, Entry, KeyHash, KeyEq> entries
+        ABSL_GUARDED_BY(mu);
   };
 
-  Shard& ShardOf(absl::string_view token) const;
+  static HashedToken Hashed(absl::string_view token);
+  Shard& ShardOf(const HashedToken& key) const;
 
   const size_t per_shard_;
   std::unique_ptr<std::array<Shard, kShards>> shards_;

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "wire/status.h"
 #include "server/watch_reactor.h"
 #include "wire/claims.h"
+#include "wire/status.h"
 #include "wire/verdict.h"
 
 namespace sigil::server {
@@ -114,7 +114,7 @@ grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
 IdentityService::WatchRevocations(
     grpc::CallbackServerContext*,
     const sigil::v1::WatchRevocationsRequest* request) {
-  return new WatchReactor(feed_, clock_, request->after_seq());
+  return new WatchReactor(feed_, clock_, *request);
 }
 
 }  // namespace sigil::server

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -44,6 +45,8 @@ class RevocationFeed {
                                                              size_t limit);
   // The highest seq published or stored.
   uint64_t last_seq() const { return last_seq_.load(); }
+  // The store's id, which names what the seqs count.
+  const std::string& store_id() const { return store_->Id(); }
 
   // A subscriber is woken from Subscribe until Unsubscribe returns; after
   // that it is never called again.

@@ -8,13 +8,16 @@
 namespace sigil::server {
 
 WatchReactor::WatchReactor(RevocationFeed* feed, const token::Clock* clock,
-                           uint64_t after_seq)
-    : feed_(feed), clock_(clock), sent_seq_(after_seq) {
+                           const sigil::v1::WatchRevocationsRequest& request)
+    : feed_(feed), clock_(clock), sent_seq_(request.after_seq()) {
   {
     absl::MutexLock lock(&mu_);
-    // A subscriber ahead of the authority holds state this store never
-    // had: start it over rather than leave it trusting that state.
-    if (after_seq > feed_->last_seq()) {
+    // A subscriber that followed another store, or is ahead of this one,
+    // holds state this store never had: start it over rather than leave it
+    // trusting that state.
+    const bool other_store =
+        !request.store_id().empty() && request.store_id() != feed_->store_id();
+    if (other_store || request.after_seq() > feed_->last_seq()) {
       reset_ = true;
       sent_seq_ = 0;
     }
@@ -25,30 +28,48 @@ WatchReactor::WatchReactor(RevocationFeed* feed, const token::Clock* clock,
   // Subscribed before the first read, so no event published in between is
   // missed until the next one.
   feed_->Subscribe(this);
-  absl::MutexLock lock(&mu_);
-  Pump();
+  {
+    absl::MutexLock lock(&mu_);
+    Pump();
+  }
+  Drain();
 }
 
 void WatchReactor::Wake(bool heartbeat) {
-  absl::MutexLock lock(&mu_);
-  if (heartbeat) heartbeat_due_ = true;
-  Pump();
+  if (heartbeat) heartbeat_wanted_.store(true);
+  wake_pending_.store(true);
+  Drain();
+}
+
+void WatchReactor::Drain() {
+  while (wake_pending_.load() && mu_.TryLock()) {
+    wake_pending_.store(false);
+    if (heartbeat_wanted_.exchange(false)) heartbeat_due_ = true;
+    Pump();
+    mu_.Unlock();
+  }
 }
 
 void WatchReactor::OnWriteDone(bool ok) {
-  absl::MutexLock lock(&mu_);
-  writing_ = false;
-  if (!ok || cancelled_) {
-    FinishOnce(grpc::Status::CANCELLED);
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok || cancelled_) {
+      FinishOnce(grpc::Status::CANCELLED);
+      return;
+    }
+    Pump();
   }
-  Pump();
+  Drain();
 }
 
 void WatchReactor::OnCancel() {
-  absl::MutexLock lock(&mu_);
-  cancelled_ = true;
-  if (!writing_) FinishOnce(grpc::Status::CANCELLED);
+  {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (!writing_) FinishOnce(grpc::Status::CANCELLED);
+  }
+  Drain();
 }
 
 void WatchReactor::OnDone() {
@@ -70,7 +91,10 @@ void WatchReactor::Pump() {
   if (events->empty() && !heartbeat_due_) return;
 
   response_.Clear();
-  response_.set_reset(reset_ && first_);
+  if (first_) {
+    response_.set_reset(reset_);
+    response_.set_store_id(feed_->store_id());
+  }
   for (const token::Revocation& r : *events) {
     *response_.add_events() = wire::ToEvent(r);
   }
@@ -78,6 +102,7 @@ void WatchReactor::Pump() {
   if (events->size() < kBatch) covered = std::max(covered, horizon);
   sent_seq_ = covered;
   response_.set_current_seq(covered);
+  response_.set_more(covered < horizon);
   *response_.mutable_sent_at() =
       google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
           absl::ToUnixMicros(clock_->Now()));

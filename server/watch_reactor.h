@@ -3,7 +3,9 @@
 
 #include <grpcpp/support/server_callback.h>
 
+#include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -17,13 +19,15 @@ namespace sigil::server {
 // while waiting. It writes every event after the requested seq in batches,
 // then what the feed publishes, and a heartbeat when the feed's ticker says
 // one is due and nothing else was sent. Deletes itself when the call ends.
+// Wake never waits for the stream's lock: a publisher (a logout waiting
+// for its reply) is not held up by a lagging stream reading the store.
 class WatchReactor final
     : public grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>,
       public RevocationFeed::Subscriber {
  public:
   // Neither pointer is owned; both outlive the call.
   WatchReactor(RevocationFeed* feed, const token::Clock* clock,
-               uint64_t after_seq);
+               const sigil::v1::WatchRevocationsRequest& request);
 
   void Wake(bool heartbeat) override;
   void OnWriteDone(bool ok) override;
@@ -33,6 +37,9 @@ class WatchReactor final
  private:
   static constexpr size_t kBatch = 512;
 
+  // Runs Pump for pending wakes whenever the lock is free; a holder calls
+  // it after unlocking, so a wake that found the lock taken is not lost.
+  void Drain() ABSL_LOCKS_EXCLUDED(mu_);
   // Starts the next write if one is due and none is in flight.
   void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishOnce(const grpc::Status& status)
@@ -40,6 +47,8 @@ class WatchReactor final
 
   RevocationFeed* const feed_;
   const token::Clock* const clock_;
+  std::atomic<bool> wake_pending_{false};
+  std::atomic<bool> heartbeat_wanted_{false};
   absl::Mutex mu_;
   uint64_t sent_seq_ ABSL_GUARDED_BY(mu_);
   bool reset_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,26 +1,15 @@
 #include "token/revocation_index.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-
 namespace sigil::token {
-namespace {
 
-// Subjects and systems never contain NUL (the authority rejects them), so
-// the separator keeps ("a", "b\0c") and ("a\0b", "c") apart.
-std::string SubjectSystemKey(absl::string_view subject,
-                             absl::string_view system) {
-  return absl::StrCat(subject, absl::string_view("\0", 1), system);
-}
-
-}  // namespace
-
-void RevocationIndex::Merge(Table& table, std::string key,
+void RevocationIndex::Merge(Table& table, absl::string_view key,
                             const Revocation& r) {
   auto [it, inserted] =
-      table.try_emplace(std::move(key), Entry{r.not_before_us, r.expires_at});
+      table.try_emplace(key, Entry{r.not_before_us, r.expires_at});
   if (inserted) return;
   Entry& e = it->second;
   e.not_before_us = std::max(e.not_before_us, r.not_before_us);
@@ -37,13 +26,32 @@ void RevocationIndex::Apply(const Revocation& r) {
       Merge(sessions_, r.session_id, r);
       break;
     case RevocationScope::kSubjectSystem:
-      Merge(subject_systems_, SubjectSystemKey(r.subject, r.system), r);
+      Merge(subject_systems_[r.subject], r.system, r);
       break;
     case RevocationScope::kSubject:
       Merge(subjects_, r.subject, r);
       break;
   }
   last_seq_ = std::max(last_seq_, r.seq);
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+void RevocationIndex::Swap(RevocationIndex& other) {
+  if (&other == this) return;
+  // A fixed lock order keeps two concurrent swaps of the same pair from
+  // deadlocking.
+  const bool mine_first = std::less<absl::Mutex*>()(&mu_, &other.mu_);
+  absl::Mutex* first = mine_first ? &mu_ : &other.mu_;
+  absl::Mutex* second = mine_first ? &other.mu_ : &mu_;
+  absl::MutexLock lock_first(first);
+  absl::MutexLock lock_second(second);
+  tokens_.swap(other.tokens_);
+  sessions_.swap(other.sessions_);
+  subject_systems_.swap(other.subject_systems_);
+  subjects_.swap(other.subjects_);
+  std::swap(last_seq_, other.last_seq_);
+  generation_.fetch_add(1, std::memory_order_release);
+  other.generation_.fetch_add(1, std::memory_order_release);
 }
 
 Reason RevocationIndex::Check(const JwtClaims& claims,
@@ -53,50 +61,46 @@ Reason RevocationIndex::Check(const JwtClaims& claims,
   // A revocation covers tokens issued strictly before it: the authority
   // gives revocations and tokens distinct instants, so a token issued right
   // after a logout stays valid.
-  auto covers = [iat](const Table& table, const std::string& key) {
+  auto covers = [iat](const Table& table, absl::string_view key) {
     auto it = table.find(key);
     return it != table.end() && iat < it->second.not_before_us;
   };
   if (tokens_.contains(claims.token_id)) return Reason::kTokenRevoked;
   if (covers(sessions_, claims.session_id)) return Reason::kSessionRevoked;
   if (covers(subjects_, claims.subject)) return Reason::kLoggedOutAll;
-  if (!covers(subject_systems_, SubjectSystemKey(claims.subject, system))) {
+  auto systems = subject_systems_.find(claims.subject);
+  if (systems == subject_systems_.end() || !covers(systems->second, system)) {
     return Reason::kValid;
   }
   for (const std::string& audience : claims.audience) {
-    if (!covers(subject_systems_, SubjectSystemKey(claims.subject, audience))) {
-      return Reason::kLoggedOutOfSystem;
-    }
+    if (!covers(systems->second, audience)) return Reason::kLoggedOutOfSystem;
   }
   return Reason::kLoggedOut;
 }
 
-void RevocationIndex::Clear() {
-  absl::MutexLock lock(&mu_);
-  tokens_.clear();
-  sessions_.clear();
-  subject_systems_.clear();
-  subjects_.clear();
-  last_seq_ = 0;
+bool RevocationIndex::PruneTable(Table& table, absl::Time now) {
+  absl::erase_if(table, [now](const auto& entry) {
+    return entry.second.expires_at <= now;
+  });
+  return table.empty();
 }
 
 void RevocationIndex::Prune(absl::Time now) {
   absl::MutexLock lock(&mu_);
-  for (Table* table : {&tokens_, &sessions_, &subject_systems_, &subjects_}) {
-    for (auto it = table->begin(); it != table->end();) {
-      if (it->second.expires_at <= now) {
-        table->erase(it++);
-      } else {
-        ++it;
-      }
-    }
-  }
+  PruneTable(tokens_, now);
+  PruneTable(sessions_, now);
+  PruneTable(subjects_, now);
+  absl::erase_if(subject_systems_,
+                 [now](auto& entry) { return PruneTable(entry.second, now); });
 }
 
 size_t RevocationIndex::size() const {
   absl::ReaderMutexLock lock(&mu_);
-  return tokens_.size() + sessions_.size() + subject_systems_.size() +
-         subjects_.size();
+  size_t total = tokens_.size() + sessions_.size() + subjects_.size();
+  for (const auto& [subject, systems] : subject_systems_) {
+    total += systems.size();
+  }
+  return total;
 }
 
 uint64_t RevocationIndex::last_seq() const {

@@ -1,6 +1,7 @@
 #ifndef SIGIL_TOKEN_REVOCATION_INDEX_H_
 #define SIGIL_TOKEN_REVOCATION_INDEX_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -36,13 +37,26 @@ struct Revocation {
 };
 
 // The in-memory revocation table every verifier consults after the
-// signature check. Lookups are hash probes: cost does not depend on the
-// number of revocations. Thread-safe; Check takes a shared lock.
+// signature check. Lookups are hash probes without allocation: cost does
+// not depend on the number of revocations. Thread-safe; Check takes a
+// shared lock.
 class RevocationIndex {
  public:
   // Records `r`, keeping the strictest (latest not_before, latest expiry)
   // entry per key. Applying the same revocation twice changes nothing.
   void Apply(const Revocation& r);
+
+  // Exchanges the contents of the two indexes in one step, so a reader of
+  // either never sees a half-built table.
+  void Swap(RevocationIndex& other);
+
+  // Changes (after the change is visible to Check) whenever the index may
+  // cover a token it did not cover before. A verdict checked while
+  // generation() was g needs no new Check while generation() is still g:
+  // verifiers use this to keep the shared lock off their cache hits.
+  uint64_t generation() const {
+    return generation_.load(std::memory_order_acquire);
+  }
 
   // kValid, or the reason the token is revoked when verified at `system`.
   // Where several levels apply the strictest wins: token, session and
@@ -50,9 +64,6 @@ class RevocationIndex {
   // are UNAUTHENTICATED reasons; a logout from `system` alone, for a token
   // that still authenticates at other systems, is kLoggedOutOfSystem.
   Reason Check(const JwtClaims& claims, absl::string_view system) const;
-
-  // Forgets everything, for a subscriber whose authority started over.
-  void Clear();
 
   // Drops entries whose expires_at is at or before `now`.
   void Prune(absl::Time now);
@@ -66,16 +77,22 @@ class RevocationIndex {
     int64_t not_before_us = 0;
     absl::Time expires_at;
   };
+  // absl's string hash and equality are transparent: string_view probes
+  // need no copy of the key.
   using Table = absl::flat_hash_map<std::string, Entry>;
 
-  static void Merge(Table& table, std::string key, const Revocation& r);
+  static void Merge(Table& table, absl::string_view key, const Revocation& r);
+  // Drops expired entries of `table`; true when it is left empty.
+  static bool PruneTable(Table& table, absl::Time now);
 
   mutable absl::Mutex mu_;
   Table tokens_ ABSL_GUARDED_BY(mu_);
   Table sessions_ ABSL_GUARDED_BY(mu_);
-  Table subject_systems_ ABSL_GUARDED_BY(mu_);
+  // subject -> system -> entry.
+  absl::flat_hash_map<std::string, Table> subject_systems_ ABSL_GUARDED_BY(mu_);
   Table subjects_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace sigil::token

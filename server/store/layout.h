@@ -13,6 +13,7 @@
 // keys             kid                               StoredKey
 // meta             "format_version", "last_seq",     EncodeFixed64(value)
 //                  "tick_lease", "max_not_before"
+//                  "store_id"                        32 hex digits
 //
 // Subjects never contain '\0' (the store rejects them), so a subject's
 // counters are exactly the keys starting with CounterPrefix(subject).
@@ -43,6 +44,7 @@ inline constexpr char kLastSeqKey[] = "last_seq";
 inline constexpr char kTickLeaseKey[] = "tick_lease";
 // The highest not_before of any revocation ever appended.
 inline constexpr char kMaxNotBeforeKey[] = "max_not_before";
+inline constexpr char kStoreIdKey[] = "store_id";
 
 // 8 bytes big-endian, so that event keys sort in seq order. Signed values
 // are stored as their two's complement.

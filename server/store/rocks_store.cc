@@ -1,5 +1,6 @@
 #include "server/store/rocks_store.h"
 
+#include <openssl/rand.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -87,6 +88,7 @@ class RocksStoreImpl final : public RocksStore {
   absl::StatusOr<std::vector<token::Revocation>> ReadEvents(
       uint64_t after_seq, size_t limit) override;
   uint64_t LastSeq() const override { return last_seq_.load(); }
+  const std::string& Id() const override { return id_; }
   absl::Status PutSession(const Session& session) override;
   absl::Status PutKey(const KeyRecord& key) override;
   absl::StatusOr<std::vector<KeyRecord>> ListKeys() override;
@@ -98,6 +100,8 @@ class RocksStoreImpl final : public RocksStore {
   absl::Status LoadMeta();
   // nullopt when the key is absent.
   absl::StatusOr<std::optional<uint64_t>> ReadMeta(const char* key);
+  // Reads the store id, picking and recording one for a store without.
+  absl::Status LoadId();
   // Adds to `batch` the deletion of the session counters `revocation`
   // covers, and returns how many sessions they count that have not expired.
   absl::StatusOr<int64_t> EndSessions(const token::Revocation& revocation,
@@ -120,6 +124,7 @@ class RocksStoreImpl final : public RocksStore {
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
   rocksdb::ColumnFamilyHandle* keys_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  std::string id_;  // set once by Init
 
   // Serializes appends, so that seqs are written in order and the merge
   // with an existing revocation entry reads what the last append wrote, and
@@ -217,6 +222,27 @@ absl::StatusOr<std::optional<uint64_t>> RocksStoreImpl::ReadMeta(
   return std::optional<uint64_t>(decoded);
 }
 
+absl::Status RocksStoreImpl::LoadId() {
+  rocksdb::Status got =
+      db_->Get(rocksdb::ReadOptions(), meta_, kStoreIdKey, &id_);
+  if (got.ok()) {
+    if (id_.size() != 32) return Corrupt(kMetaFamily, kStoreIdKey);
+    return absl::OkStatus();
+  }
+  if (!got.IsNotFound()) return Failed("cannot read metadata", got);
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    return absl::InternalError("cannot draw a store id from the CSPRNG");
+  }
+  id_ = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  rocksdb::Status put = db_->Put(synced, meta_, kStoreIdKey, id_);
+  if (!put.ok()) return Failed("cannot write store id", put);
+  return absl::OkStatus();
+}
+
 absl::Status RocksStoreImpl::LoadMeta() {
   auto version = ReadMeta(kFormatVersionKey);
   if (!version.ok()) return version.status();
@@ -232,6 +258,8 @@ absl::Status RocksStoreImpl::LoadMeta() {
         "; this sigild reads up to version ", kFormatVersion));
   }
 
+  absl::Status id = LoadId();
+  if (!id.ok()) return id;
   auto last_seq = ReadMeta(kLastSeqKey);
   if (!last_seq.ok()) return last_seq.status();
   auto tick_lease = ReadMeta(kTickLeaseKey);

@@ -67,6 +67,11 @@ class Store {
   // The highest seq ever assigned (0 when none).
   virtual uint64_t LastSeq() const = 0;
 
+  // A random name a new store picks once and keeps for life. Seqs count
+  // within one store; a subscriber that followed another store (a replaced
+  // or restored data dir) must start over, whatever its seq.
+  virtual const std::string& Id() const = 0;
+
   // Records a session. Not synced: a session lost in a crash only loses
   // bookkeeping, never a revocation.
   virtual absl::Status PutSession(const Session& session) = 0;

@@ -182,6 +182,48 @@ TEST_F(ClientTest, AuthorityWithANewKeyAndHistoryIsFollowed) {
             "UNAUTHENTICATED UNKNOWN_KEY");
 }
 
+TEST_F(ClientTest, ReplacedStoreWithALongerHistoryIsFollowedFromScratch) {
+  const std::string address = absl::StrCat("127.0.0.1:", server_->port());
+  auto client = Connect("A", ClientOptions::Mode::kLocal, absl::ZeroDuration());
+  ASSERT_NE(client, nullptr);
+  AwaitSeq(*client, LogoutSubject("y", "A").revocation_seq());
+  StopServer();
+
+  // Elsewhere, a new store records two logouts: its seq 1 is not the seq 1
+  // this client applied.
+  options_.listen = "127.0.0.1:0";
+  options_.data_dir = dir_.Sub("replaced");
+  StartServer();
+  const std::string token = Login("z", {"A"}).access_token();
+  LogoutSubject("z", "A");
+  const uint64_t last = LogoutSubject("w", "A").revocation_seq();
+  ASSERT_EQ(last, 2u);
+  StopServer();
+
+  options_.listen = address;
+  StartServer();
+  AwaitSeq(*client, last);
+  EXPECT_EQ(OutcomeOf(client->Verify(token)), "UNAUTHENTICATED LOGGED_OUT");
+}
+
+TEST_F(ClientTest, ARevocationDropsAVerdictCachedBeforeIt) {
+  auto client = Connect("A", ClientOptions::Mode::kLocal);
+  ASSERT_NE(client, nullptr);
+  AwaitSeq(*client, 0);
+  const std::string kept = Login("kept", {"A"}).access_token();
+  const std::string dropped = Login("dropped", {"A"}).access_token();
+  ASSERT_TRUE(client->Verify(kept).ok());
+  ASSERT_TRUE(client->Verify(dropped).ok());
+  AwaitSeq(*client, LogoutSubject("dropped", "A").revocation_seq());
+  // Both hits follow a revocation; only the covered one is refused, every
+  // time.
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(OutcomeOf(client->Verify(kept)), "OK VALID");
+    EXPECT_EQ(OutcomeOf(client->Verify(dropped)), "UNAUTHENTICATED LOGGED_OUT");
+  }
+}
+
 TEST_F(ClientTest, ManyThreadsVerifyConcurrently) {
   auto client = Connect("A", ClientOptions::Mode::kLocal);
   ASSERT_NE(client, nullptr);

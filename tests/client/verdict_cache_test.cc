@@ -18,13 +18,27 @@ VerdictCache::Claims ClaimsUntil(absl::Time exp, std::string subject) {
 
 TEST(VerdictCacheTest, HitsUntilExpiryKeyedByTheWholeToken) {
   VerdictCache cache(100);
-  cache.Insert("a.b.c", ClaimsUntil(kNow + absl::Minutes(1), "alice"), kNow);
-  auto hit = cache.Find("a.b.c", kNow);
-  ASSERT_NE(hit, nullptr);
-  EXPECT_EQ(hit->subject, "alice");
+  cache.Insert("a.b.c", ClaimsUntil(kNow + absl::Minutes(1), "alice"), 7, kNow);
+  VerdictCache::Hit hit = cache.Find("a.b.c", kNow, 7);
+  ASSERT_NE(hit.claims, nullptr);
+  EXPECT_EQ(hit.claims->subject, "alice");
+  EXPECT_TRUE(hit.checked);
   // Same header and payload, another signature: another token.
-  EXPECT_EQ(cache.Find("a.b.d", kNow), nullptr);
-  EXPECT_EQ(cache.Find("a.b.c", kNow + absl::Minutes(1)), nullptr);
+  EXPECT_EQ(cache.Find("a.b.d", kNow, 7).claims, nullptr);
+  EXPECT_EQ(cache.Find("a.b.c", kNow + absl::Minutes(1), 7).claims, nullptr);
+}
+
+TEST(VerdictCacheTest, ANewerGenerationAsksForACheck) {
+  VerdictCache cache(100);
+  cache.Insert("t", ClaimsUntil(kNow + absl::Minutes(1), "alice"), 7, kNow);
+  EXPECT_FALSE(cache.Find("t", kNow, 8).checked);
+  cache.MarkChecked("t", 8);
+  EXPECT_TRUE(cache.Find("t", kNow, 8).checked);
+  // A slower caller's older check does not move the entry back.
+  cache.MarkChecked("t", 7);
+  EXPECT_TRUE(cache.Find("t", kNow, 8).checked);
+  cache.Erase("t");
+  EXPECT_EQ(cache.Find("t", kNow, 8).claims, nullptr);
 }
 
 TEST(VerdictCacheTest, StaysWithinCapacity) {
@@ -32,7 +46,7 @@ TEST(VerdictCacheTest, StaysWithinCapacity) {
   VerdictCache cache(kCapacity);
   for (int i = 0; i < 10000; ++i) {
     cache.Insert("token-" + std::to_string(i),
-                 ClaimsUntil(kNow + absl::Minutes(1), "u"), kNow);
+                 ClaimsUntil(kNow + absl::Minutes(1), "u"), 0, kNow);
   }
   EXPECT_LE(cache.size(), kCapacity);
   EXPECT_GT(cache.size(), kCapacity / 2);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
 
@@ -20,10 +21,11 @@ class WatchRevocationsTest : public ServiceTest {
     std::unique_ptr<grpc::ClientReader<WatchRevocationsResponse>> reader;
   };
 
-  Watch Subscribe(uint64_t after_seq) {
+  Watch Subscribe(uint64_t after_seq, std::string store_id = "") {
     Watch watch{Context(), nullptr};
     sigil::v1::WatchRevocationsRequest request;
     request.set_after_seq(after_seq);
+    request.set_store_id(std::move(store_id));
     watch.reader = stub_->WatchRevocations(watch.context.get(), request);
     return watch;
   }
@@ -93,6 +95,60 @@ TEST_F(WatchRevocationsTest, SubscriberAheadOfTheAuthorityIsReset) {
   ASSERT_EQ(response.events_size(), 1);
   EXPECT_EQ(response.events(0).subject(), "a");
   EXPECT_EQ(response.current_seq(), 1u);
+}
+
+TEST_F(WatchRevocationsTest, SubscriberOfAnotherStoreIsReset) {
+  LogoutSubject("a", "A");
+  LogoutSubject("b", "A");
+  std::string store_id;
+  {
+    Watch watch = Subscribe(0);
+    WatchRevocationsResponse response;
+    ASSERT_TRUE(watch.reader->Read(&response));
+    EXPECT_FALSE(response.reset());
+    store_id = response.store_id();
+    EXPECT_EQ(store_id.size(), 32u);
+  }
+  struct Case {
+    const char* name;
+    std::string store_id;
+    bool reset;
+    std::vector<std::string> subjects;
+  };
+  const Case cases[] = {
+      {"same store", store_id, false, {"b"}},
+      {"unknown store", "", false, {"b"}},
+      {"another store", std::string(32, '0'), true, {"a", "b"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Watch watch = Subscribe(1, c.store_id);
+    WatchRevocationsResponse response;
+    ASSERT_TRUE(watch.reader->Read(&response));
+    EXPECT_EQ(response.reset(), c.reset);
+    EXPECT_EQ(response.store_id(), store_id);
+    std::vector<std::string> subjects;
+    for (const auto& event : response.events()) {
+      subjects.push_back(event.subject());
+    }
+    EXPECT_EQ(subjects, c.subjects);
+  }
+}
+
+TEST_F(WatchRevocationsTest, CatchUpIsMarkedMoreUntilTheLastBatch) {
+  constexpr int kLogouts = 600;  // more than one batch
+  for (int i = 0; i < kLogouts; ++i) LogoutSubject(absl::StrCat("u", i), "A");
+  Watch watch = Subscribe(0);
+  int events = 0;
+  WatchRevocationsResponse response;
+  while (watch.reader->Read(&response)) {
+    events += response.events_size();
+    // Only the message that completes the catch-up may prove currency.
+    EXPECT_EQ(response.more(), events < kLogouts) << "after " << events;
+    if (!response.more()) break;
+  }
+  EXPECT_EQ(events, kLogouts);
+  EXPECT_EQ(response.current_seq(), static_cast<uint64_t>(kLogouts));
 }
 
 TEST_F(WatchRevocationsTest, IdleStreamCarriesHeartbeatsWithTheCurrentSeq) {

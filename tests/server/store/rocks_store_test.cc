@@ -619,9 +619,10 @@ TEST_F(RocksStoreTest, CompactionDropsOnlyExpiredEntries) {
     ASSERT_NE(raw, nullptr);
     EXPECT_THAT(raw->Keys(kSessionsFamily), IsEmpty());
     EXPECT_THAT(raw->Keys(kKeysFamily), ElementsAre(key.kid));
-    EXPECT_THAT(raw->Keys(kMetaFamily),
-                UnorderedElementsAre(kFormatVersionKey, kLastSeqKey,
-                                     kTickLeaseKey, kMaxNotBeforeKey));
+    EXPECT_THAT(
+        raw->Keys(kMetaFamily),
+        UnorderedElementsAre(kFormatVersionKey, kLastSeqKey, kTickLeaseKey,
+                             kMaxNotBeforeKey, kStoreIdKey));
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -640,6 +641,23 @@ TEST_F(RocksStoreTest, CompactionDropsOnlyExpiredEntries) {
   ASSERT_TRUE(store->CompactAll().ok());
   EXPECT_THAT(Seqs(AllRevocations(*store)), ElementsAre(3));
   EXPECT_THAT(Seqs(AllEvents(*store)), ElementsAre(3));
+}
+
+TEST_F(RocksStoreTest, IdIsKeptForLifeAndDiffersBetweenStores) {
+  std::string id;
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    id = store->Id();
+    EXPECT_EQ(id.size(), 32u);
+  }
+  auto reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->Id(), id);
+
+  auto other = RocksStore::Open(root_ + "/other", &clock_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_NE((*other)->Id(), id);
 }
 
 TEST_F(RocksStoreTest, KeysSurviveReopen) {
