@@ -71,6 +71,10 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
     return absl::InvalidArgumentError(
         "default token ttl must be positive and at most the maximum ttl");
   }
+  if (options.key_rotation_period < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "key rotation period must not be negative");
+  }
   std::unique_ptr<Authority> authority(
       new Authority(std::move(options), store, clock, std::move(keys), feed));
   absl::Status loaded = store->ForEachRevocation(
@@ -138,7 +142,7 @@ absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
   claims.scopes = params.scopes;
   claims.issued_at_us = *tick;
 
-  auto signed_token = keys_->signer().Sign(claims);
+  auto signed_token = keys_->Current()->signer.Sign(claims);
   if (!signed_token.ok()) return signed_token.status();
   const size_t max_bytes = token::JwtVerifierOptions().max_token_bytes;
   if (signed_token->size() > max_bytes) {
@@ -169,7 +173,8 @@ absl::StatusOr<Verdict> Authority::Verify(
     if (!valid.ok()) return valid;
   }
 
-  auto jwt = verifier_.Verify(token, keys_->public_keys(), system);
+  const std::shared_ptr<const KeySnapshot> keys = keys_->Current();
+  auto jwt = verifier_.Verify(token, keys->public_keys, system);
   if (!jwt.ok() && !IsVerdict(jwt.status())) return jwt.status();
   if (!jwt.ok()) {
     return Verdict{token::ReasonOf(jwt.status()),
@@ -203,8 +208,8 @@ absl::StatusOr<std::string> Authority::SubjectOf(
     if (!valid.ok()) return valid;
     return target.subject;
   }
-  auto jwt =
-      verifier_.VerifyIgnoringAudience(target.token, keys_->public_keys());
+  const std::shared_ptr<const KeySnapshot> keys = keys_->Current();
+  auto jwt = verifier_.VerifyIgnoringAudience(target.token, keys->public_keys);
   if (!jwt.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("token is not a valid credential: ",
@@ -261,7 +266,8 @@ absl::StatusOr<LogoutResult> Authority::LogoutAll(const LogoutTarget& target) {
 
 absl::Status Authority::Revoke(absl::string_view token) {
   if (token.empty()) return absl::InvalidArgumentError("token is required");
-  auto jwt = verifier_.VerifyIgnoringAudience(token, keys_->public_keys());
+  const std::shared_ptr<const KeySnapshot> keys = keys_->Current();
+  auto jwt = verifier_.VerifyIgnoringAudience(token, keys->public_keys);
   if (!jwt.ok()) return absl::OkStatus();
   const token::JwtClaims& claims = jwt->claims();
   if (index_.Check(claims, claims.audience.front()) == Reason::kTokenRevoked) {
@@ -304,5 +310,29 @@ absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
 }
 
 void Authority::PruneExpired() { index_.Prune(clock_->Now()); }
+
+absl::StatusOr<std::vector<KeyInfo>> Authority::RotateKeys() {
+  auto rotated = keys_->Rotate();
+  if (!rotated.ok()) return rotated.status();
+  feed_->Beat();
+  return (*rotated)->keys;
+}
+
+std::vector<KeyInfo> Authority::ListKeys() const {
+  return keys_->Current()->keys;
+}
+
+absl::Status Authority::MaintainKeys() {
+  auto removed = keys_->RemoveExpired();
+  if (!removed.ok()) return removed.status();
+  bool rotated = false;
+  if (options_.key_rotation_period > absl::ZeroDuration()) {
+    auto due = keys_->RotateIfDue(options_.key_rotation_period);
+    if (!due.ok()) return due.status();
+    rotated = *due;
+  }
+  if (*removed || rotated) feed_->Beat();
+  return absl::OkStatus();
+}
 
 }  // namespace sigil::server

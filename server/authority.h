@@ -29,6 +29,9 @@ struct AuthorityOptions {
   // The longest lifetime Issue grants. Revocations are kept this long, so
   // it must not shrink across restarts while older tokens are alive.
   absl::Duration max_ttl = absl::Hours(24);
+  // MaintainKeys rotates the keys once the active key has signed this long;
+  // zero never.
+  absl::Duration key_rotation_period = absl::ZeroDuration();
 };
 
 struct IssueParams {
@@ -100,7 +103,16 @@ class Authority {
   // succeeds and changes nothing.
   absl::Status Revoke(absl::string_view token);
 
-  const token::KeySet& public_keys() const { return keys_->public_keys(); }
+  // The signing and published keys now, with their version.
+  std::shared_ptr<const KeySnapshot> keys() const { return keys_->Current(); }
+  // Promotes the next key, retires the active one, stages a new next key
+  // and tells WatchRevocations streams. Returns the keys after it.
+  // UNAVAILABLE when the store fails; the keys are then unchanged.
+  absl::StatusOr<std::vector<KeyInfo>> RotateKeys();
+  std::vector<KeyInfo> ListKeys() const;
+  // Periodic: removes retired keys past their time and rotates when
+  // key_rotation_period is due.
+  absl::Status MaintainKeys();
 
   // Drops revocations that no longer cover any unexpired token from memory
   // (the store's compaction filter does the same on disk).

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,40 @@ absl::StatusOr<std::optional<absl::Duration>> TtlOf(
 void FillLogout(const LogoutResult& result, sigil::v1::LogoutResponse* out) {
   out->set_revoked_sessions(result.revoked_sessions);
   out->set_revocation_seq(result.revocation_seq);
+}
+
+sigil::v1::KeyStage ToStage(store::KeyRecord::Stage stage) {
+  switch (stage) {
+    case store::KeyRecord::Stage::kNext:
+      return sigil::v1::NEXT;
+    case store::KeyRecord::Stage::kActive:
+      return sigil::v1::ACTIVE;
+    case store::KeyRecord::Stage::kRetired:
+      return sigil::v1::RETIRED;
+    case store::KeyRecord::Stage::kUnstaged:
+      break;
+  }
+  return sigil::v1::KEY_STAGE_UNSPECIFIED;
+}
+
+void FillKeys(const std::vector<KeyInfo>& keys,
+              sigil::v1::KeysResponse* response) {
+  for (const KeyInfo& key : keys) {
+    sigil::v1::KeyInfo* out = response->add_keys();
+    out->set_kid(key.record.kid);
+    out->set_alg(key.record.algorithm);
+    out->set_stage(ToStage(key.record.stage));
+    SetTimestamp(key.record.created, out->mutable_created());
+    if (key.record.activated != absl::InfinitePast()) {
+      SetTimestamp(key.record.activated, out->mutable_activated());
+    }
+    if (key.record.retired != absl::InfinitePast()) {
+      SetTimestamp(key.record.retired, out->mutable_retired());
+    }
+    if (key.remove_after != absl::InfinitePast()) {
+      SetTimestamp(key.remove_after, out->mutable_remove_after());
+    }
+  }
 }
 
 }  // namespace
@@ -106,7 +141,25 @@ grpc::Status IdentityService::Revoke(grpc::ServerContext*,
 grpc::Status IdentityService::GetJwks(grpc::ServerContext*,
                                       const sigil::v1::GetJwksRequest*,
                                       sigil::v1::GetJwksResponse* response) {
-  *response = wire::ToJwksResponse(authority_->public_keys());
+  const std::shared_ptr<const KeySnapshot> keys = authority_->keys();
+  *response = wire::ToJwksResponse(keys->public_keys);
+  response->set_key_set_version(keys->version);
+  return grpc::Status::OK;
+}
+
+grpc::Status IdentityService::RotateKeys(grpc::ServerContext*,
+                                         const sigil::v1::RotateKeysRequest*,
+                                         sigil::v1::KeysResponse* response) {
+  auto keys = authority_->RotateKeys();
+  if (!keys.ok()) return wire::ToGrpcStatus(keys.status());
+  FillKeys(*keys, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status IdentityService::ListKeys(grpc::ServerContext*,
+                                       const sigil::v1::ListKeysRequest*,
+                                       sigil::v1::KeysResponse* response) {
+  FillKeys(authority_->ListKeys(), response);
   return grpc::Status::OK;
 }
 
@@ -114,7 +167,10 @@ grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
 IdentityService::WatchRevocations(
     grpc::CallbackServerContext*,
     const sigil::v1::WatchRevocationsRequest* request) {
-  return new WatchReactor(feed_, clock_, *request);
+  return new WatchReactor(
+      feed_, clock_,
+      [authority = authority_] { return authority->keys()->version; },
+      *request);
 }
 
 }  // namespace sigil::server

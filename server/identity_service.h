@@ -38,6 +38,12 @@ class IdentityService final
   grpc::Status GetJwks(grpc::ServerContext* context,
                        const sigil::v1::GetJwksRequest* request,
                        sigil::v1::GetJwksResponse* response) override;
+  grpc::Status RotateKeys(grpc::ServerContext* context,
+                          const sigil::v1::RotateKeysRequest* request,
+                          sigil::v1::KeysResponse* response) override;
+  grpc::Status ListKeys(grpc::ServerContext* context,
+                        const sigil::v1::ListKeysRequest* request,
+                        sigil::v1::KeysResponse* response) override;
   // On the callback API: streams hold no thread while idle.
   grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
   WatchRevocations(grpc::CallbackServerContext* context,

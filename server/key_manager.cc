@@ -1,6 +1,7 @@
 #include "server/key_manager.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,15 +9,25 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <optional>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/log.h"
 #include "server/random_id.h"
 
 namespace sigil::server {
 namespace {
+
+using Stage = store::KeyRecord::Stage;
+
+// A retired key stays published this long past max_ttl: an Issue that took
+// the key just before the rotation signs with it a moment after the
+// retirement instant, and verifiers whose clocks lag see its tokens alive a
+// little longer.
+constexpr absl::Duration kRemovalMargin = absl::Minutes(1);
 
 // Kids are generated here as hex; anything else read back from the store
 // must not become part of a file path.
@@ -118,43 +129,291 @@ absl::StatusOr<token::PrivateKey> LoadKey(const std::string& data_dir,
   return key;
 }
 
+absl::string_view StageName(Stage stage) {
+  switch (stage) {
+    case Stage::kUnstaged:
+      return "unstaged";
+    case Stage::kNext:
+      return "next";
+    case Stage::kActive:
+      return "active";
+    case Stage::kRetired:
+      return "retired";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::string> Version(const std::vector<KeyInfo>& keys) {
+  std::vector<std::string> lines;
+  for (const KeyInfo& key : keys) {
+    lines.push_back(
+        absl::StrCat(key.record.kid, " ", StageName(key.record.stage)));
+  }
+  std::sort(lines.begin(), lines.end());
+  const std::string text = absl::StrJoin(lines, "\n");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(),
+                 nullptr) != 1) {
+    return absl::InternalError("cannot hash the key set");
+  }
+  return absl::BytesToHexString(
+             absl::string_view(reinterpret_cast<const char*>(digest), size))
+      .substr(0, 16);
+}
+
+// Order of ListKeys and the JWKS: the upcoming key, the signing key, then
+// retired keys, most recently retired first.
+bool ListedBefore(const KeyInfo& a, const KeyInfo& b) {
+  auto rank = [](Stage stage) {
+    return stage == Stage::kNext ? 0 : stage == Stage::kActive ? 1 : 2;
+  };
+  if (rank(a.record.stage) != rank(b.record.stage)) {
+    return rank(a.record.stage) < rank(b.record.stage);
+  }
+  return a.record.retired > b.record.retired;
+}
+
+// Old records carry no stage: the newest is the active key, unless a staged
+// one is; each older one was retired when the next newer key was created.
+void DeriveLegacyStages(std::vector<store::KeyRecord*> records,
+                        absl::Time now) {
+  std::sort(records.begin(), records.end(),
+            [](const store::KeyRecord* a, const store::KeyRecord* b) {
+              return a->created < b->created;
+            });
+  const bool has_active = std::any_of(
+      records.begin(), records.end(),
+      [](const store::KeyRecord* r) { return r->stage == Stage::kActive; });
+  for (size_t i = 0; i < records.size(); ++i) {
+    store::KeyRecord& record = *records[i];
+    if (record.stage != Stage::kUnstaged) continue;
+    record.activated = record.created;
+    const bool newest = i + 1 == records.size();
+    if (newest && !has_active) {
+      record.stage = Stage::kActive;
+    } else {
+      record.stage = Stage::kRetired;
+      record.retired = newest ? now : records[i + 1]->created;
+    }
+  }
+}
+
+template <typename Key>
+bool HasStage(const std::vector<Key>& keys, Stage stage) {
+  return std::any_of(keys.begin(), keys.end(), [stage](const Key& key) {
+    return key.record.stage == stage;
+  });
+}
+
+void DeleteKeyFile(const std::string& data_dir, const std::string& kid) {
+  const std::string path = KeyFilePath(data_dir, kid);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    LogLine(
+        absl::StrCat("cannot delete key file ", path, ": ", strerror(errno)));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Load(
-    const std::string& data_dir, token::Algorithm alg, store::Store* store,
-    const token::Clock* clock) {
+    const std::string& data_dir, token::Algorithm alg, absl::Duration max_ttl,
+    store::Store* store, const token::Clock* clock) {
   auto records = store->ListKeys();
   if (!records.ok()) return records.status();
+  const absl::Time now = clock->Now();
+  std::unique_ptr<KeyManager> manager(
+      new KeyManager(data_dir, alg, max_ttl + kRemovalMargin, store, clock));
 
-  token::KeySet public_keys;
-  const store::KeyRecord* newest = nullptr;
-  std::optional<token::PrivateKey> signing;
+  std::vector<store::KeyRecord*> by_age;
+  for (store::KeyRecord& record : *records) by_age.push_back(&record);
+  DeriveLegacyStages(std::move(by_age), now);
+
+  std::vector<Key> keys;
   for (const store::KeyRecord& record : *records) {
     auto key = LoadKey(data_dir, record);
     if (!key.ok()) return key.status();
-    absl::Status added = public_keys.Add(key->public_key());
-    if (!added.ok()) return added;
-    if (newest == nullptr || record.created > newest->created) {
-      newest = &record;
-      signing = *std::move(key);
+    keys.push_back(Key{record, *std::move(key)});
+  }
+  // First start: an active key; always: a next key.
+  std::vector<std::string> created;
+  const bool has_next = HasStage(keys, Stage::kNext);
+  for (Stage stage : {Stage::kActive, Stage::kNext}) {
+    if (stage == Stage::kActive ? !keys.empty() : has_next) continue;
+    auto key = manager->NewKey(stage, now);
+    if (!key.ok()) {
+      for (const std::string& kid : created) DeleteKeyFile(data_dir, kid);
+      return key.status();
+    }
+    created.push_back(key->record.kid);
+    keys.push_back(*std::move(key));
+  }
+  const std::vector<std::string> removed = manager->DropExpired(&keys, now);
+
+  {
+    absl::MutexLock lock(&manager->mu_);
+    auto committed = manager->Commit(std::move(keys), created, removed);
+    if (!committed.ok()) return committed.status();
+  }
+  return manager;
+}
+
+std::shared_ptr<const KeySnapshot> KeyManager::Current() const {
+  absl::ReaderMutexLock lock(&snapshot_mu_);
+  return snapshot_;
+}
+
+absl::StatusOr<KeyManager::Key> KeyManager::NewKey(Stage stage,
+                                                   absl::Time now) {
+  auto key = token::PrivateKey::Generate(alg_, RandomId());
+  if (!key.ok()) return key.status();
+  absl::Status written =
+      WritePrivateFile(KeyFilePath(data_dir_, key->kid()), key->ToPem());
+  if (!written.ok()) return written;
+  store::KeyRecord record{key->kid(), std::string(token::AlgorithmName(alg_)),
+                          now, stage};
+  if (stage == Stage::kActive) record.activated = now;
+  return Key{std::move(record), *std::move(key)};
+}
+
+std::vector<std::string> KeyManager::DropExpired(std::vector<Key>* keys,
+                                                 absl::Time now) const {
+  std::vector<std::string> removed;
+  auto expired = [&](const Key& key) {
+    return key.record.stage == Stage::kRetired &&
+           key.record.retired + retention_ <= now;
+  };
+  for (const Key& key : *keys) {
+    if (expired(key)) removed.push_back(key.record.kid);
+  }
+  keys->erase(std::remove_if(keys->begin(), keys->end(), expired), keys->end());
+  return removed;
+}
+
+absl::StatusOr<std::shared_ptr<const KeySnapshot>> KeyManager::Rotate() {
+  absl::MutexLock lock(&mu_);
+  return RotateLocked(clock_->Now());
+}
+
+absl::StatusOr<bool> KeyManager::RotateIfDue(absl::Duration period) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  for (const Key& key : keys_) {
+    if (key.record.stage == Stage::kActive &&
+        now - key.record.activated < period) {
+      return false;
     }
   }
+  auto rotated = RotateLocked(now);
+  if (!rotated.ok()) return rotated.status();
+  return true;
+}
 
-  if (!signing.has_value()) {
-    auto key = token::PrivateKey::Generate(alg, RandomId());
-    if (!key.ok()) return key.status();
-    absl::Status written =
-        WritePrivateFile(KeyFilePath(data_dir, key->kid()), key->ToPem());
-    if (!written.ok()) return written;
-    absl::Status recorded = store->PutKey(store::KeyRecord{
-        key->kid(), std::string(token::AlgorithmName(alg)), clock->Now()});
-    if (!recorded.ok()) return recorded;
-    absl::Status added = public_keys.Add(key->public_key());
-    if (!added.ok()) return added;
-    signing = *std::move(key);
+absl::StatusOr<bool> KeyManager::RemoveExpired() {
+  absl::MutexLock lock(&mu_);
+  std::vector<Key> keys = keys_;
+  const std::vector<std::string> removed = DropExpired(&keys, clock_->Now());
+  if (removed.empty()) return false;
+  auto committed = Commit(std::move(keys), {}, removed);
+  if (!committed.ok()) return committed.status();
+  LogLine(absl::StrCat("keys removed: ", absl::StrJoin(removed, ",")));
+  return true;
+}
+
+absl::StatusOr<std::shared_ptr<const KeySnapshot>> KeyManager::RotateLocked(
+    absl::Time now) {
+  std::vector<Key> keys = keys_;
+  std::string retired;
+  std::string active;
+  for (Key& held : keys) {
+    if (held.record.stage == Stage::kActive) {
+      held.record.stage = Stage::kRetired;
+      held.record.retired = now;
+      retired = held.record.kid;
+    } else if (held.record.stage == Stage::kNext) {
+      held.record.stage = Stage::kActive;
+      held.record.activated = now;
+      active = held.record.kid;
+    }
   }
-  return std::unique_ptr<KeyManager>(new KeyManager(
-      token::JwtSigner(*std::move(signing)), std::move(public_keys)));
+  auto next = NewKey(Stage::kNext, now);
+  if (!next.ok()) return next.status();
+  const std::string next_kid = next->record.kid;
+  keys.push_back(*std::move(next));
+  const std::vector<std::string> removed = DropExpired(&keys, now);
+  auto committed = Commit(std::move(keys), {next_kid}, removed);
+  if (!committed.ok()) return committed.status();
+  LogLine(absl::StrCat(
+      "keys rotated: active=", active, " next=", next_kid, " retired=", retired,
+      removed.empty() ? "" : " removed=", absl::StrJoin(removed, ",")));
+  return committed;
+}
+
+absl::StatusOr<std::shared_ptr<const KeySnapshot>> KeyManager::Snapshot(
+    const std::vector<Key>& keys) const {
+  const token::PrivateKey* signing = nullptr;
+  int next = 0;
+  std::vector<KeyInfo> infos;
+  for (const Key& key : keys) {
+    KeyInfo info{key.record};
+    if (key.record.stage == Stage::kActive) {
+      if (signing != nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("keys ", signing->kid(), " and ", key.record.kid,
+                         " in ", data_dir_, " are both recorded active"));
+      }
+      signing = &key.private_key;
+    } else if (key.record.stage == Stage::kNext) {
+      ++next;
+    } else if (key.record.stage == Stage::kRetired) {
+      info.remove_after = key.record.retired + retention_;
+    }
+    infos.push_back(std::move(info));
+  }
+  if (signing == nullptr || next != 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the key records in ", data_dir_,
+                     " need exactly one active and one next key"));
+  }
+  std::sort(infos.begin(), infos.end(), ListedBefore);
+  token::KeySet public_keys;
+  for (const KeyInfo& info : infos) {
+    for (const Key& key : keys) {
+      if (key.record.kid != info.record.kid) continue;
+      absl::Status added = public_keys.Add(key.private_key.public_key());
+      if (!added.ok()) return added;
+    }
+  }
+  auto version = Version(infos);
+  if (!version.ok()) return version.status();
+  return std::make_shared<const KeySnapshot>(
+      KeySnapshot{token::JwtSigner(*signing), std::move(public_keys),
+                  *std::move(version), std::move(infos)});
+}
+
+absl::StatusOr<std::shared_ptr<const KeySnapshot>> KeyManager::Commit(
+    std::vector<Key> keys, const std::vector<std::string>& created,
+    const std::vector<std::string>& removed) {
+  auto snapshot = Snapshot(keys);
+  absl::Status recorded = snapshot.status();
+  if (recorded.ok()) {
+    std::vector<store::KeyRecord> records;
+    for (const Key& key : keys) records.push_back(key.record);
+    recorded = store_->UpdateKeys(records, removed);
+  }
+  if (!recorded.ok()) {
+    for (const std::string& kid : created) DeleteKeyFile(data_dir_, kid);
+    return recorded;
+  }
+  keys_ = std::move(keys);
+  {
+    absl::MutexLock lock(&snapshot_mu_);
+    snapshot_ = *snapshot;
+  }
+  // After the records are gone: a crash in between leaves an unused file,
+  // never a record without its key.
+  for (const std::string& kid : removed) DeleteKeyFile(data_dir_, kid);
+  return snapshot;
 }
 
 }  // namespace sigil::server

@@ -3,39 +3,125 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/store/store.h"
 #include "token/algorithm.h"
 #include "token/clock.h"
 #include "token/jwt.h"
+#include "token/key.h"
 #include "token/key_set.h"
 
 namespace sigil::server {
 
-// The authority's signing key and the public key set verifiers use.
-// The private key is a PKCS#8 PEM file of mode 0600 under the data dir;
-// the store records which keys exist. Immutable after Load, so thread-safe.
+// A key and its stage, as ListKeys reports it.
+struct KeyInfo {
+  store::KeyRecord record;
+  // For a retired key, when it leaves the key set; InfinitePast otherwise.
+  absl::Time remove_after = absl::InfinitePast();
+};
+
+// The keys at one moment. Immutable: whoever holds one signs and verifies
+// with a consistent (signer, key set) pair however rotations interleave.
+struct KeySnapshot {
+  token::JwtSigner signer;    // the active key
+  token::KeySet public_keys;  // next, active and retired keys
+  // Names the published set: 16 hex digits of a SHA-256 over its kids and
+  // stages, so it changes with every rotation and removal and stays the
+  // same across restarts.
+  std::string version;
+  std::vector<KeyInfo> keys;  // next, active, then retired newest first
+};
+
+// The authority's signing keys through their stages: next (published, not
+// yet signing, so verifiers learn it before its first token) -> active
+// (signs; exactly one) -> retired (published until every token it signed
+// has expired: retired + max_ttl + a margin) -> removed (record and key
+// file deleted). Private keys are PKCS#8 PEM files of mode 0600 under
+// data_dir/keys; the store records each key's stage and instants.
+//
+// Thread-safe. Current() takes a shared lock only to copy a shared_ptr, so
+// signing and verifying never wait for a rotation; changes (Rotate,
+// RotateIfDue, RemoveExpired) are serialized and publish a new snapshot
+// only once the store has recorded them. A failed change leaves the keys
+// as they were.
 class KeyManager {
  public:
-  // Loads the newest key recorded in `store`, or generates one of `alg` on
-  // first start. A key recorded with another algorithm than `alg` is kept
-  // (tokens signed with it must keep verifying) and used: changing the
-  // algorithm is a key rotation, not a restart flag. Errors name the file:
-  // FAILED_PRECONDITION for a missing, unreadable or malformed key file.
+  // Loads the keys recorded in `store`. On first start it creates an
+  // active and a next key of `alg`; without a next key (a store from
+  // before stages) it stages one. Records without a stage are read as the
+  // active key if newest, else retired at the next newer key's creation.
+  // Retired keys already past their removal are dropped. `alg` is the
+  // algorithm of keys generated from now on: changing it takes effect with
+  // the key staged at the next rotation, which signs from the one after.
+  // Errors name the file: FAILED_PRECONDITION for a missing, unreadable or
+  // malformed key file, or stored stages other than one active and at
+  // most one next key;
+  // UNAVAILABLE when the store fails. `store` and `clock` are not owned and
+  // must outlive the manager.
   static absl::StatusOr<std::unique_ptr<KeyManager>> Load(
-      const std::string& data_dir, token::Algorithm alg, store::Store* store,
-      const token::Clock* clock);
+      const std::string& data_dir, token::Algorithm alg, absl::Duration max_ttl,
+      store::Store* store, const token::Clock* clock);
 
-  const token::JwtSigner& signer() const { return signer_; }
-  const token::KeySet& public_keys() const { return public_keys_; }
+  std::shared_ptr<const KeySnapshot> Current() const;
+
+  // Promotes the next key to active, retires the active key, stages a new
+  // next key and removes expired retired keys. Returns the new keys.
+  absl::StatusOr<std::shared_ptr<const KeySnapshot>> Rotate();
+  // Rotate, if the active key has been active for `period` or longer.
+  // Returns whether it rotated.
+  absl::StatusOr<bool> RotateIfDue(absl::Duration period);
+  // Removes retired keys past their removal time. Returns whether any was.
+  absl::StatusOr<bool> RemoveExpired();
 
  private:
-  KeyManager(token::JwtSigner signer, token::KeySet public_keys)
-      : signer_(std::move(signer)), public_keys_(std::move(public_keys)) {}
+  struct Key {
+    store::KeyRecord record;
+    token::PrivateKey private_key;
+  };
 
-  token::JwtSigner signer_;
-  token::KeySet public_keys_;
+  KeyManager(std::string data_dir, token::Algorithm alg,
+             absl::Duration retention, store::Store* store,
+             const token::Clock* clock)
+      : data_dir_(std::move(data_dir)),
+        alg_(alg),
+        retention_(retention),
+        store_(store),
+        clock_(clock) {}
+
+  // A fresh key of alg_ in `stage`, created (and if active, activated)
+  // `now`, its file written.
+  absl::StatusOr<Key> NewKey(store::KeyRecord::Stage stage, absl::Time now);
+  // Takes retired keys past their removal out of `keys`; returns their kids.
+  std::vector<std::string> DropExpired(std::vector<Key>* keys,
+                                       absl::Time now) const;
+  absl::StatusOr<std::shared_ptr<const KeySnapshot>> RotateLocked(
+      absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records `keys` as the whole key set, deleting the records of `removed`,
+  // then publishes it and deletes the removed key files. On failure the
+  // files of `created` are deleted and nothing changes.
+  absl::StatusOr<std::shared_ptr<const KeySnapshot>> Commit(
+      std::vector<Key> keys, const std::vector<std::string>& created,
+      const std::vector<std::string>& removed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::shared_ptr<const KeySnapshot>> Snapshot(
+      const std::vector<Key>& keys) const;
+
+  const std::string data_dir_;
+  const token::Algorithm alg_;
+  // How long a retired key stays published.
+  const absl::Duration retention_;
+  store::Store* const store_;
+  const token::Clock* const clock_;
+
+  absl::Mutex mu_;
+  std::vector<Key> keys_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex snapshot_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::shared_ptr<const KeySnapshot> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
 };
 
 }  // namespace sigil::server

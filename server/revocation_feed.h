@@ -40,6 +40,10 @@ class RevocationFeed {
   // Records a durable revocation. Calls must come in seq order.
   void Publish(const token::Revocation& revocation);
 
+  // Heartbeats every subscriber now rather than at the next tick: messages
+  // carry the key set version, and it just changed.
+  void Beat() { WakeAll(true); }
+
   // Events with seq > after_seq in seq order, at most `limit`.
   absl::StatusOr<std::vector<token::Revocation>> EventsAfter(uint64_t after_seq,
                                                              size_t limit);

@@ -2,15 +2,12 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/key_manager.h"
+#include "server/log.h"
 #include "wire/grpc_server.h"
 
 namespace sigil::server {
-namespace {
-
-constexpr absl::Duration kPruneInterval = absl::Minutes(1);
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
     const ServerOptions& options, const token::Clock* clock) {
@@ -19,8 +16,9 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
 
-  auto keys = KeyManager::Load(options.data_dir, options.algorithm,
-                               server->store_.get(), clock);
+  auto keys =
+      KeyManager::Load(options.data_dir, options.algorithm,
+                       options.authority.max_ttl, server->store_.get(), clock);
   if (!keys.ok()) return keys.status();
   server->feed_ = std::make_unique<RevocationFeed>(server->store_.get(),
                                                    options.heartbeat_interval);
@@ -38,13 +36,20 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   server->port_ = started->port;
   server->server_->GetHealthCheckService()->SetServingStatus(
       sigil::v1::Identity::service_full_name(), true);
-  server->pruner_ = std::thread([s = server.get()] { s->PruneLoop(); });
+  server->pruner_ = std::thread([s = server.get(), options] {
+    s->PruneLoop(options.maintenance_interval);
+  });
   return server;
 }
 
-void SigilServer::PruneLoop() {
-  while (!stopping_.WaitForNotificationWithTimeout(kPruneInterval)) {
+void SigilServer::PruneLoop(absl::Duration interval) {
+  while (!stopping_.WaitForNotificationWithTimeout(interval)) {
     authority_->PruneExpired();
+    // Retried at the next round; until then the keys stay as they were.
+    absl::Status maintained = authority_->MaintainKeys();
+    if (!maintained.ok()) {
+      LogLine(absl::StrCat("key maintenance failed: ", maintained.message()));
+    }
   }
 }
 

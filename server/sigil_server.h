@@ -27,6 +27,10 @@ struct ServerOptions {
   AuthorityOptions authority;
   // How often WatchRevocations streams get a heartbeat while idle.
   absl::Duration heartbeat_interval = absl::Milliseconds(250);
+  // How often expired revocations leave memory, expired retired keys leave
+  // the key set, and a due key rotation (authority.key_rotation_period)
+  // happens.
+  absl::Duration maintenance_interval = absl::Minutes(1);
 };
 
 // A running authority: the store, the keys, sigil.v1.Identity, server
@@ -51,7 +55,7 @@ class SigilServer {
 
  private:
   SigilServer() = default;
-  void PruneLoop();
+  void PruneLoop(absl::Duration interval);
 
   std::unique_ptr<store::RocksStore> store_;
   std::unique_ptr<RevocationFeed> feed_;

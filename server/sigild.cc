@@ -29,6 +29,9 @@ ABSL_FLAG(absl::Duration, max_token_ttl, absl::Hours(24),
           "are alive.");
 ABSL_FLAG(std::string, alg, "ES256",
           "Signing algorithm of a newly generated key: ES256, EdDSA or RS256.");
+ABSL_FLAG(absl::Duration, key_rotation_period, absl::ZeroDuration(),
+          "Rotate the signing keys once the active key has signed this long "
+          "(checked every minute, counted across restarts); 0 never.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM or SIGINT.");
 
@@ -78,6 +81,8 @@ int main(int argc, char** argv) {
   options.authority.issuer = absl::GetFlag(FLAGS_issuer);
   options.authority.default_ttl = absl::GetFlag(FLAGS_token_ttl);
   options.authority.max_ttl = absl::GetFlag(FLAGS_max_token_ttl);
+  options.authority.key_rotation_period =
+      absl::GetFlag(FLAGS_key_rotation_period);
 
   gpr_set_log_function(GrpcLog);
   auto server =

@@ -1,6 +1,7 @@
 #include "server/watch_reactor.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "google/protobuf/util/time_util.h"
 #include "wire/revocation_event.h"
@@ -8,8 +9,12 @@
 namespace sigil::server {
 
 WatchReactor::WatchReactor(RevocationFeed* feed, const token::Clock* clock,
+                           std::function<std::string()> key_set_version,
                            const sigil::v1::WatchRevocationsRequest& request)
-    : feed_(feed), clock_(clock), sent_seq_(request.after_seq()) {
+    : feed_(feed),
+      clock_(clock),
+      key_set_version_(std::move(key_set_version)),
+      sent_seq_(request.after_seq()) {
   {
     absl::MutexLock lock(&mu_);
     // A subscriber that followed another store, or is ahead of this one,
@@ -103,6 +108,7 @@ void WatchReactor::Pump() {
   sent_seq_ = covered;
   response_.set_current_seq(covered);
   response_.set_more(covered < horizon);
+  response_.set_key_set_version(key_set_version_());
   *response_.mutable_sent_at() =
       google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
           absl::ToUnixMicros(clock_->Now()));

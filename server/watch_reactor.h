@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -25,8 +26,10 @@ class WatchReactor final
     : public grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>,
       public RevocationFeed::Subscriber {
  public:
-  // Neither pointer is owned; both outlive the call.
+  // Neither pointer is owned; both outlive the call. `key_set_version`
+  // gives the GetJwks key_set_version now, for every message.
   WatchReactor(RevocationFeed* feed, const token::Clock* clock,
+               std::function<std::string()> key_set_version,
                const sigil::v1::WatchRevocationsRequest& request);
 
   void Wake(bool heartbeat) override;
@@ -47,6 +50,7 @@ class WatchReactor final
 
   RevocationFeed* const feed_;
   const token::Clock* const clock_;
+  const std::function<std::string()> key_set_version_;
   std::atomic<bool> wake_pending_{false};
   std::atomic<bool> heartbeat_wanted_{false};
   absl::Mutex mu_;

@@ -29,6 +29,35 @@ absl::Time Time(const google::protobuf::Timestamp& t) {
   return absl::FromUnixMicros(Micros(t));
 }
 
+sigil::v1::KeyStage ToStoredStage(KeyRecord::Stage stage) {
+  switch (stage) {
+    case KeyRecord::Stage::kUnstaged:
+      return sigil::v1::KEY_STAGE_UNSPECIFIED;
+    case KeyRecord::Stage::kNext:
+      return sigil::v1::NEXT;
+    case KeyRecord::Stage::kActive:
+      return sigil::v1::ACTIVE;
+    case KeyRecord::Stage::kRetired:
+      return sigil::v1::RETIRED;
+  }
+  return sigil::v1::KEY_STAGE_UNSPECIFIED;
+}
+
+std::optional<KeyRecord::Stage> FromStoredStage(sigil::v1::KeyStage stage) {
+  switch (stage) {
+    case sigil::v1::KEY_STAGE_UNSPECIFIED:
+      return KeyRecord::Stage::kUnstaged;
+    case sigil::v1::NEXT:
+      return KeyRecord::Stage::kNext;
+    case sigil::v1::ACTIVE:
+      return KeyRecord::Stage::kActive;
+    case sigil::v1::RETIRED:
+      return KeyRecord::Stage::kRetired;
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace
 
 std::string EncodeRevocation(const token::Revocation& revocation) {
@@ -83,6 +112,13 @@ std::string EncodeKey(const KeyRecord& key) {
   stored.set_kid(key.kid);
   stored.set_algorithm(key.algorithm);
   SetTime(key.created, stored.mutable_created());
+  stored.set_stage(ToStoredStage(key.stage));
+  if (key.activated != absl::InfinitePast()) {
+    SetTime(key.activated, stored.mutable_activated());
+  }
+  if (key.retired != absl::InfinitePast()) {
+    SetTime(key.retired, stored.mutable_retired());
+  }
   return stored.SerializeAsString();
 }
 
@@ -91,7 +127,14 @@ std::optional<KeyRecord> DecodeKey(absl::string_view value) {
   if (!stored.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     return std::nullopt;
   }
-  return KeyRecord{stored.kid(), stored.algorithm(), Time(stored.created())};
+  // A stage this build does not know cannot be served safely.
+  const std::optional<KeyRecord::Stage> stage = FromStoredStage(stored.stage());
+  if (!stage.has_value()) return std::nullopt;
+  KeyRecord key{stored.kid(), stored.algorithm(), Time(stored.created()),
+                *stage};
+  if (stored.has_activated()) key.activated = Time(stored.activated());
+  if (stored.has_retired()) key.retired = Time(stored.retired());
+  return key;
 }
 
 }  // namespace sigil::server::store

@@ -92,6 +92,8 @@ class RocksStoreImpl final : public RocksStore {
   absl::Status PutSession(const Session& session) override;
   absl::Status PutKey(const KeyRecord& key) override;
   absl::StatusOr<std::vector<KeyRecord>> ListKeys() override;
+  absl::Status UpdateKeys(const std::vector<KeyRecord>& put,
+                          const std::vector<std::string>& remove) override;
   absl::Status ReserveTicks(int64_t until_us) override;
   int64_t TickFloor() const override { return tick_floor_.load(); }
   absl::Status CompactAll() override;
@@ -469,6 +471,20 @@ absl::StatusOr<std::vector<KeyRecord>> RocksStoreImpl::ListKeys() {
   }
   if (!it->status().ok()) return Failed("cannot read keys", it->status());
   return keys;
+}
+
+absl::Status RocksStoreImpl::UpdateKeys(
+    const std::vector<KeyRecord>& put, const std::vector<std::string>& remove) {
+  rocksdb::WriteBatch batch;
+  for (const KeyRecord& key : put) batch.Put(keys_, key.kid, EncodeKey(key));
+  for (const std::string& kid : remove) batch.Delete(keys_, kid);
+  // Synced: a rotation reported done must not come undone in a crash, with
+  // the retired key signing again.
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  rocksdb::Status written = db_->Write(synced, &batch);
+  if (!written.ok()) return Failed("cannot update keys", written);
+  return absl::OkStatus();
 }
 
 absl::Status RocksStoreImpl::ReserveTicks(int64_t until_us) {

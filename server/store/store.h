@@ -26,9 +26,17 @@ struct Session {
 // Metadata of a signing key; the private key itself lives in a file of its
 // own (mode 0600) under the data directory, kept by the key manager.
 struct KeyRecord {
+  // kUnstaged marks a record written before keys had stages; the key
+  // manager derives its stage from its age.
+  enum class Stage { kUnstaged, kNext, kActive, kRetired };
+
   std::string kid;
   std::string algorithm;  // "ES256", "EdDSA" or "RS256"
   absl::Time created;
+  Stage stage = Stage::kUnstaged;
+  // InfinitePast until the key becomes active / retired.
+  absl::Time activated = absl::InfinitePast();
+  absl::Time retired = absl::InfinitePast();
 };
 
 // What the authority keeps durably. Every operation maps onto a small etcd
@@ -78,6 +86,10 @@ class Store {
 
   virtual absl::Status PutKey(const KeyRecord& key) = 0;
   virtual absl::StatusOr<std::vector<KeyRecord>> ListKeys() = 0;
+  // Writes `put` and deletes the records of the kids in `remove` in one
+  // synced write: a key rotation is never seen half done.
+  virtual absl::Status UpdateKeys(const std::vector<KeyRecord>& put,
+                                  const std::vector<std::string>& remove) = 0;
 
   // Issue instants must stay above every instant handed out before a
   // restart, even if the wall clock steps back. The authority reserves a
