@@ -32,7 +32,10 @@ Client::Client(std::unique_ptr<sigil::v1::Identity::StubInterface> stub,
       stub_(std::move(stub)),
       verifier_(token::JwtVerifierOptions{options_.issuer, clock_}),
       cache_(options_.cache_capacity),
-      watcher_(stub_.get(), clock_) {}
+      watcher_(stub_.get(), clock_,
+               options_.mode == ClientOptions::Mode::kLocal
+                   ? [this](const std::string& v) { OnKeySetVersion(v); }
+                   : RevocationWatcher::KeySetVersionCallback()) {}
 
 std::unique_ptr<grpc::ClientContext> Client::Context() const {
   auto context = std::make_unique<grpc::ClientContext>();
@@ -111,18 +114,11 @@ absl::StatusOr<VerifiedToken> Client::Judge(
 
 absl::StatusOr<token::JwtClaims> Client::VerifyLocally(
     absl::string_view token) {
-  std::shared_ptr<const token::KeySet> keys;
-  {
-    absl::MutexLock lock(&keys_mu_);
-    keys = keys_;
-  }
-  auto jwt = verifier_.Verify(token, *keys, options_.system);
+  auto jwt = verifier_.Verify(token, *fetched_keys().keys, options_.system);
   if (!jwt.ok() &&
       token::ReasonOf(jwt.status()) == token::Reason::kUnknownKey &&
       RefreshKeys().ok()) {
-    absl::MutexLock lock(&keys_mu_);
-    keys = keys_;
-    jwt = verifier_.Verify(token, *keys, options_.system);
+    jwt = verifier_.Verify(token, *fetched_keys().keys, options_.system);
   }
   if (!jwt.ok()) return jwt.status();
   return jwt->claims();
@@ -132,21 +128,38 @@ absl::Status Client::RefreshKeys() {
   {
     absl::MutexLock lock(&keys_mu_);
     const absl::Time now = clock_->Now();
-    if (keys_ != nullptr &&
+    if (keys_.keys != nullptr &&
         now - keys_fetched_at_ < options_.jwks_refetch_interval) {
       return absl::ResourceExhaustedError("key set was fetched recently");
     }
     keys_fetched_at_ = now;
   }
+  return FetchKeys();
+}
+
+absl::Status Client::FetchKeys() {
   sigil::v1::GetJwksResponse response;
   absl::Status status = wire::FromGrpcStatus(
       stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &response));
   if (!status.ok()) return status;
   auto keys = token::KeySet::FromJwksJson(response.jwks_json());
   if (!keys.ok()) return keys.status();
+  // Two fetches may finish out of order and leave the older set held; its
+  // version then differs from the next stream message's, which fetches
+  // again.
   absl::MutexLock lock(&keys_mu_);
-  keys_ = std::make_shared<const token::KeySet>(*std::move(keys));
+  keys_ = FetchedKeys{std::make_shared<const token::KeySet>(*std::move(keys)),
+                      response.key_set_version()};
   return absl::OkStatus();
+}
+
+void Client::OnKeySetVersion(const std::string& version) {
+  {
+    absl::MutexLock lock(&keys_mu_);
+    if (keys_.version == version) return;
+  }
+  // A failure is retried with the next message (a heartbeat at the latest).
+  FetchKeys().IgnoreError();
 }
 
 sigil::v1::VerifyRequest Client::RemoteRequest(absl::string_view token) const {
@@ -258,7 +271,7 @@ absl::Status Client::Revoke(const sigil::v1::RevokeRequest& request) {
   return Unary(&sigil::v1::Identity::StubInterface::Revoke, request).status();
 }
 
-std::shared_ptr<const token::KeySet> Client::public_keys() {
+Client::FetchedKeys Client::fetched_keys() {
   absl::MutexLock lock(&keys_mu_);
   return keys_;
 }

@@ -36,7 +36,9 @@ struct ClientOptions {
   // cache and the local index are not trusted (DESIGN.md, the SDK cache).
   absl::Duration max_staleness = absl::Seconds(2);
   absl::Duration deadline = absl::Seconds(2);
-  // An unknown kid refetches the key set at most this often.
+  // An unknown kid refetches the key set at most this often. Rotations do
+  // not wait for it: the revocation stream names the key set version, and
+  // a new one is fetched as soon as it appears.
   absl::Duration jwks_refetch_interval = absl::Seconds(10);
   const token::Clock* clock = nullptr;  // RealClock() when null; not owned
 };
@@ -91,9 +93,13 @@ class Client {
       const sigil::v1::LogoutAllRequest& request);
   absl::Status Revoke(const sigil::v1::RevokeRequest& request);
 
-  // The authority's key set as last fetched (local mode); null in remote
-  // mode.
-  std::shared_ptr<const token::KeySet> public_keys();
+  // The authority's key set as last fetched (local mode; keys are null in
+  // remote mode), and the authority's key_set_version of it.
+  struct FetchedKeys {
+    std::shared_ptr<const token::KeySet> keys;
+    std::string version;
+  };
+  FetchedKeys fetched_keys();
 
   // Whether the revocation state is proven current now.
   bool IsCurrent() const;
@@ -112,7 +118,12 @@ class Client {
   // when the call failed.
   static absl::StatusOr<token::JwtClaims> RemoteOutcome(
       const grpc::Status& rpc, const sigil::v1::VerifyResponse& response);
+  // FetchKeys, unless the key set was fetched within jwks_refetch_interval.
   absl::Status RefreshKeys();
+  absl::Status FetchKeys();
+  // On the watcher's thread, off the Verify path: fetches the key set when
+  // the authority's version differs from the one held.
+  void OnKeySetVersion(const std::string& version);
   // OK, or the reason the index says the token is revoked.
   absl::Status CheckRevocation(const token::JwtClaims& claims) const;
   static absl::StatusOr<VerifiedToken> Grant(
@@ -134,7 +145,7 @@ class Client {
   const token::JwtVerifier verifier_;
   VerdictCache cache_;
   absl::Mutex keys_mu_;
-  std::shared_ptr<const token::KeySet> keys_ ABSL_GUARDED_BY(keys_mu_);
+  FetchedKeys keys_ ABSL_GUARDED_BY(keys_mu_);
   absl::Time keys_fetched_at_ ABSL_GUARDED_BY(keys_mu_) = absl::InfinitePast();
   // Last: its thread must stop before the rest goes away.
   RevocationWatcher watcher_;

@@ -1,6 +1,7 @@
 #include "client/revocation_watcher.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "wire/revocation_event.h"
 
@@ -13,8 +14,12 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
 }  // namespace
 
 RevocationWatcher::RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
-                                     const token::Clock* clock)
-    : stub_(stub), clock_(clock), thread_([this] { Run(); }) {}
+                                     const token::Clock* clock,
+                                     KeySetVersionCallback on_key_set_version)
+    : stub_(stub),
+      clock_(clock),
+      on_key_set_version_(std::move(on_key_set_version)),
+      thread_([this] { Run(); }) {}
 
 RevocationWatcher::~RevocationWatcher() {
   stopping_.Notify();
@@ -81,16 +86,20 @@ bool RevocationWatcher::Follow(grpc::ClientContext& context) {
       }
       target.Apply(*revocation);
     }
-    if (response.more()) continue;
-    if (rebuilding) {
-      index_.Swap(*rebuilding);
-      rebuilding.reset();
+    if (!response.more()) {
+      if (rebuilding) {
+        index_.Swap(*rebuilding);
+        rebuilding.reset();
+      }
+      // Only now does the seq count in this stream's store: a stream broken
+      // during a reset resumes from the old seq and is reset again.
+      store_id_ = store_id;
+      applied_seq_.store(response.current_seq());
+      current_at_us_.store(absl::ToUnixMicros(clock_->Now()));
     }
-    // Only now does the seq count in this stream's store: a stream broken
-    // during a reset resumes from the old seq and is reset again.
-    store_id_ = store_id;
-    applied_seq_.store(response.current_seq());
-    current_at_us_.store(absl::ToUnixMicros(clock_->Now()));
+    if (on_key_set_version_ && !response.key_set_version().empty()) {
+      on_key_set_version_(response.key_set_version());
+    }
   }
   reader->Finish();
   return heard;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -28,9 +29,16 @@ namespace sigil::client {
 // caught up; until then the watcher is not current. Thread-safe.
 class RevocationWatcher {
  public:
+  // Called on the watcher's thread with the key_set_version of every
+  // message that carries one, after the message was applied; the next
+  // message is read once it returns.
+  using KeySetVersionCallback = std::function<void(const std::string&)>;
+
   // `stub` and `clock` are not owned and must outlive the watcher.
+  // `on_key_set_version` may be null.
   RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
-                    const token::Clock* clock);
+                    const token::Clock* clock,
+                    KeySetVersionCallback on_key_set_version);
   ~RevocationWatcher();
 
   const token::RevocationIndex& index() const { return index_; }
@@ -47,6 +55,7 @@ class RevocationWatcher {
 
   sigil::v1::Identity::StubInterface* const stub_;
   const token::Clock* const clock_;
+  const KeySetVersionCallback on_key_set_version_;
   token::RevocationIndex index_;
   std::atomic<uint64_t> applied_seq_{0};
   // The store applied_seq_ counts in; only the watcher thread touches it.

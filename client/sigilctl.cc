@@ -6,6 +6,8 @@
 //   sigilctl logout --all (--subject=S | --token=T)
 //   sigilctl revoke TOKEN
 //   sigilctl jwks
+//   sigilctl keys list
+//   sigilctl keys rotate
 //
 // A TOKEN argument of "-" is read from standard input. Output is for
 // people by default and the response message as JSON with --json. Exit
@@ -68,6 +70,11 @@ std::string TokenArg(const std::string& arg) {
 std::string FormatTimestamp(const google::protobuf::Timestamp& t) {
   return absl::FormatTime(absl::RFC3339_sec, absl::FromUnixSeconds(t.seconds()),
                           absl::UTCTimeZone());
+}
+
+// "-" for an unset timestamp.
+std::string FormatOptional(bool set, const google::protobuf::Timestamp& t) {
+  return set ? FormatTimestamp(t) : "-";
 }
 
 void PrintJson(const google::protobuf::Message& message) {
@@ -210,6 +217,38 @@ class Commands {
     return 0;
   }
 
+  int Keys(const std::vector<char*>& args) {
+    const std::string action = args.size() == 2 ? args[1] : "";
+    if (action != "list" && action != "rotate") {
+      return Usage("keys wants list or rotate");
+    }
+    sigil::v1::KeysResponse response;
+    auto context = Context();
+    grpc::Status status =
+        action == "rotate"
+            ? stub_->RotateKeys(context.get(), sigil::v1::RotateKeysRequest(),
+                                &response)
+            : stub_->ListKeys(context.get(), sigil::v1::ListKeysRequest(),
+                              &response);
+    if (!status.ok()) return Failed(status);
+    if (json_) {
+      PrintJson(response);
+      return 0;
+    }
+    std::printf("%-32s %-6s %-7s %-25s %-25s %-25s %s\n", "KID", "ALG", "STAGE",
+                "CREATED", "ACTIVATED", "RETIRED", "REMOVE_AFTER");
+    for (const sigil::v1::KeyInfo& key : response.keys()) {
+      std::printf(
+          "%-32s %-6s %-7s %-25s %-25s %-25s %s\n", key.kid().c_str(),
+          key.alg().c_str(), sigil::v1::KeyStage_Name(key.stage()).c_str(),
+          FormatTimestamp(key.created()).c_str(),
+          FormatOptional(key.has_activated(), key.activated()).c_str(),
+          FormatOptional(key.has_retired(), key.retired()).c_str(),
+          FormatOptional(key.has_remove_after(), key.remove_after()).c_str());
+    }
+    return 0;
+  }
+
   int Jwks(const std::vector<char*>& args) {
     if (args.size() != 1) return Usage("jwks takes no arguments");
     sigil::v1::GetJwksResponse response;
@@ -253,6 +292,7 @@ int main(int argc, char** argv) {
       "  sigilctl logout --all (--subject=S | --token=T)\n"
       "  sigilctl revoke TOKEN\n"
       "  sigilctl jwks\n"
+      "  sigilctl keys list|rotate\n"
       "A TOKEN of - is read from stdin; --json prints JSON.");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   positional.erase(positional.begin());
@@ -266,5 +306,6 @@ int main(int argc, char** argv) {
   if (command == "logout") return commands.Logout(positional);
   if (command == "revoke") return commands.Revoke(positional);
   if (command == "jwks") return commands.Jwks(positional);
+  if (command == "keys") return commands.Keys(positional);
   return Usage(absl::StrCat("unknown command \"", command, "\""));
 }

@@ -55,11 +55,12 @@ grpc::Status AgentService::Verify(grpc::ServerContext*,
 grpc::Status AgentService::GetJwks(grpc::ServerContext*,
                                    const sigil::v1::GetJwksRequest*,
                                    sigil::v1::GetJwksResponse* response) {
-  auto keys = client_->public_keys();
-  if (keys == nullptr) {
+  Client::FetchedKeys keys = client_->fetched_keys();
+  if (keys.keys == nullptr) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no key set yet");
   }
-  *response = wire::ToJwksResponse(*keys);
+  *response = wire::ToJwksResponse(*keys.keys);
+  response->set_key_set_version(keys.version);
   return grpc::Status::OK;
 }
 
