@@ -206,6 +206,37 @@ TEST_F(ClientTest, ReplacedStoreWithALongerHistoryIsFollowedFromScratch) {
   EXPECT_EQ(OutcomeOf(client->Verify(token)), "UNAUTHENTICATED LOGGED_OUT");
 }
 
+TEST_F(ClientTest, LearnsRotatedKeysFromTheStreamWithoutAFailedVerify) {
+  // An unknown kid could not refetch the key set within the test: the
+  // rotated keys must arrive by the stream's key set version.
+  auto client = Connect("A", ClientOptions::Mode::kLocal, absl::Hours(1));
+  ASSERT_NE(client, nullptr);
+  AwaitSeq(*client, 0);
+  const std::string before = Login("u", {"A"}).access_token();
+  ASSERT_EQ(OutcomeOf(client->Verify(before)), "OK VALID");
+
+  for (int rotation = 1; rotation <= 2; ++rotation) {
+    SCOPED_TRACE(absl::StrCat("rotation ", rotation));
+    sigil::v1::KeysResponse keys;
+    ASSERT_TRUE(
+        stub_
+            ->RotateKeys(Context().get(), sigil::v1::RotateKeysRequest(), &keys)
+            .ok());
+    ASSERT_EQ(keys.keys(0).stage(), sigil::v1::NEXT);
+    const std::string upcoming = keys.keys(0).kid();
+    // Bounded wait for the stream to bring the new version.
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (client->fetched_keys().keys->Find(upcoming) == nullptr &&
+           absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    ASSERT_NE(client->fetched_keys().keys->Find(upcoming), nullptr);
+    EXPECT_EQ(OutcomeOf(client->Verify(Login("u", {"A"}).access_token())),
+              "OK VALID");
+    EXPECT_EQ(OutcomeOf(client->Verify(before)), "OK VALID");
+  }
+}
+
 TEST_F(ClientTest, ARevocationDropsAVerdictCachedBeforeIt) {
   auto client = Connect("A", ClientOptions::Mode::kLocal);
   ASSERT_NE(client, nullptr);

@@ -133,6 +133,41 @@ TEST_F(AgentTest, ServesTheAuthoritysKeySet) {
   EXPECT_EQ(from_agent.jwks_json(), from_authority.jwks_json());
 }
 
+TEST_F(AgentTest, VerifiesTokensOfRotatedKeys) {
+  const std::string before = Login("u", {"A"}).access_token();
+  for (int rotation = 1; rotation <= 2; ++rotation) {
+    SCOPED_TRACE(absl::StrCat("rotation ", rotation));
+    sigil::v1::KeysResponse keys;
+    ASSERT_TRUE(
+        stub_
+            ->RotateKeys(Context().get(), sigil::v1::RotateKeysRequest(), &keys)
+            .ok());
+    // The agent serves the key set its SDK holds: once it names the new
+    // version, the SDK has the upcoming key. The fake clock stands still,
+    // so an unknown kid could not refetch it.
+    sigil::v1::GetJwksResponse authority, agent;
+    ASSERT_TRUE(
+        stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &authority)
+            .ok());
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    do {
+      ASSERT_TRUE(
+          agent_stub_
+              ->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &agent)
+              .ok());
+    } while (agent.key_set_version() != authority.key_set_version() &&
+             absl::Now() < give_up);
+    EXPECT_EQ(agent.jwks_json(), authority.jwks_json());
+
+    sigil::v1::VerifyResponse response;
+    ASSERT_TRUE(
+        AgentVerify(Login("u", {"A"}).access_token(), "A", &response).ok());
+    EXPECT_EQ(Outcome(response), "OK VALID");
+    ASSERT_TRUE(AgentVerify(before, "A", &response).ok());
+    EXPECT_EQ(Outcome(response), "OK VALID");
+  }
+}
+
 TEST_F(AgentTest, NotServingWhileStaleAndServingOnceCaughtUp) {
   const std::string a = Login("u", {"A"}).access_token();
   StopServer();
