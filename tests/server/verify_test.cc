@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
 #include "token/jwt.h"
@@ -107,10 +108,15 @@ TEST_F(VerifyTest, GetJwksVerifiesIssuedTokensWithAStandardKeySet) {
   sigil::v1::GetJwksResponse jwks;
   ASSERT_TRUE(
       stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &jwks).ok());
-  ASSERT_EQ(jwks.keys_size(), 1);
-  EXPECT_EQ(jwks.keys(0).alg(), "ES256");
-  EXPECT_EQ(jwks.keys(0).kty(), "EC");
-  EXPECT_EQ(jwks.keys(0).crv(), "P-256");
+  ASSERT_EQ(jwks.keys_size(), 2);  // the active and the next key
+  std::vector<std::string> kids;
+  for (const sigil::v1::Jwk& key : jwks.keys()) {
+    SCOPED_TRACE(key.kid());
+    EXPECT_EQ(key.alg(), "ES256");
+    EXPECT_EQ(key.kty(), "EC");
+    EXPECT_EQ(key.crv(), "P-256");
+    kids.push_back(key.kid());
+  }
 
   auto keys = token::KeySet::FromJwksJson(jwks.jwks_json());
   ASSERT_TRUE(keys.ok()) << keys.status();
@@ -118,7 +124,7 @@ TEST_F(VerifyTest, GetJwksVerifiesIssuedTokensWithAStandardKeySet) {
   auto jwt = verifier.Verify(token, *keys, "A");
   ASSERT_TRUE(jwt.ok()) << jwt.status();
   EXPECT_EQ(jwt->claims().subject, "alice");
-  EXPECT_EQ(jwt->kid(), jwks.keys(0).kid());
+  EXPECT_THAT(kids, ::testing::Contains(jwt->kid()));
 }
 
 TEST_F(VerifyTest, SigningKeyPersistsAcrossRestarts) {
@@ -142,7 +148,7 @@ TEST_F(VerifyTest, KeyFileReadableByOthersStopsTheStart) {
                                  std::filesystem::perm_options::add);
     ++keys;
   }
-  ASSERT_EQ(keys, 1);
+  ASSERT_EQ(keys, 2);  // the active and the next key
   auto server = SigilServer::Start(options_, &clock_);
   ASSERT_FALSE(server.ok());
   EXPECT_NE(server.status().message().find("readable by others"),
