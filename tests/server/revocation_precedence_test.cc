@@ -210,7 +210,8 @@ struct Logouts {
 constexpr Logouts kLogouts[] = {{"subject", false}, {"token", true}};
 
 // Frozen, every call of a case happens in one instant of the fake clock and
-// only the authority's ticks order them; stepping, each is a second apart.
+// only the authority's ticks order them; stepping, each step comes a second
+// after the one before.
 struct ClockMode {
   const char* name;
   absl::Duration step;
