@@ -121,6 +121,13 @@ class RocksStoreImpl final : public RocksStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(counters_mu_);
   absl::StatusOr<std::optional<SessionCounter>> ReadCounter(
       const std::string& key);
+  // Calls `fn` with the rest of the key and the value of every sessions
+  // family entry under `prefix`; `fn` returns false for a value it cannot
+  // decode, which is reported as corruption of that key.
+  absl::Status ScanSessions(
+      const std::string& prefix,
+      const std::function<bool(absl::string_view suffix,
+                               absl::string_view value)>& fn);
   // The subject's counters by system ("" for the subject-wide one).
   absl::StatusOr<std::map<std::string, SessionCounter>> ReadCounters(
       absl::string_view subject);
@@ -371,10 +378,12 @@ absl::StatusOr<std::optional<SessionCounter>> RocksStoreImpl::ReadCounter(
   return counter;
 }
 
-absl::StatusOr<std::map<std::string, SessionCounter>>
-RocksStoreImpl::ReadCounters(absl::string_view subject) {
-  std::map<std::string, SessionCounter> counters;
-  const std::string prefix = CounterPrefix(subject);
+absl::Status RocksStoreImpl::ScanSessions(
+    const std::string& prefix,
+    const std::function<bool(absl::string_view suffix,
+                             absl::string_view value)>& fn) {
+  // Prefixes end with the subject's '\0' terminator: its successor bounds
+  // the scan to that one subject.
   std::string limit = prefix;
   limit.back() = '\x01';
   const rocksdb::Slice upper_bound(limit);
@@ -382,16 +391,28 @@ RocksStoreImpl::ReadCounters(absl::string_view subject) {
   options.iterate_upper_bound = &upper_bound;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, sessions_));
   for (it->Seek(prefix); it->Valid(); it->Next()) {
-    std::optional<SessionCounter> counter = DecodeCounter(
-        absl::string_view(it->value().data(), it->value().size()));
-    if (!counter.has_value()) {
-      return Corrupt(kSessionsFamily, it->key().ToString());
+    const absl::string_view key(it->key().data(), it->key().size());
+    if (!fn(key.substr(prefix.size()),
+            absl::string_view(it->value().data(), it->value().size()))) {
+      return Corrupt(kSessionsFamily, key);
     }
-    counters.emplace(it->key().ToString().substr(prefix.size()), *counter);
   }
-  if (!it->status().ok()) {
-    return Failed("cannot read session counters", it->status());
-  }
+  if (!it->status().ok()) return Failed("cannot read sessions", it->status());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, SessionCounter>>
+RocksStoreImpl::ReadCounters(absl::string_view subject) {
+  std::map<std::string, SessionCounter> counters;
+  absl::Status scanned = ScanSessions(
+      CounterPrefix(subject),
+      [&](absl::string_view system, absl::string_view value) {
+        std::optional<SessionCounter> counter = DecodeCounter(value);
+        if (!counter.has_value()) return false;
+        counters.emplace(std::string(system), *counter);
+        return true;
+      });
+  if (!scanned.ok()) return scanned;
   return counters;
 }
 
@@ -560,23 +581,15 @@ absl::StatusOr<std::vector<Session>> RocksStoreImpl::ListSessions(
   auto counters = ReadCounters(subject);
   if (!counters.ok()) return counters.status();
   std::vector<Session> sessions;
-  const std::string prefix = SessionPrefix(subject);
-  std::string limit = prefix;
-  limit.back() = '\x01';
-  const rocksdb::Slice upper_bound(limit);
-  rocksdb::ReadOptions options;
-  options.iterate_upper_bound = &upper_bound;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, sessions_));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    std::optional<Session> session = DecodeSession(
-        absl::string_view(it->value().data(), it->value().size()));
-    if (!session.has_value()) {
-      return Corrupt(kSessionsFamily, it->key().ToString());
-    }
-    std::optional<Session> alive = Alive(*std::move(session), *counters);
-    if (alive.has_value()) sessions.push_back(*std::move(alive));
-  }
-  if (!it->status().ok()) return Failed("cannot read sessions", it->status());
+  absl::Status scanned = ScanSessions(
+      SessionPrefix(subject), [&](absl::string_view, absl::string_view value) {
+        std::optional<Session> session = DecodeSession(value);
+        if (!session.has_value()) return false;
+        std::optional<Session> alive = Alive(*std::move(session), *counters);
+        if (alive.has_value()) sessions.push_back(*std::move(alive));
+        return true;
+      });
+  if (!scanned.ok()) return scanned;
   return sessions;
 }
 
