@@ -267,6 +267,11 @@ absl::StatusOr<sigil::v1::LogoutResponse> Client::LogoutAll(
   return Unary(&sigil::v1::Identity::StubInterface::LogoutAll, request);
 }
 
+absl::StatusOr<sigil::v1::IssueResponse> Client::Refresh(
+    const sigil::v1::RefreshRequest& request) {
+  return Unary(&sigil::v1::Identity::StubInterface::Refresh, request);
+}
+
 absl::Status Client::Revoke(const sigil::v1::RevokeRequest& request) {
   return Unary(&sigil::v1::Identity::StubInterface::Revoke, request).status();
 }

@@ -91,6 +91,8 @@ class Client {
       const sigil::v1::LogoutFromSystemRequest& request);
   absl::StatusOr<sigil::v1::LogoutResponse> LogoutAll(
       const sigil::v1::LogoutAllRequest& request);
+  absl::StatusOr<sigil::v1::IssueResponse> Refresh(
+      const sigil::v1::RefreshRequest& request);
   absl::Status Revoke(const sigil::v1::RevokeRequest& request);
 
   // The authority's key set as last fetched (local mode; keys are null in

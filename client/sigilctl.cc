@@ -5,6 +5,8 @@
 //   sigilctl logout SYSTEM (--subject=S | --token=T)
 //   sigilctl logout --all (--subject=S | --token=T)
 //   sigilctl revoke TOKEN
+//   sigilctl refresh REFRESH_TOKEN
+//   sigilctl sessions SUBJECT
 //   sigilctl jwks
 //   sigilctl keys list
 //   sigilctl keys rotate
@@ -117,15 +119,45 @@ class Commands {
     auto context = Context();
     grpc::Status status = stub_->Issue(context.get(), request, &response);
     if (!status.ok()) return Failed(status);
+    PrintIssued(response);
+    return 0;
+  }
+
+  int Refresh(const std::vector<char*>& args) {
+    if (args.size() != 2) return Usage("refresh wants REFRESH_TOKEN");
+    sigil::v1::RefreshRequest request;
+    request.set_refresh_token(TokenArg(args[1]));
+    sigil::v1::IssueResponse response;
+    auto context = Context();
+    grpc::Status status = stub_->Refresh(context.get(), request, &response);
+    if (!status.ok()) return Failed(status);
+    PrintIssued(response);
+    return 0;
+  }
+
+  int Sessions(const std::vector<char*>& args) {
+    if (args.size() != 2) return Usage("sessions wants SUBJECT");
+    sigil::v1::ListSessionsRequest request;
+    request.set_subject(args[1]);
+    sigil::v1::ListSessionsResponse response;
+    auto context = Context();
+    grpc::Status status =
+        stub_->ListSessions(context.get(), request, &response);
+    if (!status.ok()) return Failed(status);
     if (json_) {
       PrintJson(response);
-    } else {
-      std::printf(
-          "access_token: %s\ntoken_id:     %s\nsession_id:   %s\n"
-          "expires_at:   %s\n",
-          response.access_token().c_str(), response.token_id().c_str(),
-          response.session_id().c_str(),
-          FormatTimestamp(response.expires_at()).c_str());
+      return 0;
+    }
+    std::printf("%-32s %-20s %-20s %-20s %s\n", "SESSION", "CREATED",
+                "LAST_REFRESHED", "EXPIRES", "SYSTEMS");
+    for (const sigil::v1::Session& session : response.sessions()) {
+      std::printf("%-32s %-20s %-20s %-20s %s\n", session.session_id().c_str(),
+                  FormatTimestamp(session.created()).c_str(),
+                  session.has_last_refreshed()
+                      ? FormatTimestamp(session.last_refreshed()).c_str()
+                      : "-",
+                  FormatTimestamp(session.expires_at()).c_str(),
+                  absl::StrJoin(session.systems(), ",").c_str());
     }
     return 0;
   }
@@ -270,6 +302,19 @@ class Commands {
   }
 
  private:
+  void PrintIssued(const sigil::v1::IssueResponse& response) const {
+    if (json_) {
+      PrintJson(response);
+      return;
+    }
+    std::printf(
+        "access_token:  %s\nrefresh_token: %s\ntoken_id:      %s\n"
+        "session_id:    %s\nexpires_at:    %s\n",
+        response.access_token().c_str(), response.refresh_token().c_str(),
+        response.token_id().c_str(), response.session_id().c_str(),
+        FormatTimestamp(response.expires_at()).c_str());
+  }
+
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(
@@ -291,6 +336,8 @@ int main(int argc, char** argv) {
       "  sigilctl logout SYSTEM (--subject=S | --token=T)\n"
       "  sigilctl logout --all (--subject=S | --token=T)\n"
       "  sigilctl revoke TOKEN\n"
+      "  sigilctl refresh REFRESH_TOKEN\n"
+      "  sigilctl sessions SUBJECT\n"
       "  sigilctl jwks\n"
       "  sigilctl keys list|rotate\n"
       "A TOKEN of - is read from stdin; --json prints JSON.");
@@ -305,6 +352,8 @@ int main(int argc, char** argv) {
   if (command == "verify") return commands.Verify(positional);
   if (command == "logout") return commands.Logout(positional);
   if (command == "revoke") return commands.Revoke(positional);
+  if (command == "refresh") return commands.Refresh(positional);
+  if (command == "sessions") return commands.Sessions(positional);
   if (command == "jwks") return commands.Jwks(positional);
   if (command == "keys") return commands.Keys(positional);
   return Usage(absl::StrCat("unknown command \"", command, "\""));

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "server/log.h"
 #include "server/random_id.h"
+#include "server/refresh_token.h"
 #include "server/validation.h"
 
 namespace sigil::server {
@@ -71,6 +72,13 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
     return absl::InvalidArgumentError(
         "default token ttl must be positive and at most the maximum ttl");
   }
+  if (options.refresh_idle_ttl <= absl::ZeroDuration() ||
+      options.refresh_ttl <= absl::ZeroDuration() ||
+      options.refresh_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "refresh lifetimes must be positive and the grace window not "
+        "negative");
+  }
   if (options.key_rotation_period < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "key rotation period must not be negative");
@@ -128,19 +136,46 @@ absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
         "ttl must be between 1s and ", absl::FormatDuration(options_.max_ttl)));
   }
 
+  const absl::Time now = clock_->Now();
+  store::Session session;
+  session.session_id = RandomId();
+  session.subject = params.subject;
+  session.systems = params.systems;
+  session.scopes = params.scopes;
+  session.created = now;
+  session.expires_at = now + options_.refresh_ttl;
+  session.idle_expires_at =
+      std::min(now + options_.refresh_idle_ttl, session.expires_at);
+  session.access_ttl = ttl;
+  session.refresh_secret = NewRefreshToken();
+
   auto tick = ticks_.Next();
   if (!tick.ok()) return tick.status();
+  session.created_us = *tick;
+  auto issued = Mint(session, session.systems, *tick);
+  if (!issued.ok()) return issued.status();
+  issued->refresh_token = NewRefreshToken();
+  absl::Status recorded =
+      store_->PutSession(session, RefreshTokenHash(issued->refresh_token));
+  if (!recorded.ok()) return recorded;
+  return issued;
+}
+
+absl::StatusOr<IssuedToken> Authority::Mint(
+    const store::Session& session, const std::vector<std::string>& systems,
+    int64_t tick) {
   const absl::Time now = clock_->Now();
   token::JwtClaims claims;
   claims.issuer = options_.issuer;
-  claims.subject = params.subject;
-  claims.audience = params.systems;
+  claims.subject = session.subject;
+  claims.audience = systems;
   claims.issued_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
-  claims.expires_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now + ttl));
+  claims.expires_at =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(now + session.access_ttl));
   claims.token_id = RandomId();
-  claims.session_id = RandomId();
-  claims.scopes = params.scopes;
-  claims.issued_at_us = *tick;
+  claims.session_id = session.session_id;
+  claims.scopes = session.scopes;
+  claims.issued_at_us = tick;
 
   auto signed_token = keys_->Current()->signer.Sign(claims);
   if (!signed_token.ok()) return signed_token.status();
@@ -150,16 +185,86 @@ absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
         "the token would be ", signed_token->size(), " bytes, over the ",
         max_bytes, " verifiers accept; name fewer or shorter systems/scopes"));
   }
-  absl::Status recorded = store_->PutSession(
-      store::Session{claims.session_id, claims.subject, claims.audience, now,
-                     claims.expires_at});
-  if (!recorded.ok()) return recorded;
-
   LogLine(absl::StrCat("issue subject=", absl::CHexEscape(claims.subject),
                        " systems=", absl::StrJoin(claims.audience, ","),
                        " sid=", claims.session_id, " jti=", claims.token_id));
-  return IssuedToken{*std::move(signed_token), claims.token_id,
+  return IssuedToken{*std::move(signed_token), "", claims.token_id,
                      claims.session_id, claims.expires_at};
+}
+
+absl::StatusOr<IssuedToken> Authority::Refresh(
+    absl::string_view refresh_token) {
+  if (refresh_token.empty()) {
+    return absl::InvalidArgumentError("refresh_token is required");
+  }
+  const absl::Status invalid =
+      absl::UnauthenticatedError("refresh token is not valid");
+  if (!LooksLikeRefreshToken(refresh_token)) return invalid;
+  const std::string hash = RefreshTokenHash(refresh_token);
+
+  std::optional<store::Session> session;
+  std::optional<store::RefreshToken> record;
+  int64_t tick = 0;
+  {
+    absl::ReaderMutexLock lock(&record_mu_);
+    auto found = store_->GetRefreshToken(hash);
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return invalid;
+    record = **found;
+    auto live = store_->GetSession(record->subject, record->session_id);
+    if (!live.ok()) return live.status();
+    if (!live->has_value()) {
+      return absl::UnauthenticatedError(
+          "refresh token's session has ended or expired");
+    }
+    session = **live;
+    auto next = ticks_.Next();
+    if (!next.ok()) return next.status();
+    tick = *next;
+  }
+
+  const absl::Time now = clock_->Now();
+  const std::string successor =
+      SuccessorOf(session->refresh_secret, refresh_token);
+  if (record->spent()) {
+    if (now - record->rotated_at > options_.refresh_grace) {
+      absl::Status ended = EndSession(*session);
+      if (!ended.ok()) return ended;
+      return absl::UnauthenticatedError(
+          "refresh token was already used; its session is ended");
+    }
+    // A retry within the grace window: the same successor, no new rotation.
+    auto issued = Mint(*session, session->systems, tick);
+    if (!issued.ok()) return issued.status();
+    issued->refresh_token = successor;
+    return issued;
+  }
+
+  session->last_refreshed = now;
+  session->idle_expires_at =
+      std::min(now + options_.refresh_idle_ttl, session->expires_at);
+  auto issued = Mint(*session, session->systems, tick);
+  if (!issued.ok()) return issued.status();
+  absl::Status rotated = store_->RotateRefreshToken(
+      *session, *record, RefreshTokenHash(successor), now);
+  if (!rotated.ok()) return rotated;
+  issued->refresh_token = successor;
+  return issued;
+}
+
+absl::Status Authority::EndSession(const store::Session& session) {
+  token::Revocation r;
+  r.scope = token::RevocationScope::kSession;
+  r.subject = session.subject;
+  r.session_id = session.session_id;
+  return Record(std::move(r)).status();
+}
+
+absl::StatusOr<std::vector<store::Session>> Authority::ListSessions(
+    absl::string_view subject) {
+  absl::Status valid = ValidateSubject(subject);
+  if (!valid.ok()) return valid;
+  return store_->ListSessions(subject);
 }
 
 absl::StatusOr<Verdict> Authority::Verify(
@@ -266,6 +371,16 @@ absl::StatusOr<LogoutResult> Authority::LogoutAll(const LogoutTarget& target) {
 
 absl::Status Authority::Revoke(absl::string_view token) {
   if (token.empty()) return absl::InvalidArgumentError("token is required");
+  if (LooksLikeRefreshToken(token)) {
+    auto record = store_->GetRefreshToken(RefreshTokenHash(token));
+    if (!record.ok()) return record.status();
+    if (!record->has_value()) return absl::OkStatus();
+    auto session =
+        store_->GetSession((*record)->subject, (*record)->session_id);
+    if (!session.ok()) return session.status();
+    if (!session->has_value()) return absl::OkStatus();
+    return EndSession(**session);
+  }
   const std::shared_ptr<const KeySnapshot> keys = keys_->Current();
   auto jwt = verifier_.VerifyIgnoringAudience(token, keys->public_keys);
   if (!jwt.ok()) return absl::OkStatus();

@@ -29,6 +29,14 @@ struct AuthorityOptions {
   // The longest lifetime Issue grants. Revocations are kept this long, so
   // it must not shrink across restarts while older tokens are alive.
   absl::Duration max_ttl = absl::Hours(24);
+  // A session (and its refresh token) dies when not refreshed for
+  // refresh_idle_ttl, and in any case refresh_ttl after its Issue.
+  absl::Duration refresh_idle_ttl = absl::Hours(24);
+  absl::Duration refresh_ttl = absl::Hours(24 * 7);
+  // A spent refresh token presented again within this window gets the same
+  // successor (a client retrying a refresh whose reply it lost); later, it
+  // is reuse and ends the session.
+  absl::Duration refresh_grace = absl::Seconds(2);
   // MaintainKeys rotates the keys once the active key has signed this long;
   // zero never.
   absl::Duration key_rotation_period = absl::ZeroDuration();
@@ -43,6 +51,7 @@ struct IssueParams {
 
 struct IssuedToken {
   std::string access_token;
+  std::string refresh_token;
   std::string token_id;
   std::string session_id;
   absl::Time expires_at;
@@ -84,7 +93,21 @@ class Authority {
       AuthorityOptions options, store::Store* store, const token::Clock* clock,
       std::unique_ptr<KeyManager> keys, RevocationFeed* feed);
 
+  // Opens a session for the subject at the systems named, with its first
+  // refresh token.
   absl::StatusOr<IssuedToken> Issue(const IssueParams& params);
+
+  // Trades a refresh token for a new access token (the session's live
+  // systems and scopes) and the token's successor. UNAUTHENTICATED for an
+  // unknown token, an ended or expired session, and reuse: a spent token
+  // presented after the grace window ends its session (a session
+  // revocation, streamed like any other) before the answer.
+  absl::StatusOr<IssuedToken> Refresh(absl::string_view refresh_token);
+
+  // The subject's live sessions, each with the systems it is still logged
+  // in at.
+  absl::StatusOr<std::vector<store::Session>> ListSessions(
+      absl::string_view subject);
 
   // INVALID_ARGUMENT for an empty token or system or a malformed scope;
   // everything wrong with the token itself is a Verdict.
@@ -100,7 +123,8 @@ class Authority {
   absl::StatusOr<LogoutResult> LogoutAll(const LogoutTarget& target);
 
   // RFC 7009: revoking an invalid, expired or already revoked token
-  // succeeds and changes nothing.
+  // succeeds and changes nothing. An access token is revoked alone; a
+  // refresh token ends its whole session.
   absl::Status Revoke(absl::string_view token);
 
   // The signing and published keys now, with their version.
@@ -126,6 +150,12 @@ class Authority {
   absl::StatusOr<std::string> SubjectOf(const LogoutTarget& target,
                                         absl::string_view system) const;
   absl::StatusOr<LogoutResult> Record(token::Revocation revocation);
+  // Signs an access token of `session` at `systems`, stamped `tick`.
+  absl::StatusOr<IssuedToken> Mint(const store::Session& session,
+                                   const std::vector<std::string>& systems,
+                                   int64_t tick);
+  // Ends a session by a session revocation.
+  absl::Status EndSession(const store::Session& session);
 
   const AuthorityOptions options_;
   store::Store* const store_;
@@ -135,8 +165,11 @@ class Authority {
   RevocationFeed* const feed_;
   TickSource ticks_;
   token::RevocationIndex index_;
-  // Orders append, apply and publish, so the feed sees seqs in order.
-  // Appends are serialized by the store's synced write anyway.
+  // Held exclusively to order append, apply and publish, so the feed sees
+  // seqs in order (appends are serialized by the store's synced write
+  // anyway). Refresh holds it shared from reading its session to taking
+  // its tick: a logout is then either seen in the session or stamped after
+  // the refreshed token, which it covers.
   absl::Mutex record_mu_;
 };
 

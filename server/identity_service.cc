@@ -32,6 +32,14 @@ absl::StatusOr<std::optional<absl::Duration>> TtlOf(
                                        absl::Nanoseconds(ttl.nanos()));
 }
 
+void FillIssued(IssuedToken issued, sigil::v1::IssueResponse* out) {
+  out->set_access_token(std::move(issued.access_token));
+  out->set_refresh_token(std::move(issued.refresh_token));
+  out->set_token_id(std::move(issued.token_id));
+  out->set_session_id(std::move(issued.session_id));
+  SetTimestamp(issued.expires_at, out->mutable_expires_at());
+}
+
 void FillLogout(const LogoutResult& result, sigil::v1::LogoutResponse* out) {
   out->set_revoked_sessions(result.revoked_sessions);
   out->set_revocation_seq(result.revocation_seq);
@@ -85,10 +93,37 @@ grpc::Status IdentityService::Issue(grpc::ServerContext*,
   params.ttl = *ttl;
   auto issued = authority_->Issue(params);
   if (!issued.ok()) return wire::ToGrpcStatus(issued.status());
-  response->set_access_token(std::move(issued->access_token));
-  response->set_token_id(issued->token_id);
-  response->set_session_id(issued->session_id);
-  SetTimestamp(issued->expires_at, response->mutable_expires_at());
+  FillIssued(*std::move(issued), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status IdentityService::Refresh(grpc::ServerContext*,
+                                      const sigil::v1::RefreshRequest* request,
+                                      sigil::v1::IssueResponse* response) {
+  auto issued = authority_->Refresh(request->refresh_token());
+  if (!issued.ok()) return wire::ToGrpcStatus(issued.status());
+  FillIssued(*std::move(issued), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status IdentityService::ListSessions(
+    grpc::ServerContext*, const sigil::v1::ListSessionsRequest* request,
+    sigil::v1::ListSessionsResponse* response) {
+  auto sessions = authority_->ListSessions(request->subject());
+  if (!sessions.ok()) return wire::ToGrpcStatus(sessions.status());
+  for (const store::Session& session : *sessions) {
+    sigil::v1::Session* out = response->add_sessions();
+    out->set_session_id(session.session_id);
+    out->set_subject(session.subject);
+    for (const std::string& system : session.systems) out->add_systems(system);
+    for (const std::string& scope : session.scopes) out->add_scopes(scope);
+    SetTimestamp(session.created, out->mutable_created());
+    if (session.last_refreshed != absl::InfinitePast()) {
+      SetTimestamp(session.last_refreshed, out->mutable_last_refreshed());
+    }
+    SetTimestamp(session.expires_at, out->mutable_expires_at());
+    SetTimestamp(session.idle_expires_at, out->mutable_idle_expires_at());
+  }
   return grpc::Status::OK;
 }
 

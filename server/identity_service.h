@@ -48,6 +48,12 @@ class IdentityService final
   grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
   WatchRevocations(grpc::CallbackServerContext* context,
                    const sigil::v1::WatchRevocationsRequest* request) override;
+  grpc::Status Refresh(grpc::ServerContext* context,
+                       const sigil::v1::RefreshRequest* request,
+                       sigil::v1::IssueResponse* response) override;
+  grpc::Status ListSessions(grpc::ServerContext* context,
+                            const sigil::v1::ListSessionsRequest* request,
+                            sigil::v1::ListSessionsResponse* response) override;
 
  private:
   Authority* const authority_;

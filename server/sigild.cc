@@ -27,6 +27,13 @@ ABSL_FLAG(absl::Duration, token_ttl, absl::Minutes(15),
 ABSL_FLAG(absl::Duration, max_token_ttl, absl::Hours(24),
           "Longest lifetime Issue grants; do not lower it while older tokens "
           "are alive.");
+ABSL_FLAG(absl::Duration, refresh_idle_ttl, absl::Hours(24),
+          "A session ends when not refreshed for this long.");
+ABSL_FLAG(absl::Duration, refresh_ttl, absl::Hours(24 * 7),
+          "A session ends this long after its Issue, refreshed or not.");
+ABSL_FLAG(absl::Duration, refresh_grace, absl::Seconds(2),
+          "A spent refresh token presented again within this long gets the "
+          "same successor; later, it ends the session as reuse.");
 ABSL_FLAG(std::string, alg, "ES256",
           "Signing algorithm of a newly generated key: ES256, EdDSA or RS256.");
 ABSL_FLAG(absl::Duration, key_rotation_period, absl::ZeroDuration(),
@@ -81,6 +88,9 @@ int main(int argc, char** argv) {
   options.authority.issuer = absl::GetFlag(FLAGS_issuer);
   options.authority.default_ttl = absl::GetFlag(FLAGS_token_ttl);
   options.authority.max_ttl = absl::GetFlag(FLAGS_max_token_ttl);
+  options.authority.refresh_idle_ttl = absl::GetFlag(FLAGS_refresh_idle_ttl);
+  options.authority.refresh_ttl = absl::GetFlag(FLAGS_refresh_ttl);
+  options.authority.refresh_grace = absl::GetFlag(FLAGS_refresh_grace);
   options.authority.key_rotation_period =
       absl::GetFlag(FLAGS_key_rotation_period);
 

@@ -70,6 +70,12 @@ grpc::Status AgentService::Issue(grpc::ServerContext*,
   return Forward(client_->Issue(*request), response);
 }
 
+grpc::Status AgentService::Refresh(grpc::ServerContext*,
+                                   const sigil::v1::RefreshRequest* request,
+                                   sigil::v1::IssueResponse* response) {
+  return Forward(client_->Refresh(*request), response);
+}
+
 grpc::Status AgentService::LogoutFromSystem(
     grpc::ServerContext*, const sigil::v1::LogoutFromSystemRequest* request,
     sigil::v1::LogoutResponse* response) {

@@ -9,9 +9,9 @@
 namespace sigil::client::agent {
 
 // sigil.v1.Identity as a sidecar serves it: Verify and GetJwks from the SDK
-// (local mode, cached, revocations applied), Issue, the logouts and Revoke
-// forwarded to the authority. WatchRevocations is the authority's alone.
-// Thread-safe.
+// (local mode, cached, revocations applied), Issue, Refresh, the logouts
+// and Revoke forwarded to the authority. WatchRevocations is the authority's
+// alone. Thread-safe.
 class AgentService final : public sigil::v1::Identity::Service {
  public:
   // `client` is not owned and must outlive the service.
@@ -34,6 +34,9 @@ class AgentService final : public sigil::v1::Identity::Service {
   grpc::Status LogoutAll(grpc::ServerContext* context,
                          const sigil::v1::LogoutAllRequest* request,
                          sigil::v1::LogoutResponse* response) override;
+  grpc::Status Refresh(grpc::ServerContext* context,
+                       const sigil::v1::RefreshRequest* request,
+                       sigil::v1::IssueResponse* response) override;
   grpc::Status Revoke(grpc::ServerContext* context,
                       const sigil::v1::RevokeRequest* request,
                       sigil::v1::RevokeResponse* response) override;

@@ -49,8 +49,17 @@ std::string RevocationKey(const token::Revocation& revocation) {
   return std::string();
 }
 
-std::string SessionKey(absl::string_view session_id) {
-  return absl::StrCat("s/", session_id);
+std::string SessionKey(absl::string_view subject,
+                       absl::string_view session_id) {
+  return absl::StrCat(SessionPrefix(subject), session_id);
+}
+
+std::string SessionPrefix(absl::string_view subject) {
+  return absl::StrCat("s/", subject, absl::string_view("\0", 1));
+}
+
+std::string RefreshKey(absl::string_view hash) {
+  return absl::StrCat("r/", hash);
 }
 
 std::string CounterKey(absl::string_view subject, absl::string_view system) {

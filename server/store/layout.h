@@ -6,8 +6,10 @@
 // bumping kFormatVersion.
 //
 // Column family    key                               value
-// sessions         "s/" session_id                   Frame(StoredSession)
+// sessions         "s/" subject '\0' session_id       Frame(StoredSession)
 //                  "c/" subject '\0' system Frame(StoredSessionCounter)
+//                  "c/" subject '\0'         the same, for logouts everywhere
+//                  "r/" sha256(refresh token)        Frame(StoredRefreshToken)
 // revocations      see RevocationKey                 Frame(RevocationEvent)
 // events           EncodeFixed64(seq)                Frame(RevocationEvent)
 // keys             kid                               StoredKey
@@ -16,7 +18,9 @@
 //                  "store_id"                        32 hex digits
 //
 // Subjects never contain '\0' (the store rejects them), so a subject's
-// counters are exactly the keys starting with CounterPrefix(subject).
+// counters and sessions are exactly the keys starting with CounterPrefix
+// and SessionPrefix of it. Systems are never empty, so CounterKey(subject,
+// "") is free for the subject-wide entry.
 
 #include <cstdint>
 #include <string>
@@ -64,7 +68,9 @@ bool Unframe(absl::string_view value, int64_t* expires_us,
 // "x/" subject '\0' system, "u/" subject.
 std::string RevocationKey(const token::Revocation& revocation);
 
-std::string SessionKey(absl::string_view session_id);
+std::string SessionKey(absl::string_view subject, absl::string_view session_id);
+std::string SessionPrefix(absl::string_view subject);
+std::string RefreshKey(absl::string_view hash);
 std::string CounterKey(absl::string_view subject, absl::string_view system);
 std::string CounterPrefix(absl::string_view subject);
 

@@ -1,5 +1,7 @@
 #include "server/store/records.h"
 
+#include <algorithm>
+
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/time_util.h"
@@ -83,16 +85,84 @@ std::string EncodeSession(const Session& session) {
   for (const std::string& system : session.systems) {
     stored.add_systems(system);
   }
+  for (const std::string& scope : session.scopes) {
+    stored.add_scopes(scope);
+  }
   SetTime(session.created, stored.mutable_created());
   SetTime(session.expires_at, stored.mutable_expires_at());
-  return Frame(absl::ToUnixMicros(session.expires_at),
-               stored.SerializeAsString());
+  stored.set_created_us(session.created_us);
+  if (session.last_refreshed != absl::InfinitePast()) {
+    SetTime(session.last_refreshed, stored.mutable_last_refreshed());
+  }
+  SetTime(session.idle_expires_at, stored.mutable_idle_expires_at());
+  *stored.mutable_access_ttl() =
+      google::protobuf::util::TimeUtil::MicrosecondsToDuration(
+          absl::ToInt64Microseconds(session.access_ttl));
+  stored.set_refresh_secret(session.refresh_secret);
+  // An idle session is as dead as an expired one: the compaction filter
+  // may drop it then.
+  return Frame(
+      absl::ToUnixMicros(std::min(session.idle_expires_at, session.expires_at)),
+      stored.SerializeAsString());
+}
+
+std::optional<Session> DecodeSession(absl::string_view value) {
+  int64_t expires_us = 0;
+  absl::string_view record;
+  sigil::v1::StoredSession stored;
+  if (!Unframe(value, &expires_us, &record) ||
+      !stored.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
+    return std::nullopt;
+  }
+  Session session;
+  session.session_id = stored.session_id();
+  session.subject = stored.subject();
+  session.systems.assign(stored.systems().begin(), stored.systems().end());
+  session.scopes.assign(stored.scopes().begin(), stored.scopes().end());
+  session.created = Time(stored.created());
+  session.created_us = stored.created_us();
+  if (stored.has_last_refreshed()) {
+    session.last_refreshed = Time(stored.last_refreshed());
+  }
+  session.idle_expires_at = Time(stored.idle_expires_at());
+  session.expires_at = Time(stored.expires_at());
+  session.access_ttl = absl::Microseconds(
+      google::protobuf::util::TimeUtil::DurationToMicroseconds(
+          stored.access_ttl()));
+  session.refresh_secret = stored.refresh_secret();
+  return session;
+}
+
+std::string EncodeRefreshToken(const RefreshToken& token, absl::Time expires) {
+  sigil::v1::StoredRefreshToken stored;
+  stored.set_subject(token.subject);
+  stored.set_session_id(token.session_id);
+  if (token.spent()) SetTime(token.rotated_at, stored.mutable_rotated_at());
+  return Frame(absl::ToUnixMicros(expires), stored.SerializeAsString());
+}
+
+std::optional<RefreshToken> DecodeRefreshToken(absl::string_view hash,
+                                               absl::string_view value) {
+  int64_t expires_us = 0;
+  absl::string_view record;
+  sigil::v1::StoredRefreshToken stored;
+  if (!Unframe(value, &expires_us, &record) ||
+      !stored.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
+    return std::nullopt;
+  }
+  RefreshToken token;
+  token.hash = std::string(hash);
+  token.subject = stored.subject();
+  token.session_id = stored.session_id();
+  if (stored.has_rotated_at()) token.rotated_at = Time(stored.rotated_at());
+  return token;
 }
 
 std::string EncodeCounter(const SessionCounter& counter) {
   sigil::v1::StoredSessionCounter stored;
   stored.set_sessions(counter.sessions);
   SetMicros(counter.expires_us, stored.mutable_expires_at());
+  stored.set_logged_out_us(counter.logged_out_us);
   return Frame(counter.expires_us, stored.SerializeAsString());
 }
 
@@ -104,7 +174,8 @@ std::optional<SessionCounter> DecodeCounter(absl::string_view value) {
       !stored.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
     return std::nullopt;
   }
-  return SessionCounter{stored.sessions(), Micros(stored.expires_at())};
+  return SessionCounter{stored.sessions(), Micros(stored.expires_at()),
+                        stored.logged_out_us()};
 }
 
 std::string EncodeKey(const KeyRecord& key) {

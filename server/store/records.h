@@ -20,10 +20,16 @@ std::string EncodeRevocation(const token::Revocation& revocation);
 std::optional<token::Revocation> DecodeRevocation(absl::string_view value);
 
 std::string EncodeSession(const Session& session);
+std::optional<Session> DecodeSession(absl::string_view value);
+
+std::string EncodeRefreshToken(const RefreshToken& token, absl::Time expires);
+std::optional<RefreshToken> DecodeRefreshToken(absl::string_view hash,
+                                               absl::string_view value);
 
 struct SessionCounter {
   int64_t sessions = 0;
   int64_t expires_us = 0;
+  int64_t logged_out_us = 0;
 };
 std::string EncodeCounter(const SessionCounter& counter);
 std::optional<SessionCounter> DecodeCounter(absl::string_view value);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <utility>
@@ -89,7 +90,18 @@ class RocksStoreImpl final : public RocksStore {
       uint64_t after_seq, size_t limit) override;
   uint64_t LastSeq() const override { return last_seq_.load(); }
   const std::string& Id() const override { return id_; }
-  absl::Status PutSession(const Session& session) override;
+  absl::Status PutSession(const Session& session,
+                          const std::string& refresh_hash) override;
+  absl::StatusOr<std::optional<Session>> GetSession(
+      absl::string_view subject, absl::string_view session_id) override;
+  absl::StatusOr<std::vector<Session>> ListSessions(
+      absl::string_view subject) override;
+  absl::StatusOr<std::optional<RefreshToken>> GetRefreshToken(
+      absl::string_view hash) override;
+  absl::Status RotateRefreshToken(const Session& session,
+                                  const RefreshToken& spent,
+                                  const std::string& successor_hash,
+                                  absl::Time now) override;
   absl::Status PutKey(const KeyRecord& key) override;
   absl::StatusOr<std::vector<KeyRecord>> ListKeys() override;
   absl::Status UpdateKeys(const std::vector<KeyRecord>& put,
@@ -109,6 +121,22 @@ class RocksStoreImpl final : public RocksStore {
   absl::StatusOr<int64_t> EndSessions(const token::Revocation& revocation,
                                       rocksdb::WriteBatch* batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(counters_mu_);
+  absl::StatusOr<std::optional<SessionCounter>> ReadCounter(
+      const std::string& key);
+  // Calls `fn` with the rest of the key and the value of every sessions
+  // family entry under `prefix`; `fn` returns false for a value it cannot
+  // decode, which is reported as corruption of that key.
+  absl::Status ScanSessions(
+      const std::string& prefix,
+      const std::function<bool(absl::string_view suffix,
+                               absl::string_view value)>& fn);
+  // The subject's counters by system ("" for the subject-wide one).
+  absl::StatusOr<std::map<std::string, SessionCounter>> ReadCounters(
+      absl::string_view subject);
+  // `session` with only its live systems, or nullopt when it has none left
+  // or has expired.
+  std::optional<Session> Alive(
+      Session session, const std::map<std::string, SessionCounter>& counters);
   void PublishTickFloor() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Status Failed(absl::string_view what,
@@ -314,8 +342,14 @@ absl::StatusOr<Store::AppendResult> RocksStoreImpl::AppendRevocation(
               EncodeFixed64(static_cast<uint64_t>(max_not_before)));
   }
 
+  if (revocation.scope == token::RevocationScope::kSession &&
+      !revocation.subject.empty()) {
+    batch.Delete(sessions_,
+                 SessionKey(revocation.subject, revocation.session_id));
+  }
+
   // Held until the batch is written, so no login slips between reading the
-  // counters and deleting them.
+  // counters and marking them.
   std::optional<absl::MutexLock> counters_lock;
   if (IsSubjectLevel(revocation.scope)) {
     counters_lock.emplace(&counters_mu_);
@@ -334,27 +368,24 @@ absl::StatusOr<Store::AppendResult> RocksStoreImpl::AppendRevocation(
   return result;
 }
 
-absl::StatusOr<int64_t> RocksStoreImpl::EndSessions(
-    const token::Revocation& revocation, rocksdb::WriteBatch* batch) {
-  const int64_t now_us = absl::ToUnixMicros(clock_->Now());
-  int64_t ended = 0;
-  if (revocation.scope == token::RevocationScope::kSubjectSystem) {
-    const std::string key = CounterKey(revocation.subject, revocation.system);
-    std::string value;
-    rocksdb::Status got =
-        db_->Get(rocksdb::ReadOptions(), sessions_, key, &value);
-    if (got.IsNotFound()) return ended;
-    if (!got.ok()) return Failed("cannot read session counter", got);
-    std::optional<SessionCounter> counter = DecodeCounter(value);
-    if (!counter.has_value()) return Corrupt(kSessionsFamily, key);
-    if (counter->expires_us > now_us) ended = counter->sessions;
-    batch->Delete(sessions_, key);
-    return ended;
-  }
+absl::StatusOr<std::optional<SessionCounter>> RocksStoreImpl::ReadCounter(
+    const std::string& key) {
+  std::string value;
+  rocksdb::Status got =
+      db_->Get(rocksdb::ReadOptions(), sessions_, key, &value);
+  if (got.IsNotFound()) return std::optional<SessionCounter>();
+  if (!got.ok()) return Failed("cannot read session counter", got);
+  std::optional<SessionCounter> counter = DecodeCounter(value);
+  if (!counter.has_value()) return Corrupt(kSessionsFamily, key);
+  return counter;
+}
 
-  // One counter per system the subject used: the scan is bounded by the
-  // number of systems, never by the number of tokens or sessions.
-  const std::string prefix = CounterPrefix(revocation.subject);
+absl::Status RocksStoreImpl::ScanSessions(
+    const std::string& prefix,
+    const std::function<bool(absl::string_view suffix,
+                             absl::string_view value)>& fn) {
+  // Prefixes end with the subject's '\0' terminator: its successor bounds
+  // the scan to that one subject.
   std::string limit = prefix;
   limit.back() = '\x01';
   const rocksdb::Slice upper_bound(limit);
@@ -362,18 +393,96 @@ absl::StatusOr<int64_t> RocksStoreImpl::EndSessions(
   options.iterate_upper_bound = &upper_bound;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, sessions_));
   for (it->Seek(prefix); it->Valid(); it->Next()) {
-    std::optional<SessionCounter> counter = DecodeCounter(
-        absl::string_view(it->value().data(), it->value().size()));
-    if (!counter.has_value()) {
-      return Corrupt(kSessionsFamily, it->key().ToString());
+    const absl::string_view key(it->key().data(), it->key().size());
+    if (!fn(key.substr(prefix.size()),
+            absl::string_view(it->value().data(), it->value().size()))) {
+      return Corrupt(kSessionsFamily, key);
     }
-    if (counter->expires_us > now_us) ended += counter->sessions;
-    batch->Delete(sessions_, it->key());
   }
-  if (!it->status().ok()) {
-    return Failed("cannot read session counters", it->status());
+  if (!it->status().ok()) return Failed("cannot read sessions", it->status());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, SessionCounter>>
+RocksStoreImpl::ReadCounters(absl::string_view subject) {
+  std::map<std::string, SessionCounter> counters;
+  absl::Status scanned = ScanSessions(
+      CounterPrefix(subject),
+      [&](absl::string_view system, absl::string_view value) {
+        std::optional<SessionCounter> counter = DecodeCounter(value);
+        if (!counter.has_value()) return false;
+        counters.emplace(std::string(system), *counter);
+        return true;
+      });
+  if (!scanned.ok()) return scanned;
+  return counters;
+}
+
+absl::StatusOr<int64_t> RocksStoreImpl::EndSessions(
+    const token::Revocation& revocation, rocksdb::WriteBatch* batch) {
+  const int64_t now_us = absl::ToUnixMicros(clock_->Now());
+  // A marker is written even where no session is counted: a login racing
+  // this logout may be about to count one, created before it.
+  auto mark = [&](const std::string& system,
+                  std::optional<SessionCounter> counter) -> int64_t {
+    SessionCounter marked{0, absl::ToUnixMicros(revocation.expires_at),
+                          revocation.not_before_us};
+    int64_t alive = 0;
+    if (counter.has_value()) {
+      if (counter->expires_us > now_us) alive = counter->sessions;
+      marked.expires_us = std::max(marked.expires_us, counter->expires_us);
+      marked.logged_out_us =
+          std::max(marked.logged_out_us, counter->logged_out_us);
+    }
+    batch->Put(sessions_, CounterKey(revocation.subject, system),
+               EncodeCounter(marked));
+    return alive;
+  };
+
+  if (revocation.scope == token::RevocationScope::kSubjectSystem) {
+    auto counter =
+        ReadCounter(CounterKey(revocation.subject, revocation.system));
+    if (!counter.ok()) return counter.status();
+    return mark(revocation.system, *counter);
   }
+
+  // One counter per system the subject used: the scan is bounded by the
+  // number of systems, never by the number of tokens or sessions.
+  auto counters = ReadCounters(revocation.subject);
+  if (!counters.ok()) return counters.status();
+  int64_t ended = 0;
+  for (const auto& [system, counter] : *counters) {
+    if (!system.empty()) ended += mark(system, counter);
+  }
+  auto everywhere = counters->find("");
+  mark("", everywhere == counters->end()
+               ? std::nullopt
+               : std::optional<SessionCounter>(everywhere->second));
   return ended;
+}
+
+std::optional<Session> RocksStoreImpl::Alive(
+    Session session, const std::map<std::string, SessionCounter>& counters) {
+  const absl::Time now = clock_->Now();
+  if (now >= session.expires_at || now >= session.idle_expires_at) {
+    return std::nullopt;
+  }
+  auto logged_out_us = [&](const std::string& system) -> int64_t {
+    auto it = counters.find(system);
+    return it == counters.end() ? 0 : it->second.logged_out_us;
+  };
+  const int64_t everywhere = logged_out_us("");
+  // A logout covers sessions created strictly before its instant, as it
+  // covers tokens.
+  session.systems.erase(
+      std::remove_if(session.systems.begin(), session.systems.end(),
+                     [&](const std::string& system) {
+                       return session.created_us <
+                              std::max(everywhere, logged_out_us(system));
+                     }),
+      session.systems.end());
+  if (session.systems.empty()) return std::nullopt;
+  return session;
 }
 
 absl::Status RocksStoreImpl::ForEachRevocation(
@@ -412,7 +521,8 @@ absl::StatusOr<std::vector<token::Revocation>> RocksStoreImpl::ReadEvents(
   return events;
 }
 
-absl::Status RocksStoreImpl::PutSession(const Session& session) {
+absl::Status RocksStoreImpl::PutSession(const Session& session,
+                                        const std::string& refresh_hash) {
   absl::Status checked = CheckSubject(session.subject);
   if (!checked.ok()) return checked;
   const int64_t now_us = absl::ToUnixMicros(clock_->Now());
@@ -420,32 +530,104 @@ absl::Status RocksStoreImpl::PutSession(const Session& session) {
 
   absl::MutexLock lock(&counters_mu_);
   rocksdb::WriteBatch batch;
-  batch.Put(sessions_, SessionKey(session.session_id), EncodeSession(session));
-  // A session lists each system once as far as logouts are concerned.
-  const std::set<std::string> systems(session.systems.begin(),
-                                      session.systems.end());
+  batch.Put(sessions_, SessionKey(session.subject, session.session_id),
+            EncodeSession(session));
+  batch.Put(sessions_, RefreshKey(refresh_hash),
+            EncodeRefreshToken(
+                RefreshToken{refresh_hash, session.subject, session.session_id},
+                session.expires_at));
+  // A session lists each system once as far as logouts are concerned; the
+  // subject-wide entry ("") is only kept alive, never counted in.
+  std::set<std::string> systems(session.systems.begin(), session.systems.end());
+  systems.insert("");
   for (const std::string& system : systems) {
     const std::string key = CounterKey(session.subject, system);
-    SessionCounter counter{0, expires_us};
-    std::string value;
-    rocksdb::Status got =
-        db_->Get(rocksdb::ReadOptions(), sessions_, key, &value);
-    if (got.ok()) {
-      std::optional<SessionCounter> previous = DecodeCounter(value);
-      if (!previous.has_value()) return Corrupt(kSessionsFamily, key);
-      // An expired counter only counts expired sessions: start afresh.
-      if (previous->expires_us > now_us) {
-        counter.sessions = previous->sessions;
-        counter.expires_us = std::max(expires_us, previous->expires_us);
-      }
-    } else if (!got.IsNotFound()) {
-      return Failed("cannot read session counter", got);
+    auto previous = ReadCounter(key);
+    if (!previous.ok()) return previous.status();
+    if (system.empty() && !previous->has_value()) continue;
+    SessionCounter counter{0, expires_us, 0};
+    if (previous->has_value()) {
+      const SessionCounter& before = **previous;
+      // A logout marker stays: this session may predate it. It must then
+      // outlive this session.
+      counter.logged_out_us = before.logged_out_us;
+      counter.expires_us = std::max(expires_us, before.expires_us);
+      // An expired counter only counts expired sessions.
+      if (before.expires_us > now_us) counter.sessions = before.sessions;
     }
-    ++counter.sessions;
+    if (!system.empty()) ++counter.sessions;
     batch.Put(sessions_, key, EncodeCounter(counter));
   }
   rocksdb::Status written = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!written.ok()) return Failed("cannot record session", written);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<Session>> RocksStoreImpl::GetSession(
+    absl::string_view subject, absl::string_view session_id) {
+  const std::string key = SessionKey(subject, session_id);
+  std::string value;
+  rocksdb::Status got =
+      db_->Get(rocksdb::ReadOptions(), sessions_, key, &value);
+  if (got.IsNotFound()) return std::optional<Session>();
+  if (!got.ok()) return Failed("cannot read session", got);
+  std::optional<Session> session = DecodeSession(value);
+  if (!session.has_value()) return Corrupt(kSessionsFamily, key);
+  auto counters = ReadCounters(subject);
+  if (!counters.ok()) return counters.status();
+  return Alive(*std::move(session), *counters);
+}
+
+absl::StatusOr<std::vector<Session>> RocksStoreImpl::ListSessions(
+    absl::string_view subject) {
+  auto counters = ReadCounters(subject);
+  if (!counters.ok()) return counters.status();
+  std::vector<Session> sessions;
+  absl::Status scanned = ScanSessions(
+      SessionPrefix(subject), [&](absl::string_view, absl::string_view value) {
+        std::optional<Session> session = DecodeSession(value);
+        if (!session.has_value()) return false;
+        std::optional<Session> alive = Alive(*std::move(session), *counters);
+        if (alive.has_value()) sessions.push_back(*std::move(alive));
+        return true;
+      });
+  if (!scanned.ok()) return scanned;
+  return sessions;
+}
+
+absl::StatusOr<std::optional<RefreshToken>> RocksStoreImpl::GetRefreshToken(
+    absl::string_view hash) {
+  const std::string key = RefreshKey(hash);
+  std::string value;
+  rocksdb::Status got =
+      db_->Get(rocksdb::ReadOptions(), sessions_, key, &value);
+  if (got.IsNotFound()) return std::optional<RefreshToken>();
+  if (!got.ok()) return Failed("cannot read refresh token", got);
+  std::optional<RefreshToken> token = DecodeRefreshToken(hash, value);
+  if (!token.has_value()) return Corrupt(kSessionsFamily, key);
+  return token;
+}
+
+absl::Status RocksStoreImpl::RotateRefreshToken(
+    const Session& session, const RefreshToken& spent,
+    const std::string& successor_hash, absl::Time now) {
+  RefreshToken rotated = spent;
+  rotated.rotated_at = now;
+  rocksdb::WriteBatch batch;
+  batch.Put(sessions_, SessionKey(session.subject, session.session_id),
+            EncodeSession(session));
+  batch.Put(sessions_, RefreshKey(spent.hash),
+            EncodeRefreshToken(rotated, session.expires_at));
+  batch.Put(sessions_, RefreshKey(successor_hash),
+            EncodeRefreshToken(RefreshToken{successor_hash, session.subject,
+                                            session.session_id},
+                               session.expires_at));
+  // Synced: a rotation forgotten in a crash would make the spent token
+  // current again, and its reuse undetectable.
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  rocksdb::Status written = db_->Write(synced, &batch);
+  if (!written.ok()) return Failed("cannot rotate refresh token", written);
   return absl::OkStatus();
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,13 +15,36 @@
 
 namespace sigil::server::store {
 
-// A login: one Issue call, for one subject at one or more systems.
+// A login: one Issue call, for one subject at one or more systems, kept
+// alive by refreshes until its idle or absolute lifetime runs out.
 struct Session {
   std::string session_id;
   std::string subject;
+  // As read back: only the systems no logout has ended it at since it was
+  // created.
   std::vector<std::string> systems;
+  std::vector<std::string> scopes;
   absl::Time created;
-  absl::Time expires_at;
+  // The authority's instant of the Issue: a logout stamped later ends it.
+  int64_t created_us = 0;
+  absl::Time last_refreshed = absl::InfinitePast();
+  absl::Time idle_expires_at;
+  absl::Time expires_at;  // absolute
+  // Lifetime of each access token the session hands out.
+  absl::Duration access_ttl;
+  // Keys the derivation of each refresh token from its predecessor, so two
+  // concurrent refreshes of one token get the same successor.
+  std::string refresh_secret;
+};
+
+// A refresh token, known by the SHA-256 of its text only.
+struct RefreshToken {
+  std::string hash;
+  std::string subject;
+  std::string session_id;
+  // Set once the token has been traded for its successor.
+  absl::Time rotated_at = absl::InfinitePast();
+  bool spent() const { return rotated_at != absl::InfinitePast(); }
 };
 
 // Metadata of a signing key; the private key itself lives in a file of its
@@ -51,9 +75,11 @@ class Store {
 
   // Assigns the next seq to `revocation`, records it in the revocation
   // table and the event log, and returns only after the write is synced to
-  // disk. Returns the assigned seq. For the subject-level scopes it also
-  // reports how many sessions recorded for the covered (subject, system)
-  // pairs were opened since the previous logout that covered them.
+  // disk. Returns the assigned seq. A session revocation ends that session
+  // (its refresh tokens with it). The subject-level scopes end the covered
+  // sessions at the covered systems, and report how many sessions opened
+  // there since the previous logout that covered them were alive. Cost is
+  // bounded by the subject's number of systems, never its sessions.
   struct AppendResult {
     uint64_t seq = 0;
     int64_t ended_sessions = 0;
@@ -80,9 +106,30 @@ class Store {
   // or restored data dir) must start over, whatever its seq.
   virtual const std::string& Id() const = 0;
 
-  // Records a session. Not synced: a session lost in a crash only loses
-  // bookkeeping, never a revocation.
-  virtual absl::Status PutSession(const Session& session) = 0;
+  // Records a new session and its first refresh token. Not synced: a
+  // session lost in a crash only costs its holder a new login, never a
+  // revocation.
+  virtual absl::Status PutSession(const Session& session,
+                                  const std::string& refresh_hash) = 0;
+
+  // The session unless it was ended (a session revocation, or logouts at
+  // every one of its systems) or has expired (absolute or idle) by the
+  // store's clock.
+  virtual absl::StatusOr<std::optional<Session>> GetSession(
+      absl::string_view subject, absl::string_view session_id) = 0;
+  // Every such session of `subject`; cost grows with its sessions.
+  virtual absl::StatusOr<std::vector<Session>> ListSessions(
+      absl::string_view subject) = 0;
+
+  virtual absl::StatusOr<std::optional<RefreshToken>> GetRefreshToken(
+      absl::string_view hash) = 0;
+  // Marks `spent` rotated at `now`, records `successor_hash` as the
+  // session's live refresh token, and stores `session` (its refresh and
+  // idle instants), in one synced write.
+  virtual absl::Status RotateRefreshToken(const Session& session,
+                                          const RefreshToken& spent,
+                                          const std::string& successor_hash,
+                                          absl::Time now) = 0;
 
   virtual absl::Status PutKey(const KeyRecord& key) = 0;
   virtual absl::StatusOr<std::vector<KeyRecord>> ListKeys() = 0;

@@ -101,8 +101,8 @@ class SigildTest : public ::testing::Test {
   }
 
   // Starts sigild_ (again, after a stop or kill) and connects stub_.
-  void StartSigild() {
-    sigild_ = NewSigild(listen_);
+  void StartSigild(std::vector<std::string> extra_flags = {}) {
+    sigild_ = NewSigild(listen_, std::move(extra_flags));
     ASSERT_TRUE(sigild_->Spawn());
     ASSERT_TRUE(sigild_->WaitReady());
     stub_ = Identity::NewStub(
@@ -316,6 +316,56 @@ TEST_F(SigildTest, AcknowledgedLogoutsSurviveKill9) {
   EXPECT_EQ(Verdict(Login("leaver-0", {"A"}), "A"), "OK VALID");
   EXPECT_EQ(Verdict(Login("quitter-0", {"C"}), "C"), "OK VALID");
   EXPECT_GT(LogoutFrom("leaver-1", "A").revocation_seq(), last_seq);
+  EXPECT_EQ(StopSigild(), 0);
+}
+
+TEST_F(SigildTest, RefreshRotationSurvivesKill9AndReuseIsCaughtAfter) {
+  // No grace window: any second use of a spent token is reuse.
+  const std::vector<std::string> flags = {"--refresh_grace=0s"};
+  ASSERT_NO_FATAL_FAILURE(StartSigild(flags));
+  auto issue = [&](const std::string& subject) {
+    sigil::v1::IssueRequest request;
+    request.set_subject(subject);
+    request.add_systems("A");
+    sigil::v1::IssueResponse response;
+    EXPECT_TRUE(stub_->Issue(Context().get(), request, &response).ok());
+    return response;
+  };
+  auto refresh = [&](const std::string& token,
+                     sigil::v1::IssueResponse* response) {
+    sigil::v1::RefreshRequest request;
+    request.set_refresh_token(token);
+    return stub_->Refresh(Context().get(), request, response).error_code();
+  };
+  auto sessions = [&](const std::string& subject) {
+    sigil::v1::ListSessionsRequest request;
+    request.set_subject(subject);
+    sigil::v1::ListSessionsResponse response;
+    EXPECT_TRUE(stub_->ListSessions(Context().get(), request, &response).ok());
+    return response.sessions_size();
+  };
+
+  const sigil::v1::IssueResponse victim = issue("victim");
+  const sigil::v1::IssueResponse bystander = issue("bystander");
+  sigil::v1::IssueResponse rotated;
+  ASSERT_EQ(refresh(victim.refresh_token(), &rotated), grpc::StatusCode::OK);
+  ASSERT_TRUE(sigild_->Kill9());
+
+  ASSERT_NO_FATAL_FAILURE(StartSigild(flags));
+  EXPECT_EQ(sessions("victim"), 1);
+  EXPECT_EQ(Verdict(rotated.access_token(), "A"), "OK VALID");
+  // The rotation acknowledged before the kill holds: the spent token is
+  // reuse, which ends the session, successor and access tokens included.
+  sigil::v1::IssueResponse ignored;
+  EXPECT_EQ(refresh(victim.refresh_token(), &ignored),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(refresh(rotated.refresh_token(), &ignored),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Verdict(rotated.access_token(), "A"),
+            "UNAUTHENTICATED SESSION_REVOKED");
+  EXPECT_EQ(sessions("victim"), 0);
+  // Someone else's session was not touched.
+  EXPECT_EQ(refresh(bystander.refresh_token(), &ignored), grpc::StatusCode::OK);
   EXPECT_EQ(StopSigild(), 0);
 }
 

@@ -110,6 +110,27 @@ TEST_F(AgentTest, VerifiesLocallyAndForwardsLogouts) {
             "UNAUTHENTICATED LOGGED_OUT");
 }
 
+TEST_F(AgentTest, ForwardsRefreshAndItsReuseDetection) {
+  const sigil::v1::IssueResponse login = Login("u", {"A"});
+  sigil::v1::RefreshRequest request;
+  request.set_refresh_token(login.refresh_token());
+  sigil::v1::IssueResponse refreshed;
+  ASSERT_TRUE(agent_stub_->Refresh(Context().get(), request, &refreshed).ok());
+  sigil::v1::VerifyResponse response;
+  ASSERT_TRUE(AgentVerify(refreshed.access_token(), "A", &response).ok());
+  EXPECT_EQ(Outcome(response), "OK VALID");
+
+  clock_.Advance(options_.authority.refresh_grace + absl::Seconds(1));
+  sigil::v1::IssueResponse replayed;
+  EXPECT_EQ(
+      agent_stub_->Refresh(Context().get(), request, &replayed).error_code(),
+      grpc::UNAUTHENTICATED);
+  // The session's end reaches the agent's cache over the stream.
+  EXPECT_EQ(
+      AwaitOutcome(refreshed.access_token(), "UNAUTHENTICATED SESSION_REVOKED"),
+      "UNAUTHENTICATED SESSION_REVOKED");
+}
+
 TEST_F(AgentTest, RejectsTokensAndRequestsForOtherSystems) {
   sigil::v1::VerifyResponse response;
   ASSERT_TRUE(

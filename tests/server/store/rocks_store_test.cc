@@ -121,10 +121,33 @@ Revocation WithSeq(Revocation r, uint64_t seq) {
       Field("expires_at", &Revocation::expires_at, r.expires_at));
 }
 
+// A session created at kStart (authority instant `created_us`).
 Session MakeSession(std::string id, std::string subject,
-                    std::vector<std::string> systems, absl::Time expires_at) {
-  return Session{std::move(id), std::move(subject), std::move(systems), kStart,
-                 expires_at};
+                    std::vector<std::string> systems, absl::Time expires_at,
+                    int64_t created_us = Micros(kStart)) {
+  Session session;
+  session.session_id = std::move(id);
+  session.subject = std::move(subject);
+  session.systems = std::move(systems);
+  session.scopes = {"orders.read"};
+  session.created = kStart;
+  session.created_us = created_us;
+  session.idle_expires_at = expires_at;
+  session.expires_at = expires_at;
+  session.access_ttl = absl::Minutes(15);
+  session.refresh_secret = "secret";
+  return session;
+}
+
+// Records `session` with a refresh token hash named after it.
+absl::Status Put(Store& store, const Session& session) {
+  return store.PutSession(session, "hash-" + session.session_id);
+}
+
+std::vector<std::string> SystemsOf(
+    const absl::StatusOr<std::optional<Session>>& session) {
+  if (!session.ok() || !session->has_value()) return {"<none>"};
+  return (*session)->systems;
 }
 
 // As a std::string, so that failures print it as text.
@@ -500,7 +523,7 @@ TEST_F(RocksStoreTest, LogoutsReportSessionsOpenedSinceLastLogout) {
         MakeSession("s6", "al", {"ice"}, expiry),
     };
     for (const Session& s : sessions) {
-      ASSERT_TRUE(store->PutSession(s).ok()) << s.session_id;
+      ASSERT_TRUE(Put(*store, s).ok()) << s.session_id;
     }
   }
   // Sessions are not synced, but the WAL still carries them across a close.
@@ -533,33 +556,173 @@ TEST_F(RocksStoreTest, SessionsOpenedAfterLogoutCountForTheNext) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time expiry = kStart + absl::Hours(1);
-  ASSERT_TRUE(
-      store->PutSession(MakeSession("s1", "alice", {"a"}, expiry)).ok());
+  ASSERT_TRUE(Put(*store, MakeSession("s1", "alice", {"a"}, expiry)).ok());
   EXPECT_EQ(Append(*store, SubjectRevocation("alice", kStart, expiry)), 1);
-  ASSERT_TRUE(
-      store->PutSession(MakeSession("s2", "alice", {"a"}, expiry)).ok());
-  ASSERT_TRUE(
-      store->PutSession(MakeSession("s3", "alice", {"b"}, expiry)).ok());
+  ASSERT_TRUE(Put(*store, MakeSession("s2", "alice", {"a"}, expiry)).ok());
+  ASSERT_TRUE(Put(*store, MakeSession("s3", "alice", {"b"}, expiry)).ok());
   EXPECT_EQ(Append(*store, SubjectRevocation("alice", kStart, expiry)), 2);
 }
 
 TEST_F(RocksStoreTest, ExpiredSessionsAreNotReportedAsEnded) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store
-                  ->PutSession(MakeSession("s1", "alice", {"a", "b"},
-                                           kStart + absl::Hours(1)))
+  ASSERT_TRUE(Put(*store, MakeSession("s1", "alice", {"a", "b"},
+                                      kStart + absl::Hours(1)))
                   .ok());
   clock_.Advance(absl::Hours(2));
   // A new session after the old counter expired starts a fresh count.
-  ASSERT_TRUE(store
-                  ->PutSession(MakeSession("s2", "alice", {"b"},
-                                           kStart + absl::Hours(3)))
-                  .ok());
+  ASSERT_TRUE(
+      Put(*store, MakeSession("s2", "alice", {"b"}, kStart + absl::Hours(3)))
+          .ok());
   const absl::Time expiry = kStart + absl::Hours(4);
   EXPECT_EQ(
       Append(*store, SubjectSystemRevocation("alice", "a", kStart, expiry)), 0);
   EXPECT_EQ(Append(*store, SubjectRevocation("alice", kStart, expiry)), 1);
+}
+
+TEST_F(RocksStoreTest, LogoutsNarrowAndEndSessionsCreatedBeforeThem) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time expiry = kStart + absl::Hours(1);
+  const int64_t t0 = Micros(kStart);
+  ASSERT_TRUE(
+      Put(*store, MakeSession("s1", "alice", {"a", "b"}, expiry, t0 + 10))
+          .ok());
+  ASSERT_TRUE(
+      Put(*store, MakeSession("s2", "alice", {"b"}, expiry, t0 + 30)).ok());
+  ASSERT_TRUE(
+      Put(*store, MakeSession("s3", "bob", {"a"}, expiry, t0 + 10)).ok());
+
+  auto at = [](int64_t us) { return absl::FromUnixMicros(us); };
+  struct Step {
+    const char* name;
+    std::optional<Revocation> revocation;
+    std::vector<std::string> s1, s2, s3;
+  };
+  const Step steps[] = {
+      {"nothing yet", std::nullopt, {"a", "b"}, {"b"}, {"a"}},
+      {"alice out of a at 20",
+       SubjectSystemRevocation("alice", "a", at(t0 + 20), expiry),
+       {"b"},
+       {"b"},
+       {"a"}},
+      // Between s1 and s2: only s1 is older.
+      {"alice out of b at 20",
+       SubjectSystemRevocation("alice", "b", at(t0 + 20), expiry),
+       {"<none>"},
+       {"b"},
+       {"a"}},
+      // The same instant as s2's creation does not cover it.
+      {"alice out everywhere at 30",
+       SubjectRevocation("alice", at(t0 + 30), expiry),
+       {"<none>"},
+       {"b"},
+       {"a"}},
+      {"alice out everywhere at 31",
+       SubjectRevocation("alice", at(t0 + 31), expiry),
+       {"<none>"},
+       {"<none>"},
+       {"a"}},
+  };
+  for (const Step& step : steps) {
+    SCOPED_TRACE(step.name);
+    if (step.revocation.has_value()) Append(*store, *step.revocation);
+    EXPECT_EQ(SystemsOf(store->GetSession("alice", "s1")), step.s1);
+    EXPECT_EQ(SystemsOf(store->GetSession("alice", "s2")), step.s2);
+    EXPECT_EQ(SystemsOf(store->GetSession("bob", "s3")), step.s3);
+  }
+
+  // A login racing a logout may be recorded after it, yet predate it.
+  ASSERT_TRUE(
+      Put(*store, MakeSession("late", "alice", {"c"}, expiry, t0 + 25)).ok());
+  EXPECT_EQ(SystemsOf(store->GetSession("alice", "late")),
+            std::vector<std::string>{"<none>"});
+  ASSERT_TRUE(
+      Put(*store, MakeSession("new", "alice", {"a", "c"}, expiry, t0 + 40))
+          .ok());
+  auto listed = store->ListSessions("alice");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].session_id, "new");
+  EXPECT_EQ((*listed)[0].systems, (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ((*listed)[0].scopes, (std::vector<std::string>{"orders.read"}));
+  EXPECT_EQ((*listed)[0].access_ttl, absl::Minutes(15));
+  EXPECT_EQ((*listed)[0].refresh_secret, "secret");
+}
+
+TEST_F(RocksStoreTest, SessionsEndWhenIdleOrExpiredOrRevoked) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Session idle = MakeSession("idle", "alice", {"a"}, kStart + absl::Hours(2));
+  idle.idle_expires_at = kStart + absl::Minutes(30);
+  ASSERT_TRUE(Put(*store, idle).ok());
+  ASSERT_TRUE(Put(*store, MakeSession("short", "alice", {"a"},
+                                      kStart + absl::Minutes(40)))
+                  .ok());
+  ASSERT_TRUE(Put(*store, MakeSession("revoked", "alice", {"a"},
+                                      kStart + absl::Hours(2)))
+                  .ok());
+  ASSERT_TRUE(
+      Put(*store, MakeSession("kept", "alice", {"a"}, kStart + absl::Hours(2)))
+          .ok());
+  Append(*store, SessionRevocation("revoked", kStart, kStart + absl::Hours(1)));
+  EXPECT_EQ(SystemsOf(store->GetSession("alice", "revoked")),
+            std::vector<std::string>{"<none>"});
+
+  auto ids = [&] {
+    std::vector<std::string> out;
+    auto listed = store->ListSessions("alice");
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    if (listed.ok()) {
+      for (const Session& s : *listed) out.push_back(s.session_id);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(ids(), (std::vector<std::string>{"idle", "kept", "short"}));
+  clock_.Advance(absl::Minutes(30));
+  EXPECT_EQ(ids(), (std::vector<std::string>{"kept", "short"}));
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_EQ(ids(), (std::vector<std::string>{"kept"}));
+}
+
+TEST_F(RocksStoreTest, RefreshTokenRotationIsDurable) {
+  const Session session =
+      MakeSession("s1", "alice", {"a"}, kStart + absl::Hours(1));
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(Put(*store, session).ok());
+    auto first = store->GetRefreshToken("hash-s1");
+    ASSERT_TRUE(first.ok() && first->has_value()) << first.status();
+    EXPECT_EQ((*first)->subject, "alice");
+    EXPECT_EQ((*first)->session_id, "s1");
+    EXPECT_FALSE((*first)->spent());
+
+    Session refreshed = session;
+    refreshed.last_refreshed = kStart + absl::Minutes(5);
+    refreshed.idle_expires_at = kStart + absl::Minutes(50);
+    ASSERT_TRUE(store
+                    ->RotateRefreshToken(refreshed, **first, "hash-2",
+                                         kStart + absl::Minutes(5))
+                    .ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto spent = store->GetRefreshToken("hash-s1");
+  ASSERT_TRUE(spent.ok() && spent->has_value());
+  EXPECT_EQ((*spent)->rotated_at, kStart + absl::Minutes(5));
+  auto successor = store->GetRefreshToken("hash-2");
+  ASSERT_TRUE(successor.ok() && successor->has_value());
+  EXPECT_FALSE((*successor)->spent());
+  EXPECT_EQ((*successor)->session_id, "s1");
+  auto stored = store->GetSession("alice", "s1");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->last_refreshed, kStart + absl::Minutes(5));
+  EXPECT_EQ((*stored)->idle_expires_at, kStart + absl::Minutes(50));
+  auto unknown = store->GetRefreshToken("hash-unknown");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_FALSE(unknown->has_value());
 }
 
 TEST_F(RocksStoreTest, SubjectWithNulIsRejected) {
@@ -567,7 +730,7 @@ TEST_F(RocksStoreTest, SubjectWithNulIsRejected) {
   ASSERT_NE(store, nullptr);
   const std::string subject("al\0ice", 6);
   const absl::Time expiry = kStart + absl::Hours(1);
-  EXPECT_EQ(store->PutSession(MakeSession("s1", subject, {"a"}, expiry)).code(),
+  EXPECT_EQ(Put(*store, MakeSession("s1", subject, {"a"}, expiry)).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store->AppendRevocation(SubjectRevocation(subject, kStart, expiry))
                 .status()
@@ -594,10 +757,9 @@ TEST_F(RocksStoreTest, CompactionDropsOnlyExpiredEntries) {
     ASSERT_NE(store, nullptr);
     Append(*store, short_lived);
     Append(*store, long_lived);
-    ASSERT_TRUE(store
-                    ->PutSession(MakeSession("s1", "carol", {"a"},
-                                             kStart + absl::Hours(1)))
-                    .ok());
+    ASSERT_TRUE(
+        Put(*store, MakeSession("s1", "carol", {"a"}, kStart + absl::Hours(1)))
+            .ok());
     ASSERT_TRUE(store->PutKey(key).ok());
     ASSERT_TRUE(store->ReserveTicks(tick_lease).ok());
 
@@ -617,7 +779,9 @@ TEST_F(RocksStoreTest, CompactionDropsOnlyExpiredEntries) {
   {
     auto raw = RawDb::Open(data_dir_, /*read_only=*/true);
     ASSERT_NE(raw, nullptr);
-    EXPECT_THAT(raw->Keys(kSessionsFamily), IsEmpty());
+    // Carol's session, its refresh token and counter have expired; bob's
+    // logout everywhere stays as long as the revocation does.
+    EXPECT_THAT(raw->Keys(kSessionsFamily), ElementsAre(CounterKey("bob", "")));
     EXPECT_THAT(raw->Keys(kKeysFamily), ElementsAre(key.kid));
     EXPECT_THAT(
         raw->Keys(kMetaFamily),
@@ -783,9 +947,8 @@ TEST_F(RocksStoreTest, ConcurrentLoginsAndLogoutsCountEverySessionOnce) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kSessionsPerThread; ++i) {
         const std::string system = i % 2 == 0 ? "a" : "b";
-        EXPECT_TRUE(store
-                        ->PutSession(MakeSession(absl::StrCat("s", t, "-", i),
-                                                 "alice", {system}, expiry))
+        EXPECT_TRUE(Put(*store, MakeSession(absl::StrCat("s", t, "-", i),
+                                            "alice", {system}, expiry))
                         .ok());
       }
     });
