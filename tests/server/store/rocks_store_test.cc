@@ -852,6 +852,44 @@ TEST_F(RocksStoreTest, KeysSurviveReopen) {
   }
 }
 
+TEST_F(RocksStoreTest, KeyUpdatesWriteStagesAndRemoveInOneStep) {
+  using Stage = KeyRecord::Stage;
+  const KeyRecord gone{"0a0a", "ES256", kStart};
+  const KeyRecord retired{"0b0b",
+                          "ES256",
+                          kStart,
+                          Stage::kRetired,
+                          kStart + absl::Seconds(1),
+                          kStart + absl::Seconds(2)};
+  const KeyRecord active{"0c0c", "EdDSA", kStart + absl::Seconds(1),
+                         Stage::kActive, kStart + absl::Seconds(2)};
+  const KeyRecord next{"0d0d", "RS256", kStart + absl::Seconds(2),
+                       Stage::kNext};
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->PutKey(gone).ok());
+    ASSERT_TRUE(store->UpdateKeys({retired, active, next}, {gone.kid}).ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto listed = store->ListKeys();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  std::map<std::string, KeyRecord> by_kid;
+  for (const KeyRecord& key : *listed) by_kid[key.kid] = key;
+  ASSERT_EQ(by_kid.size(), 3u);
+  for (const KeyRecord& key : {retired, active, next}) {
+    SCOPED_TRACE(key.kid);
+    ASSERT_EQ(by_kid.count(key.kid), 1u);
+    const KeyRecord& got = by_kid[key.kid];
+    EXPECT_EQ(got.algorithm, key.algorithm);
+    EXPECT_EQ(got.stage, key.stage);
+    EXPECT_EQ(got.created, key.created);
+    EXPECT_EQ(got.activated, key.activated);
+    EXPECT_EQ(got.retired, key.retired);
+  }
+}
+
 TEST_F(RocksStoreTest, TickFloorSurvivesReopen) {
   struct Step {
     std::string name;
