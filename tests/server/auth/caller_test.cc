@@ -1,0 +1,251 @@
+// CallerOf against real mTLS handshakes: an in-process gRPC server that
+// requires and verifies client certificates from a throwaway CA, and
+// clients presenting certificates with different names.
+
+#include "server/auth/caller.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_pki.h"
+
+namespace sigil::server::auth {
+namespace {
+
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+using ::testing::IsEmpty;
+
+// A health service that remembers the caller of every Check.
+class RecordingHealth final : public grpc::health::v1::Health::Service {
+ public:
+  grpc::Status Check(grpc::ServerContext* context, const HealthCheckRequest*,
+                     HealthCheckResponse* response) override {
+    Caller caller = CallerOf(*context->auth_context());
+    absl::MutexLock lock(&mu_);
+    callers_.push_back(std::move(caller));
+    response->set_status(HealthCheckResponse::SERVING);
+    return grpc::Status::OK;
+  }
+
+  std::vector<Caller> TakeCallers() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(callers_, {});
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Caller> callers_ ABSL_GUARDED_BY(mu_);
+};
+
+std::unique_ptr<grpc::Server> StartServer(
+    std::shared_ptr<grpc::ServerCredentials> credentials,
+    grpc::Service* service, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", std::move(credentials), port);
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+// One Check through a fresh connection (a private subchannel pool, so no
+// connection made with other credentials is reused).
+grpc::Status CallCheck(const std::string& target,
+                       std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateCustomChannel(target, std::move(credentials), args));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  HealthCheckRequest request;
+  HealthCheckResponse response;
+  return stub->Check(&context, request, &response);
+}
+
+class CallerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ca = testing::TestPki::Create(dir_.path(), "trusted");
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    ca_ = std::make_unique<testing::TestPki>(*std::move(ca));
+    auto other = testing::TestPki::Create(dir_.path(), "other");
+    ASSERT_TRUE(other.ok()) << other.status();
+    other_ca_ = std::make_unique<testing::TestPki>(*std::move(other));
+
+    auto server_cert = ca_->IssueServer("server");
+    ASSERT_TRUE(server_cert.ok()) << server_cert.status();
+    grpc::SslServerCredentialsOptions options(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.pem_root_certs = ca_->ca_cert_pem();
+    options.pem_key_cert_pairs.push_back(
+        {server_cert->key_pem, server_cert->cert_pem});
+    server_ =
+        StartServer(grpc::SslServerCredentials(options), &service_, &port_);
+    ASSERT_NE(server_, nullptr);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+
+  // TLS credentials trusting the test CA, presenting `client` if given.
+  std::shared_ptr<grpc::ChannelCredentials> ClientCredentials(
+      const testing::IssuedCert* client) const {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = ca_->ca_cert_pem();
+    if (client != nullptr) {
+      options.pem_private_key = client->key_pem;
+      options.pem_cert_chain = client->cert_pem;
+    }
+    return grpc::SslCredentials(options);
+  }
+
+  std::string Target(const std::string& host = "127.0.0.1") const {
+    return host + ":" + std::to_string(port_);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::TestPki> ca_;
+  std::unique_ptr<testing::TestPki> other_ca_;
+  RecordingHealth service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+struct IdentityCase {
+  std::string name;
+  testing::ClientNames names;
+  std::vector<std::string> identities;
+};
+
+TEST_F(CallerTest, IdentitiesAreTheUriAndDnsSansNeverTheCn) {
+  const std::vector<IdentityCase> cases = {
+      {"uri san",
+       {"system-a", {"spiffe://example.org/system/A"}, {}},
+       {"spiffe://example.org/system/A"}},
+      {"dns san", {"login", {}, {"login.example.org"}}, {"login.example.org"}},
+      {"uri and dns sans",
+       {"admin", {"spiffe://example.org/admin"}, {"admin.example.org"}},
+       {"spiffe://example.org/admin", "admin.example.org"}},
+      {"several of each",
+       {"multi",
+        {"spiffe://example.org/system/B", "spiffe://example.org/system/C"},
+        {"b.example.org", "c.example.org"}},
+       {"spiffe://example.org/system/B", "spiffe://example.org/system/C",
+        "b.example.org", "c.example.org"}},
+      {"a cn that looks like a principal is not one",
+       {"spiffe://example.org/login", {"spiffe://example.org/system/A"}, {}},
+       {"spiffe://example.org/system/A"}},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const IdentityCase& c = cases[i];
+    SCOPED_TRACE(c.name);
+    auto client = ca_->IssueClient("client" + std::to_string(i), c.names);
+    ASSERT_TRUE(client.ok()) << client.status();
+    const grpc::Status status =
+        CallCheck(Target(), ClientCredentials(&*client));
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    const std::vector<Caller> callers = service_.TakeCallers();
+    ASSERT_EQ(callers.size(), 1u);
+    EXPECT_THAT(callers[0].identities, ElementsAreArray(c.identities));
+    EXPECT_TRUE(callers[0].authenticated);
+  }
+}
+
+TEST_F(CallerTest, ACertificateWithOnlyACnIsUnauthenticated) {
+  auto client = ca_->IssueClient("cn-only", {"spiffe://example.org/admin"});
+  ASSERT_TRUE(client.ok()) << client.status();
+  const grpc::Status status = CallCheck(Target(), ClientCredentials(&*client));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const std::vector<Caller> callers = service_.TakeCallers();
+  ASSERT_EQ(callers.size(), 1u);
+  EXPECT_THAT(callers[0].identities, IsEmpty());
+  EXPECT_FALSE(callers[0].authenticated);
+  EXPECT_EQ(PrincipalOf(callers[0]), kUnauthenticatedPrincipal);
+}
+
+TEST_F(CallerTest, HandshakeRefusesAForeignCaOrNoCertificate) {
+  auto foreign = other_ca_->IssueClient(
+      "foreign", {"admin", {"spiffe://example.org/admin"}, {}});
+  ASSERT_TRUE(foreign.ok()) << foreign.status();
+  struct RefusedCase {
+    std::string name;
+    const testing::IssuedCert* client;
+  };
+  for (const RefusedCase& c :
+       std::vector<RefusedCase>{{"certificate from another ca", &*foreign},
+                                {"no client certificate", nullptr}}) {
+    SCOPED_TRACE(c.name);
+    const grpc::Status status =
+        CallCheck(Target(), ClientCredentials(c.client));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << status.error_message();
+  }
+  EXPECT_THAT(service_.TakeCallers(), IsEmpty());
+}
+
+TEST_F(CallerTest, TheServerCertificateNamesLocalhostAndLoopback) {
+  auto client = ca_->IssueClient(
+      "client", {"client", {"spiffe://example.org/system/A"}, {}});
+  ASSERT_TRUE(client.ok()) << client.status();
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    SCOPED_TRACE(host);
+    const grpc::Status status =
+        CallCheck(Target(host), ClientCredentials(&*client));
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+}
+
+TEST(CallerOfInsecureTest, APlaintextPeerIsUnauthenticated) {
+  RecordingHealth service;
+  int port = 0;
+  auto server = StartServer(grpc::InsecureServerCredentials(), &service, &port);
+  ASSERT_NE(server, nullptr);
+  const grpc::Status status = CallCheck("127.0.0.1:" + std::to_string(port),
+                                        grpc::InsecureChannelCredentials());
+  server->Shutdown();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const std::vector<Caller> callers = service.TakeCallers();
+  ASSERT_EQ(callers.size(), 1u);
+  EXPECT_THAT(callers[0].identities, IsEmpty());
+  EXPECT_FALSE(callers[0].authenticated);
+}
+
+TEST(PrincipalOfTest, NamesEveryCallerDistinctly) {
+  struct Case {
+    std::string name;
+    Caller caller;
+    std::string principal;
+  };
+  const std::vector<Case> cases = {
+      {"one identity",
+       {{"spiffe://example.org/login"}, true},
+       "spiffe://example.org/login"},
+      {"several identities",
+       {{"spiffe://example.org/admin", "admin.example.org"}, true},
+       "spiffe://example.org/admin admin.example.org"},
+      {"unauthenticated", {{}, false}, "<unauthenticated>"},
+      {"dev mode", InsecureDevCaller(), "<insecure-dev>"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(PrincipalOf(c.caller), c.principal);
+  }
+  EXPECT_FALSE(InsecureDevCaller().authenticated);
+  EXPECT_THAT(InsecureDevCaller().identities, ElementsAre("<insecure-dev>"));
+}
+
+}  // namespace
+}  // namespace sigil::server::auth
