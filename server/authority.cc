@@ -188,12 +188,14 @@ absl::StatusOr<IssuedToken> Authority::Mint(
   LogLine(absl::StrCat("issue subject=", absl::CHexEscape(claims.subject),
                        " systems=", absl::StrJoin(claims.audience, ","),
                        " sid=", claims.session_id, " jti=", claims.token_id));
-  return IssuedToken{*std::move(signed_token), "", claims.token_id,
-                     claims.session_id, claims.expires_at};
+  return IssuedToken{*std::move(signed_token), "",
+                     claims.token_id,          claims.session_id,
+                     claims.expires_at,        claims.subject,
+                     claims.audience};
 }
 
-absl::StatusOr<IssuedToken> Authority::Refresh(
-    absl::string_view refresh_token) {
+absl::StatusOr<IssuedToken> Authority::Refresh(absl::string_view refresh_token,
+                                               const Authorize& authorize) {
   if (refresh_token.empty()) {
     return absl::InvalidArgumentError("refresh_token is required");
   }
@@ -218,6 +220,10 @@ absl::StatusOr<IssuedToken> Authority::Refresh(
           "refresh token's session has ended or expired");
     }
     session = **live;
+    if (authorize) {
+      absl::Status allowed = authorize(session->systems);
+      if (!allowed.ok()) return allowed;
+    }
     auto next = ticks_.Next();
     if (!next.ok()) return next.status();
     tick = *next;
@@ -303,7 +309,8 @@ absl::StatusOr<Verdict> Authority::Verify(
 }
 
 absl::StatusOr<std::string> Authority::SubjectOf(
-    const LogoutTarget& target, absl::string_view system) const {
+    const LogoutTarget& target, absl::string_view system,
+    const Authorize& authorize) const {
   if (target.subject.empty() == target.token.empty()) {
     return absl::InvalidArgumentError(
         "exactly one of subject or token is required");
@@ -344,6 +351,10 @@ absl::StatusOr<std::string> Authority::SubjectOf(
         absl::StrCat("token is not a valid credential: ",
                      token::ReasonName(index_.Check(claims, at.front()))));
   }
+  if (authorize) {
+    absl::Status allowed = authorize(claims.audience);
+    if (!allowed.ok()) return allowed;
+  }
   return claims.subject;
 }
 
@@ -351,7 +362,7 @@ absl::StatusOr<LogoutResult> Authority::LogoutFromSystem(
     absl::string_view system, const LogoutTarget& target) {
   absl::Status valid = ValidateSystem(system);
   if (!valid.ok()) return valid;
-  auto subject = SubjectOf(target, system);
+  auto subject = SubjectOf(target, system, {});
   if (!subject.ok()) return subject.status();
   token::Revocation r;
   r.scope = token::RevocationScope::kSubjectSystem;
@@ -360,8 +371,9 @@ absl::StatusOr<LogoutResult> Authority::LogoutFromSystem(
   return Record(std::move(r));
 }
 
-absl::StatusOr<LogoutResult> Authority::LogoutAll(const LogoutTarget& target) {
-  auto subject = SubjectOf(target, "");
+absl::StatusOr<LogoutResult> Authority::LogoutAll(const LogoutTarget& target,
+                                                  const Authorize& authorize) {
+  auto subject = SubjectOf(target, "", authorize);
   if (!subject.ok()) return subject.status();
   token::Revocation r;
   r.scope = token::RevocationScope::kSubject;
@@ -369,24 +381,36 @@ absl::StatusOr<LogoutResult> Authority::LogoutAll(const LogoutTarget& target) {
   return Record(std::move(r));
 }
 
-absl::Status Authority::Revoke(absl::string_view token) {
+absl::StatusOr<Revoked> Authority::Revoke(absl::string_view token,
+                                          const Authorize& authorize) {
   if (token.empty()) return absl::InvalidArgumentError("token is required");
   if (LooksLikeRefreshToken(token)) {
     auto record = store_->GetRefreshToken(RefreshTokenHash(token));
     if (!record.ok()) return record.status();
-    if (!record->has_value()) return absl::OkStatus();
+    if (!record->has_value()) return Revoked();
     auto session =
         store_->GetSession((*record)->subject, (*record)->session_id);
     if (!session.ok()) return session.status();
-    if (!session->has_value()) return absl::OkStatus();
-    return EndSession(**session);
+    if (!session->has_value()) return Revoked();
+    if (authorize) {
+      absl::Status allowed = authorize((*session)->systems);
+      if (!allowed.ok()) return allowed;
+    }
+    absl::Status ended = EndSession(**session);
+    if (!ended.ok()) return ended;
+    return Revoked{(*session)->subject, (*session)->systems,
+                   (*session)->session_id, ""};
   }
   const std::shared_ptr<const KeySnapshot> keys = keys_->Current();
   auto jwt = verifier_.VerifyIgnoringAudience(token, keys->public_keys);
-  if (!jwt.ok()) return absl::OkStatus();
+  if (!jwt.ok()) return Revoked();
   const token::JwtClaims& claims = jwt->claims();
   if (index_.Check(claims, claims.audience.front()) == Reason::kTokenRevoked) {
-    return absl::OkStatus();
+    return Revoked();
+  }
+  if (authorize) {
+    absl::Status allowed = authorize(claims.audience);
+    if (!allowed.ok()) return allowed;
   }
   token::Revocation r;
   r.scope = token::RevocationScope::kToken;
@@ -394,7 +418,9 @@ absl::Status Authority::Revoke(absl::string_view token) {
   r.token_id = claims.token_id;
   r.expires_at = claims.expires_at;
   auto recorded = Record(std::move(r));
-  return recorded.status();
+  if (!recorded.ok()) return recorded.status();
+  return Revoked{claims.subject, claims.audience, claims.session_id,
+                 claims.token_id};
 }
 
 absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
@@ -421,7 +447,8 @@ absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
       revocation.system.empty() ? "" : " system=", revocation.system,
       revocation.token_id.empty() ? "" : " jti=", revocation.token_id,
       " ended_sessions=", appended->ended_sessions));
-  return LogoutResult{appended->ended_sessions, revocation.seq};
+  return LogoutResult{appended->ended_sessions, revocation.seq,
+                      revocation.subject};
 }
 
 void Authority::PruneExpired() { index_.Prune(clock_->Now()); }

@@ -2,6 +2,7 @@
 #define SIGIL_SERVER_AUTHORITY_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,8 @@ struct IssuedToken {
   std::string token_id;
   std::string session_id;
   absl::Time expires_at;
+  std::string subject;
+  std::vector<std::string> systems;
 };
 
 // The outcome of verifying a token: data, not an error.
@@ -77,7 +80,23 @@ struct LogoutTarget {
 struct LogoutResult {
   int64_t revoked_sessions = 0;
   uint64_t revocation_seq = 0;
+  std::string subject;
 };
+
+// What Revoke ended; empty when the token was unknown, invalid or already
+// revoked.
+struct Revoked {
+  std::string subject;
+  std::vector<std::string> systems;
+  std::string session_id;
+  std::string token_id;
+};
+
+// A caller's right to act on a token or session valid at `systems`, asked
+// once the authority knows them and before anything changes: OK, or the
+// status the call then fails with. Empty: allowed.
+using Authorize =
+    std::function<absl::Status(absl::Span<const std::string> systems)>;
 
 // The authority's logic, in absl terms: the gRPC edge only translates.
 // Requests are validated here (INVALID_ARGUMENT with what is wrong);
@@ -102,7 +121,8 @@ class Authority {
   // unknown token, an ended or expired session, and reuse: a spent token
   // presented after the grace window ends its session (a session
   // revocation, streamed like any other) before the answer.
-  absl::StatusOr<IssuedToken> Refresh(absl::string_view refresh_token);
+  absl::StatusOr<IssuedToken> Refresh(absl::string_view refresh_token,
+                                      const Authorize& authorize = {});
 
   // The subject's live sessions, each with the systems it is still logged
   // in at.
@@ -120,12 +140,16 @@ class Authority {
   // UNAUTHENTICATED, a token for other systems PERMISSION_DENIED.
   absl::StatusOr<LogoutResult> LogoutFromSystem(absl::string_view system,
                                                 const LogoutTarget& target);
-  absl::StatusOr<LogoutResult> LogoutAll(const LogoutTarget& target);
+  // For a target given by token, `authorize` is asked about its audience.
+  absl::StatusOr<LogoutResult> LogoutAll(const LogoutTarget& target,
+                                         const Authorize& authorize = {});
 
   // RFC 7009: revoking an invalid, expired or already revoked token
   // succeeds and changes nothing. An access token is revoked alone; a
-  // refresh token ends its whole session.
-  absl::Status Revoke(absl::string_view token);
+  // refresh token ends its whole session; `authorize` is asked about the
+  // token's audience or the session's systems first.
+  absl::StatusOr<Revoked> Revoke(absl::string_view token,
+                                 const Authorize& authorize = {});
 
   // The signing and published keys now, with their version.
   std::shared_ptr<const KeySnapshot> keys() const { return keys_->Current(); }
@@ -148,7 +172,8 @@ class Authority {
             RevocationFeed* feed);
 
   absl::StatusOr<std::string> SubjectOf(const LogoutTarget& target,
-                                        absl::string_view system) const;
+                                        absl::string_view system,
+                                        const Authorize& authorize) const;
   absl::StatusOr<LogoutResult> Record(token::Revocation revocation);
   // Signs an access token of `session` at `systems`, stamped `tick`.
   absl::StatusOr<IssuedToken> Mint(const store::Session& session,

@@ -7,7 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/log.h"
 #include "server/watch_reactor.h"
 #include "wire/claims.h"
 #include "wire/status.h"
@@ -79,36 +81,103 @@ void FillKeys(const std::vector<KeyInfo>& keys,
   }
 }
 
+// A stream refused before it starts: finishes at once, then deletes itself.
+class RefusedWatch final
+    : public grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse> {
+ public:
+  explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
-grpc::Status IdentityService::Issue(grpc::ServerContext*,
+auth::Caller IdentityService::CallerOf(
+    const grpc::ServerContextBase& context) const {
+  auth::Caller caller = auth::CallerOf(*context.auth_context());
+  if (!caller.authenticated && access_.dev_mode) {
+    return auth::InsecureDevCaller();
+  }
+  return caller;
+}
+
+grpc::Status IdentityService::Audit(const auth::Caller& caller,
+                                    auth::AuditAction action,
+                                    auth::AuditEvent event,
+                                    const absl::Status& result) const {
+  if (access_.audit == nullptr) return wire::ToGrpcStatus(result);
+  event.principal = auth::PrincipalOf(caller);
+  event.action = action;
+  event.result = result;
+  absl::Status recorded = access_.audit->Record(event);
+  if (!recorded.ok()) {
+    // Fail closed: a state change no one can account for is not handed
+    // out. A logout has taken effect nonetheless, and a retry is harmless.
+    LogLine(absl::StrCat("audit: ", recorded.message()));
+    return wire::ToGrpcStatus(absl::UnavailableError(
+        absl::StrCat("the audit log cannot be written: ", recorded.message())));
+  }
+  return wire::ToGrpcStatus(result);
+}
+
+grpc::Status IdentityService::Issue(grpc::ServerContext* context,
                                     const sigil::v1::IssueRequest* request,
                                     sigil::v1::IssueResponse* response) {
-  auto ttl = TtlOf(*request);
-  if (!ttl.ok()) return wire::ToGrpcStatus(ttl.status());
+  const auth::Caller caller = CallerOf(*context);
   IssueParams params;
   params.subject = request->subject();
   params.systems.assign(request->systems().begin(), request->systems().end());
   params.scopes.assign(request->scopes().begin(), request->scopes().end());
+  auth::AuditEvent event;
+  event.subject = params.subject;
+  event.systems = params.systems;
+  absl::Status allowed = access_.policy->MayIssue(caller, params.systems);
+  if (!allowed.ok()) {
+    return Audit(caller, auth::AuditAction::kIssue, event, allowed);
+  }
+  auto ttl = TtlOf(*request);
+  if (!ttl.ok()) {
+    return Audit(caller, auth::AuditAction::kIssue, event, ttl.status());
+  }
   params.ttl = *ttl;
   auto issued = authority_->Issue(params);
-  if (!issued.ok()) return wire::ToGrpcStatus(issued.status());
-  FillIssued(*std::move(issued), response);
-  return grpc::Status::OK;
+  if (!issued.ok()) {
+    return Audit(caller, auth::AuditAction::kIssue, event, issued.status());
+  }
+  event.session_id = issued->session_id;
+  event.token_id = issued->token_id;
+  grpc::Status status =
+      Audit(caller, auth::AuditAction::kIssue, event, absl::OkStatus());
+  if (status.ok()) FillIssued(*std::move(issued), response);
+  return status;
 }
 
-grpc::Status IdentityService::Refresh(grpc::ServerContext*,
+grpc::Status IdentityService::Refresh(grpc::ServerContext* context,
                                       const sigil::v1::RefreshRequest* request,
                                       sigil::v1::IssueResponse* response) {
-  auto issued = authority_->Refresh(request->refresh_token());
-  if (!issued.ok()) return wire::ToGrpcStatus(issued.status());
-  FillIssued(*std::move(issued), response);
-  return grpc::Status::OK;
+  const auth::Caller caller = CallerOf(*context);
+  auto issued = authority_->Refresh(
+      request->refresh_token(), [&](absl::Span<const std::string> systems) {
+        return access_.policy->MayRefresh(caller, systems);
+      });
+  auth::AuditEvent event;
+  if (!issued.ok()) {
+    return Audit(caller, auth::AuditAction::kRefresh, event, issued.status());
+  }
+  event.subject = issued->subject;
+  event.systems = issued->systems;
+  event.session_id = issued->session_id;
+  event.token_id = issued->token_id;
+  grpc::Status status =
+      Audit(caller, auth::AuditAction::kRefresh, event, absl::OkStatus());
+  if (status.ok()) FillIssued(*std::move(issued), response);
+  return status;
 }
 
 grpc::Status IdentityService::ListSessions(
-    grpc::ServerContext*, const sigil::v1::ListSessionsRequest* request,
+    grpc::ServerContext* context, const sigil::v1::ListSessionsRequest* request,
     sigil::v1::ListSessionsResponse* response) {
+  absl::Status allowed = access_.policy->IsAdmin(CallerOf(*context));
+  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
   auto sessions = authority_->ListSessions(request->subject());
   if (!sessions.ok()) return wire::ToGrpcStatus(sessions.status());
   for (const store::Session& session : *sessions) {
@@ -127,9 +196,12 @@ grpc::Status IdentityService::ListSessions(
   return grpc::Status::OK;
 }
 
-grpc::Status IdentityService::Verify(grpc::ServerContext*,
+grpc::Status IdentityService::Verify(grpc::ServerContext* context,
                                      const sigil::v1::VerifyRequest* request,
                                      sigil::v1::VerifyResponse* response) {
+  absl::Status allowed =
+      access_.policy->MayVerify(CallerOf(*context), request->system());
+  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
   const std::vector<std::string> scopes(request->required_scopes().begin(),
                                         request->required_scopes().end());
   auto verdict =
@@ -148,29 +220,79 @@ grpc::Status IdentityService::Verify(grpc::ServerContext*,
 }
 
 grpc::Status IdentityService::LogoutFromSystem(
-    grpc::ServerContext*, const sigil::v1::LogoutFromSystemRequest* request,
+    grpc::ServerContext* context,
+    const sigil::v1::LogoutFromSystemRequest* request,
     sigil::v1::LogoutResponse* response) {
+  const auth::Caller caller = CallerOf(*context);
+  auth::AuditEvent event;
+  event.subject = request->subject();
+  event.systems = {request->system()};
+  // By subject or with the user's own token, only the system itself may
+  // end sessions there; the authority checks the token is for it.
+  absl::Status allowed =
+      access_.policy->MayLogoutFromSystem(caller, request->system());
+  if (!allowed.ok()) {
+    return Audit(caller, auth::AuditAction::kLogoutFromSystem, event, allowed);
+  }
   auto result = authority_->LogoutFromSystem(
       request->system(), LogoutTarget{request->subject(), request->token()});
-  if (!result.ok()) return wire::ToGrpcStatus(result.status());
-  FillLogout(*result, response);
-  return grpc::Status::OK;
+  if (!result.ok()) {
+    return Audit(caller, auth::AuditAction::kLogoutFromSystem, event,
+                 result.status());
+  }
+  event.subject = result->subject;
+  grpc::Status status = Audit(caller, auth::AuditAction::kLogoutFromSystem,
+                              event, absl::OkStatus());
+  if (status.ok()) FillLogout(*result, response);
+  return status;
 }
 
 grpc::Status IdentityService::LogoutAll(
-    grpc::ServerContext*, const sigil::v1::LogoutAllRequest* request,
+    grpc::ServerContext* context, const sigil::v1::LogoutAllRequest* request,
     sigil::v1::LogoutResponse* response) {
-  auto result =
-      authority_->LogoutAll(LogoutTarget{request->subject(), request->token()});
-  if (!result.ok()) return wire::ToGrpcStatus(result.status());
-  FillLogout(*result, response);
-  return grpc::Status::OK;
+  const auth::Caller caller = CallerOf(*context);
+  auth::AuditEvent event;
+  event.subject = request->subject();
+  // Naming a subject ends it everywhere: an administrator's act. With the
+  // user's own token, any system the token is valid at may do it for them.
+  if (!request->subject().empty()) {
+    absl::Status allowed = access_.policy->IsAdmin(caller);
+    if (!allowed.ok()) {
+      return Audit(caller, auth::AuditAction::kLogoutAll, event, allowed);
+    }
+  }
+  auto result = authority_->LogoutAll(
+      LogoutTarget{request->subject(), request->token()},
+      [&](absl::Span<const std::string> audience) {
+        return access_.policy->MayActForTokenAudience(caller, audience);
+      });
+  if (!result.ok()) {
+    return Audit(caller, auth::AuditAction::kLogoutAll, event, result.status());
+  }
+  event.subject = result->subject;
+  grpc::Status status =
+      Audit(caller, auth::AuditAction::kLogoutAll, event, absl::OkStatus());
+  if (status.ok()) FillLogout(*result, response);
+  return status;
 }
 
-grpc::Status IdentityService::Revoke(grpc::ServerContext*,
+grpc::Status IdentityService::Revoke(grpc::ServerContext* context,
                                      const sigil::v1::RevokeRequest* request,
                                      sigil::v1::RevokeResponse*) {
-  return wire::ToGrpcStatus(authority_->Revoke(request->token()));
+  const auth::Caller caller = CallerOf(*context);
+  auto revoked = authority_->Revoke(
+      request->token(), [&](absl::Span<const std::string> audience) {
+        return access_.policy->MayActForTokenAudience(caller, audience);
+      });
+  auth::AuditEvent event;
+  if (!revoked.ok()) {
+    return Audit(caller, auth::AuditAction::kRevoke, event, revoked.status());
+  }
+  event.subject = revoked->subject;
+  event.systems = revoked->systems;
+  event.session_id = revoked->session_id;
+  event.token_id = revoked->token_id;
+  return Audit(caller, auth::AuditAction::kRevoke, event, absl::OkStatus());
 }
 
 grpc::Status IdentityService::GetJwks(grpc::ServerContext*,
@@ -182,26 +304,36 @@ grpc::Status IdentityService::GetJwks(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status IdentityService::RotateKeys(grpc::ServerContext*,
+grpc::Status IdentityService::RotateKeys(grpc::ServerContext* context,
                                          const sigil::v1::RotateKeysRequest*,
                                          sigil::v1::KeysResponse* response) {
+  const auth::Caller caller = CallerOf(*context);
+  absl::Status allowed = access_.policy->IsAdmin(caller);
+  if (!allowed.ok()) {
+    return Audit(caller, auth::AuditAction::kRotateKeys, {}, allowed);
+  }
   auto keys = authority_->RotateKeys();
-  if (!keys.ok()) return wire::ToGrpcStatus(keys.status());
-  FillKeys(*keys, response);
-  return grpc::Status::OK;
+  grpc::Status status =
+      Audit(caller, auth::AuditAction::kRotateKeys, {}, keys.status());
+  if (status.ok()) FillKeys(*keys, response);
+  return status;
 }
 
-grpc::Status IdentityService::ListKeys(grpc::ServerContext*,
+grpc::Status IdentityService::ListKeys(grpc::ServerContext* context,
                                        const sigil::v1::ListKeysRequest*,
                                        sigil::v1::KeysResponse* response) {
+  absl::Status allowed = access_.policy->IsAdmin(CallerOf(*context));
+  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
   FillKeys(authority_->ListKeys(), response);
   return grpc::Status::OK;
 }
 
 grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
 IdentityService::WatchRevocations(
-    grpc::CallbackServerContext*,
+    grpc::CallbackServerContext* context,
     const sigil::v1::WatchRevocationsRequest* request) {
+  absl::Status allowed = access_.policy->MayWatch(CallerOf(*context));
+  if (!allowed.ok()) return new RefusedWatch(wire::ToGrpcStatus(allowed));
   return new WatchReactor(
       feed_, clock_,
       [authority = authority_] { return authority->keys()->version; },

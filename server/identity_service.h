@@ -1,6 +1,9 @@
 #ifndef SIGIL_SERVER_IDENTITY_SERVICE_H_
 #define SIGIL_SERVER_IDENTITY_SERVICE_H_
 
+#include "server/auth/audit_log.h"
+#include "server/auth/caller.h"
+#include "server/auth/policy.h"
 #include "server/authority.h"
 #include "server/revocation_feed.h"
 #include "sigil/v1/identity.grpc.pb.h"
@@ -8,16 +11,29 @@
 
 namespace sigil::server {
 
-// sigil.v1.Identity over gRPC: translates messages to Authority calls and
-// statuses back (ToGrpcStatus); no logic of its own. Thread-safe.
+// Who may call what, and where state changes are recorded.
+struct Access {
+  const auth::Policy* policy = nullptr;  // required
+  // Dev mode (AllowAll on loopback): a peer without a certificate is
+  // audited as auth::InsecureDevCaller().
+  bool dev_mode = false;
+  // Every state-changing call, allowed or not, is recorded here; a call
+  // whose record cannot be written fails UNAVAILABLE. Null: no audit.
+  auth::AuditLog* audit = nullptr;
+};
+
+// sigil.v1.Identity over gRPC: authorizes each call against the policy,
+// translates messages to Authority calls and statuses back
+// (ToGrpcStatus), and audits state changes; no token logic of its own.
+// Thread-safe.
 class IdentityService final
     : public sigil::v1::Identity::WithCallbackMethod_WatchRevocations<
           sigil::v1::Identity::Service> {
  public:
   // Nothing is owned; everything must outlive the service.
   IdentityService(Authority* authority, RevocationFeed* feed,
-                  const token::Clock* clock)
-      : authority_(authority), feed_(feed), clock_(clock) {}
+                  const token::Clock* clock, Access access)
+      : authority_(authority), feed_(feed), clock_(clock), access_(access) {}
 
   grpc::Status Issue(grpc::ServerContext* context,
                      const sigil::v1::IssueRequest* request,
@@ -56,9 +72,16 @@ class IdentityService final
                             sigil::v1::ListSessionsResponse* response) override;
 
  private:
+  auth::Caller CallerOf(const grpc::ServerContextBase& context) const;
+  // Records the call (when audited) and returns its status as gRPC's; an
+  // unwritable record turns it into UNAVAILABLE.
+  grpc::Status Audit(const auth::Caller& caller, auth::AuditAction action,
+                     auth::AuditEvent event, const absl::Status& result) const;
+
   Authority* const authority_;
   RevocationFeed* const feed_;
   const token::Clock* const clock_;
+  const Access access_;
 };
 
 }  // namespace sigil::server

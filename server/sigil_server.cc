@@ -12,6 +12,39 @@ namespace sigil::server {
 absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
     const ServerOptions& options, const token::Clock* clock) {
   std::unique_ptr<SigilServer> server(new SigilServer());
+  auto credentials = wire::ServerCredentialsFor(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  const bool local = wire::IsLocalAddress(options.listen);
+  if (options.tls.cert.empty() && !local && !options.allow_insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve plaintext on ", options.listen,
+        ": give --tls_cert and --tls_key (and --client_ca to know callers), "
+        "listen on loopback or a unix socket, or pass --allow_insecure when a "
+        "mesh terminates mTLS in front of sigild"));
+  }
+  bool dev_mode = false;
+  if (!options.policy_file.empty() && options.tls.ca.empty()) {
+    return absl::FailedPreconditionError(
+        "--policy needs --client_ca: the policy knows callers only by their "
+        "client certificates");
+  }
+  if (!options.policy_file.empty()) {
+    auto policy = auth::Policy::Load(options.policy_file);
+    if (!policy.ok()) return policy.status();
+    server->policy_ = std::make_unique<auth::Policy>(*std::move(policy));
+  } else if (local || options.allow_insecure) {
+    server->policy_ = std::make_unique<auth::Policy>(auth::Policy::AllowAll());
+    dev_mode = true;
+    LogLine(
+        absl::StrCat("no --policy: dev mode, every caller may call "
+                     "everything on ",
+                     options.listen));
+  } else {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--policy is required to serve on ", options.listen,
+        " (only a loopback or unix socket listener runs without one)"));
+  }
+
   auto store = store::RocksStore::Open(options.data_dir, clock);
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
@@ -27,10 +60,19 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
                         *std::move(keys), server->feed_.get());
   if (!authority.ok()) return authority.status();
   server->authority_ = *std::move(authority);
+  // After the store: its lock, not the log, says the data dir is in use.
+  auto audit = auth::AuditLog::Open(options.audit_log.empty()
+                                        ? options.data_dir + "/audit.log"
+                                        : options.audit_log,
+                                    clock);
+  if (!audit.ok()) return audit.status();
+  server->audit_ = *std::move(audit);
   server->service_ = std::make_unique<IdentityService>(
-      server->authority_.get(), server->feed_.get(), clock);
+      server->authority_.get(), server->feed_.get(), clock,
+      Access{server->policy_.get(), dev_mode, server->audit_.get()});
 
-  auto started = wire::StartGrpcServer(options.listen, server->service_.get());
+  auto started = wire::StartGrpcServer(options.listen, server->service_.get(),
+                                       *credentials);
   if (!started.ok()) return started.status();
   server->server_ = std::move(started->server);
   server->port_ = started->port;
@@ -63,6 +105,7 @@ void SigilServer::Shutdown(absl::Duration grace) {
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (pruner_.joinable()) pruner_.join();
   service_.reset();
+  audit_.reset();
   authority_.reset();
   feed_.reset();
   store_.reset();

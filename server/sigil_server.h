@@ -16,6 +16,7 @@
 #include "server/store/rocks_store.h"
 #include "token/algorithm.h"
 #include "token/clock.h"
+#include "wire/tls.h"
 
 namespace sigil::server {
 
@@ -31,6 +32,17 @@ struct ServerOptions {
   // the key set, and a due key rotation (authority.key_rotation_period)
   // happens.
   absl::Duration maintenance_interval = absl::Minutes(1);
+  // TLS for the listener; with tls.ca, callers must present a certificate
+  // from that CA, whose URI or DNS SANs name them to the policy.
+  wire::TlsFiles tls;
+  // The sigil.v1.Policy file. Empty: dev mode, everything allowed, which
+  // only a local listener (or allow_insecure) accepts.
+  std::string policy_file;
+  // Plaintext, or dev mode, beyond loopback: for a mesh that terminates
+  // mTLS in front of sigild and does its own authorization.
+  bool allow_insecure = false;
+  // The audit log; empty means <data_dir>/audit.log, "-" standard output.
+  std::string audit_log;
 };
 
 // A running authority: the store, the keys, sigil.v1.Identity, server
@@ -38,8 +50,10 @@ struct ServerOptions {
 // plus flags and signals; tests run it in-process on a real socket.
 class SigilServer {
  public:
-  // Opens the data dir (failing if another process holds it), loads or
-  // creates the signing key, and starts serving. `clock` is not owned and
+  // Checks the listener's security (plaintext or dev mode only on a local
+  // address unless allow_insecure), opens the data dir (failing if another
+  // process holds it), loads or creates the signing keys, and starts
+  // serving. `clock` is not owned and
   // must outlive the server. Errors say what failed and where.
   static absl::StatusOr<std::unique_ptr<SigilServer>> Start(
       const ServerOptions& options, const token::Clock* clock);
@@ -57,6 +71,8 @@ class SigilServer {
   SigilServer() = default;
   void PruneLoop(absl::Duration interval);
 
+  std::unique_ptr<auth::Policy> policy_;
+  std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<store::RocksStore> store_;
   std::unique_ptr<RevocationFeed> feed_;
   std::unique_ptr<Authority> authority_;

@@ -39,6 +39,22 @@ ABSL_FLAG(std::string, alg, "ES256",
 ABSL_FLAG(absl::Duration, key_rotation_period, absl::ZeroDuration(),
           "Rotate the signing keys once the active key has signed this long "
           "(checked every minute, counted across restarts); 0 never.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain to serve TLS with (with --tls_key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, client_ca, "",
+          "PEM CA that callers' certificates must chain to (mTLS); their URI "
+          "or DNS SANs name them to --policy.");
+ABSL_FLAG(std::string, policy, "",
+          "sigil.v1.Policy file (text format, or JSON for .json): who may "
+          "call what. Without it only a loopback or unix listener starts, "
+          "allowing everything (dev mode).");
+ABSL_FLAG(bool, allow_insecure, false,
+          "Serve plaintext, or without --policy, beyond loopback: only behind "
+          "a mesh that terminates mTLS and authorizes callers itself.");
+ABSL_FLAG(std::string, audit_log, "",
+          "Audit log of state changes, one JSON line each; default "
+          "<data_dir>/audit.log, - for standard output.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM or SIGINT.");
 
@@ -88,6 +104,11 @@ int main(int argc, char** argv) {
   options.authority.issuer = absl::GetFlag(FLAGS_issuer);
   options.authority.default_ttl = absl::GetFlag(FLAGS_token_ttl);
   options.authority.max_ttl = absl::GetFlag(FLAGS_max_token_ttl);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                 absl::GetFlag(FLAGS_client_ca)};
+  options.policy_file = absl::GetFlag(FLAGS_policy);
+  options.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
+  options.audit_log = absl::GetFlag(FLAGS_audit_log);
   options.authority.refresh_idle_ttl = absl::GetFlag(FLAGS_refresh_idle_ttl);
   options.authority.refresh_ttl = absl::GetFlag(FLAGS_refresh_ttl);
   options.authority.refresh_grace = absl::GetFlag(FLAGS_refresh_grace);

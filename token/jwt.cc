@@ -42,13 +42,23 @@ absl::StatusOr<std::string> RequiredString(const JsonValue& claims,
   return v->string_value();
 }
 
+// A plain non-negative integer literal. The sign is refused on the literal,
+// not on the value, so "-0" (which AsInt64 reads as 0) has no second
+// spelling of 0 to offer.
+std::optional<int64_t> NonNegativeInteger(const JsonValue& v) {
+  if (v.type() != JsonValue::Type::kNumber ||
+      absl::StartsWith(v.string_value(), "-")) {
+    return std::nullopt;
+  }
+  return v.AsInt64();
+}
+
 absl::StatusOr<std::optional<int64_t>> OptionalNumericDate(
     const JsonValue& claims, absl::string_view name) {
   const JsonValue* v = claims.Find(name);
   if (v == nullptr) return std::optional<int64_t>();
-  std::optional<int64_t> seconds;
-  if (v->type() == JsonValue::Type::kNumber) seconds = v->AsInt64();
-  if (!seconds.has_value() || *seconds < 0 || *seconds >= kMaxNumericDate) {
+  const std::optional<int64_t> seconds = NonNegativeInteger(*v);
+  if (!seconds.has_value() || *seconds >= kMaxNumericDate) {
     return ClaimError(name, "is not an integer numericdate");
   }
   return seconds;
@@ -140,9 +150,8 @@ absl::StatusOr<ParsedClaims> ParseClaims(absl::string_view payload,
   if (!scopes.ok()) return scopes.status();
   c.scopes = *std::move(scopes);
   if (const JsonValue* us = doc->Find("sigil_iat_us"); us != nullptr) {
-    std::optional<int64_t> value;
-    if (us->type() == JsonValue::Type::kNumber) value = us->AsInt64();
-    if (!value.has_value() || *value < 0) {
+    const std::optional<int64_t> value = NonNegativeInteger(*us);
+    if (!value.has_value()) {
       return ClaimError("sigil_iat_us", "is not a non-negative integer");
     }
     parsed.issued_at_us = value;

@@ -10,6 +10,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -28,6 +29,7 @@ struct OpenSslFree {
   }
 };
 using BigNum = std::unique_ptr<BIGNUM, OpenSslFree<BN_free>>;
+using BnCtx = std::unique_ptr<BN_CTX, OpenSslFree<BN_CTX_free>>;
 using Bio = std::unique_ptr<BIO, OpenSslFree<BIO_free>>;
 using DecoderCtx =
     std::unique_ptr<OSSL_DECODER_CTX, OpenSslFree<OSSL_DECODER_CTX_free>>;
@@ -109,7 +111,85 @@ absl::Status CheckKeyFitsAlgorithm(const EVP_PKEY* pkey, Algorithm alg) {
   return Invalid("unsupported algorithm");
 }
 
+absl::Status CheckRsaExponent(const BIGNUM* e) {
+  if (static_cast<size_t>(BN_num_bytes(e)) > kMaxRsaExponentBytes ||
+      !BN_is_odd(e) || BN_is_one(e)) {
+    return Invalid("rsa exponent must be odd, above 1 and at most 64 bits");
+  }
+  return absl::OkStatus();
+}
+
+// The product of the odd primes below 752 (SP 800-56B 6.4.2.2: a modulus
+// has no factor that small). Built once; read-only afterwards.
+const BIGNUM* SmallPrimesProduct() {
+  static const BIGNUM* product = [] {
+    BIGNUM* p = BN_new();
+    if (p == nullptr || BN_one(p) != 1) std::abort();
+    for (BN_ULONG n = 3; n < 752; n += 2) {
+      bool prime = true;
+      for (BN_ULONG d = 3; d * d <= n && prime; d += 2) prime = n % d != 0;
+      if (prime && BN_mul_word(p, n) != 1) std::abort();
+    }
+    return p;
+  }();
+  return product;
+}
+
+// OpenSSL's EVP_PKEY_public_check tests an RSA modulus with Miller-Rabin at
+// random bases, so a crafted modulus could load on one fetch of a key set
+// and fail on the next. These checks are repeatable: an odd modulus
+// without small factors, and the Fermat test to the fixed base 2 with a
+// gcd, which refuses a prime modulus (2^(n-1) = 1) and a prime power p^k
+// (2^(n-1) = 1 mod p), both of which anyone can factor. A real modulus pq
+// passes unless 2 has order dividing n-1 modulo p or q, which random
+// primes of RSA size never give.
+absl::Status CheckRsaModulus(const BIGNUM* n) {
+  BnCtx ctx(BN_CTX_new());
+  BigNum gcd(BN_new());
+  BigNum exponent(BN_dup(n));
+  BigNum two(BN_new());
+  BigNum fermat(BN_new());
+  if (ctx == nullptr || gcd == nullptr || exponent == nullptr ||
+      two == nullptr || fermat == nullptr || BN_set_word(two.get(), 2) != 1 ||
+      BN_sub_word(exponent.get(), 1) != 1) {
+    return Internal("out of memory");
+  }
+  if (!BN_is_odd(n)) return Invalid("rsa modulus is even");
+  if (BN_gcd(gcd.get(), n, SmallPrimesProduct(), ctx.get()) != 1) {
+    return Internal("cannot check the rsa modulus");
+  }
+  if (!BN_is_one(gcd.get())) return Invalid("rsa modulus has a small factor");
+  if (BN_mod_exp(fermat.get(), two.get(), exponent.get(), n, ctx.get()) != 1 ||
+      BN_sub_word(fermat.get(), 1) != 1 ||
+      BN_gcd(gcd.get(), fermat.get(), n, ctx.get()) != 1) {
+    return Internal("cannot check the rsa modulus");
+  }
+  // gcd(0, n) is n: the prime case lands here too.
+  if (!BN_is_one(gcd.get())) {
+    return Invalid("rsa modulus is prime, a prime power or degenerate");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRsaPublicKey(const EVP_PKEY* pkey) {
+  BIGNUM* raw_n = nullptr;
+  BIGNUM* raw_e = nullptr;
+  const bool got_n =
+      EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &raw_n) == 1;
+  BigNum n(raw_n);
+  const bool got_e =
+      EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &raw_e) == 1;
+  BigNum e(raw_e);
+  if (!got_n || !got_e) return Invalid("rsa key has no modulus or exponent");
+  absl::Status exponent = CheckRsaExponent(e.get());
+  if (!exponent.ok()) return exponent;
+  return CheckRsaModulus(n.get());
+}
+
+// EVP_PKEY_public_check is deterministic for EC points and Ed25519 keys;
+// RSA keys get CheckRsaPublicKey instead (see there).
 absl::Status CheckPublicKey(EVP_PKEY* pkey) {
+  if (EVP_PKEY_is_a(pkey, "RSA")) return CheckRsaPublicKey(pkey);
   PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
   if (ctx == nullptr || EVP_PKEY_public_check(ctx.get()) != 1) {
     return Invalid("public key fails validation");
@@ -219,10 +299,8 @@ absl::StatusOr<Pkey> RsaKeyFromJwk(const Jwk& jwk) {
   }
   absl::StatusOr<BigNum> e = DecodeUnsigned("e", jwk.e);
   if (!e.ok()) return e.status();
-  if (static_cast<size_t>(BN_num_bytes(e->get())) > kMaxRsaExponentBytes ||
-      !BN_is_odd(e->get()) || BN_is_one(e->get())) {
-    return Invalid("rsa exponent must be odd, above 1 and at most 64 bits");
-  }
+  absl::Status exponent = CheckRsaExponent(e->get());
+  if (!exponent.ok()) return exponent;
   ParamBld bld(OSSL_PARAM_BLD_new());
   if (bld == nullptr ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n->get()) != 1 ||

@@ -402,6 +402,32 @@ TEST_F(SigildTest, TakenTcpPortExitsCannotListen) {
       << sigild->Log();
 }
 
+TEST_F(SigildTest, InsecureListenersBeyondLoopbackExitAtOnce) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> flags;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"plaintext on every interface", {}, "refusing to serve plaintext"},
+      {"an unreadable TLS certificate",
+       {"--tls_cert=x.pem", "--tls_key=y.pem"},
+       "cannot read the TLS certificate x.pem"},
+      {"a policy file that does not parse",
+       {"--allow_insecure", "--policy=/dev/null/none.textproto"},
+       "none.textproto"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto sigild = NewSigild("0.0.0.0:0", c.flags);
+    ASSERT_TRUE(sigild->Spawn());
+    EXPECT_EQ(sigild->WaitExit(kExitTimeout), 1);
+    EXPECT_TRUE(absl::StrContains(sigild->Log(), c.says)) << sigild->Log();
+    // Refused before the data dir was touched.
+    EXPECT_FALSE(std::filesystem::exists(data_dir_ + "/db"));
+  }
+}
+
 TEST_F(SigildTest, CorruptKeyFileExitsNamingTheFile) {
   ASSERT_NO_FATAL_FAILURE(StartSigild());
   ASSERT_EQ(StopSigild(), 0);
@@ -928,10 +954,11 @@ TEST_F(SigildTest, HostileTokensAreUnauthenticatedAndTheServerStaysUp) {
        absl::StrCat(header, ".", payload.substr(0, 8), "\n", payload.substr(8),
                     ".", parts[2]),
        Reason::MALFORMED},
-      {"1 MiB token",
-       absl::StrCat(header, ".", std::string(1 << 20, 'A'), ".", parts[2]),
+      // Over the verifier's cap, under the transport's message cap.
+      {"32 KiB token",
+       absl::StrCat(header, ".", std::string(32 << 10, 'A'), ".", parts[2]),
        Reason::TOKEN_TOO_LARGE},
-      {"100k dots", std::string(100000, '.'), Reason::TOKEN_TOO_LARGE},
+      {"40k dots", std::string(40000, '.'), Reason::TOKEN_TOO_LARGE},
   };
 
   for (const HostileCase& c : cases) {
@@ -943,6 +970,14 @@ TEST_F(SigildTest, HostileTokensAreUnauthenticatedAndTheServerStaysUp) {
     EXPECT_FALSE(response.has_claims());
     EXPECT_FALSE(response.has_cache_until());
   }
+
+  // Past the transport's message cap the request is refused unread.
+  sigil::v1::VerifyRequest huge;
+  huge.set_token(std::string(1 << 20, 'A'));
+  huge.set_system("A");
+  sigil::v1::VerifyResponse refused;
+  EXPECT_EQ(stub_->Verify(Context().get(), huge, &refused).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
 
   ASSERT_TRUE(sigild_->running()) << "sigild died during the hostile table";
   EXPECT_EQ(Verdict(genuine, "A"), "OK VALID");

@@ -250,7 +250,9 @@ TEST_F(SessionTest, HostileRefreshTokensAreRefusedCleanly) {
       {"nul inside",
        std::string(20, 'A') + std::string(1, '\0') + std::string(22, 'A'),
        grpc::StatusCode::UNAUTHENTICATED},
-      {"huge", std::string(1 << 16, 'A'), grpc::StatusCode::UNAUTHENTICATED},
+      {"huge", std::string(32 << 10, 'A'), grpc::StatusCode::UNAUTHENTICATED},
+      {"over the message cap", std::string(1 << 20, 'A'),
+       grpc::StatusCode::RESOURCE_EXHAUSTED},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

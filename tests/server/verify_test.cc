@@ -84,9 +84,9 @@ TEST_F(VerifyTest, HostileTokensAreVerdictsAndTheServerStaysUp) {
       {"two segments", good.substr(0, good.rfind('.')),
        "UNAUTHENTICATED MALFORMED"},
       {"five segments", good + ".a.b", "UNAUTHENTICATED MALFORMED"},
-      {"100k dots", std::string(100000, '.'),
-       "UNAUTHENTICATED TOKEN_TOO_LARGE"},
-      {"1 MiB", std::string(1 << 20, 'a'), "UNAUTHENTICATED TOKEN_TOO_LARGE"},
+      // Over the verifier's cap, under the transport's message cap.
+      {"40k dots", std::string(40000, '.'), "UNAUTHENTICATED TOKEN_TOO_LARGE"},
+      {"32 KiB", std::string(32 << 10, 'a'), "UNAUTHENTICATED TOKEN_TOO_LARGE"},
       {"control bytes", std::string("\0\x7f\x01.\x02.\x03", 7),
        "UNAUTHENTICATED MALFORMED"},
       {"alg none",
@@ -100,6 +100,13 @@ TEST_F(VerifyTest, HostileTokensAreVerdictsAndTheServerStaysUp) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(Outcome(Check(c.token, "A")), c.outcome);
   }
+  // Past the transport's message cap the request is not even read.
+  sigil::v1::VerifyRequest huge;
+  huge.set_token(std::string(1 << 20, 'a'));
+  huge.set_system("A");
+  sigil::v1::VerifyResponse response;
+  EXPECT_EQ(stub_->Verify(Context().get(), huge, &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(Outcome(Check(good, "A")), "OK VALID");
 }
 

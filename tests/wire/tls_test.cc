@@ -1,0 +1,66 @@
+#include "wire/tls.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
+
+namespace sigil::wire {
+namespace {
+
+TEST(TlsTest, OnlyUnixSocketsAndLoopbackAreLocal) {
+  struct Case {
+    const char* listen;
+    bool local;
+  };
+  const Case cases[] = {
+      {"unix:/run/sigil.sock", true},
+      {"127.0.0.1:50051", true},
+      {"127.8.9.10:1", true},
+      {"localhost:50051", true},
+      {"[::1]:50051", true},
+      {"0.0.0.0:50051", false},
+      {"[::]:50051", false},
+      {"10.0.0.7:50051", false},
+      {"127.0.0.1.example.com:50051", false},
+      {"128.0.0.1:50051", false},
+      {"localhost.example.com:1", false},
+      {"[::1:50051", false},
+      {"", false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.listen);
+    EXPECT_EQ(IsLocalAddress(c.listen), c.local);
+  }
+}
+
+TEST(TlsTest, UnusableFilesAreNamed) {
+  testing::TempDir dir;
+  const std::string missing = dir.Sub("missing.pem");
+  struct Case {
+    const char* name;
+    TlsFiles files;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"cert without key", {missing, "", ""}, "given together"},
+      {"key without cert", {"", missing, ""}, "given together"},
+      {"missing cert", {missing, missing, ""}, "missing.pem"},
+      {"CA without a server certificate", {"", "", missing}, "client CA"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto credentials = ServerCredentialsFor(c.files);
+    ASSERT_FALSE(credentials.ok());
+    EXPECT_EQ(credentials.status().code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(credentials.status().message().find(c.error), std::string::npos)
+        << credentials.status();
+  }
+  EXPECT_TRUE(ServerCredentialsFor({}).ok());
+  EXPECT_TRUE(ChannelCredentialsFor({}).ok());
+  EXPECT_FALSE(ChannelCredentialsFor({"", "", missing}).ok());
+}
+
+}  // namespace
+}  // namespace sigil::wire

@@ -1,0 +1,117 @@
+#include "wire/tls.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace sigil::wire {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read the ", what, " ", path, ": ", std::strerror(errno)));
+  }
+  std::stringstream contents;
+  contents << in.rdbuf();
+  if (!absl::StrContains(contents.str(), "-----BEGIN ")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the ", what, " ", path, " holds no PEM block"));
+  }
+  return contents.str();
+}
+
+absl::Status CheckPair(const TlsFiles& files) {
+  if (files.cert.empty() != files.key.empty()) {
+    return absl::FailedPreconditionError(
+        "a TLS certificate and its key are given together or not at all");
+  }
+  return absl::OkStatus();
+}
+
+bool IsLoopbackIpv4(absl::string_view host) {
+  std::vector<absl::string_view> octets = absl::StrSplit(host, '.');
+  int first = 0;
+  return octets.size() == 4 && absl::SimpleAtoi(octets[0], &first) &&
+         first == 127;
+}
+
+}  // namespace
+
+bool IsLocalAddress(absl::string_view listen) {
+  if (absl::StartsWith(listen, "unix:")) return true;
+  absl::string_view host = listen;
+  if (absl::StartsWith(host, "[")) {
+    const size_t close = host.find(']');
+    if (close == absl::string_view::npos) return false;
+    host = host.substr(1, close - 1);
+  } else {
+    const size_t colon = host.rfind(':');
+    if (colon != absl::string_view::npos) host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "::1" || IsLoopbackIpv4(host);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
+    const TlsFiles& files) {
+  absl::Status paired = CheckPair(files);
+  if (!paired.ok()) return paired;
+  if (files.cert.empty()) {
+    if (!files.ca.empty()) {
+      return absl::FailedPreconditionError(
+          "a client CA needs the server's own certificate and key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  auto cert = ReadPem(files.cert, "TLS certificate");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPem(files.key, "TLS key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(
+      GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!files.ca.empty()) {
+    auto ca = ReadPem(files.ca, "client CA");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+    // The caller's identity comes from this certificate, so it must be
+    // there and must chain to the CA; nothing else is accepted.
+    options.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const TlsFiles& files) {
+  absl::Status paired = CheckPair(files);
+  if (!paired.ok()) return paired;
+  if (files.cert.empty() && files.ca.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions options;
+  if (!files.ca.empty()) {
+    auto ca = ReadPem(files.ca, "CA");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+  }
+  if (!files.cert.empty()) {
+    auto cert = ReadPem(files.cert, "TLS certificate");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadPem(files.key, "TLS key");
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *cert;
+    options.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(options);
+}
+
+}  // namespace sigil::wire
