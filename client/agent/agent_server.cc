@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "wire/grpc_server.h"
 
 namespace sigil::client::agent {
@@ -11,6 +12,15 @@ namespace sigil::client::agent {
 absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
     std::shared_ptr<grpc::ChannelInterface> authority, AgentOptions options) {
   std::unique_ptr<AgentServer> agent(new AgentServer());
+  auto credentials = wire::ServerCredentialsFor(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  if (options.tls.cert.empty() && !wire::IsLocalAddress(options.listen) &&
+      !options.allow_insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve plaintext on ", options.listen,
+        ": listen on a unix socket or loopback (the pod's own), give "
+        "--tls_cert and --tls_key, or pass --allow_insecure"));
+  }
   options.client.mode = ClientOptions::Mode::kLocal;
   auto client = Client::Create(std::move(authority), options.client);
   if (!client.ok()) return client.status();
@@ -18,7 +28,8 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   agent->service_ = std::make_unique<AgentService>(agent->client_.get(),
                                                    options.client.system);
 
-  auto started = wire::StartGrpcServer(options.listen, agent->service_.get());
+  auto started = wire::StartGrpcServer(options.listen, agent->service_.get(),
+                                       *credentials);
   if (!started.ok()) return started.status();
   agent->server_ = std::move(started->server);
   agent->port_ = started->port;

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "client/agent/agent_service.h"
 #include "client/client.h"
+#include "wire/tls.h"
 
 namespace sigil::client::agent {
 
@@ -21,6 +22,11 @@ struct AgentOptions {
   // The SDK's options: system, issuer, max_staleness, clock. The agent
   // always verifies in local mode.
   ClientOptions client;
+  // TLS for the listener (with tls.ca, callers must present a certificate
+  // of that CA). Without it the agent serves plaintext only on a unix
+  // socket or loopback, like sigild, unless allow_insecure.
+  wire::TlsFiles tls;
+  bool allow_insecure = false;
 };
 
 // sigil-agent: an SDK in local mode behind sigil.v1.Identity, with

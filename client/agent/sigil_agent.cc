@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "client/agent/agent_server.h"
+#include "wire/tls.h"
 
 ABSL_FLAG(std::string, authority, "127.0.0.1:50051",
           "sigild address: host:port or unix:PATH.");
@@ -25,6 +26,21 @@ ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(2),
 ABSL_FLAG(absl::Duration, authority_deadline, absl::Seconds(2),
           "Deadline of calls to the authority, including the Verify a stale "
           "agent falls back to before answering UNAVAILABLE.");
+
+ABSL_FLAG(std::string, authority_ca, "",
+          "PEM CA that sigild's certificate must chain to; given, the agent "
+          "reaches sigild over TLS.");
+ABSL_FLAG(std::string, authority_cert, "",
+          "PEM client certificate the agent presents to sigild (mTLS): its "
+          "SAN names this system to sigild's policy.");
+ABSL_FLAG(std::string, authority_key, "", "PEM key of --authority_cert.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate to serve TLS with (with --tls_key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls_cert.");
+ABSL_FLAG(std::string, client_ca, "",
+          "PEM CA that callers' certificates must chain to (mTLS).");
+ABSL_FLAG(bool, allow_insecure, false,
+          "Serve plaintext beyond loopback and unix sockets.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -50,9 +66,19 @@ int main(int argc, char** argv) {
   options.client.issuer = absl::GetFlag(FLAGS_issuer);
   options.client.max_staleness = absl::GetFlag(FLAGS_max_staleness);
   options.client.deadline = absl::GetFlag(FLAGS_authority_deadline);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                 absl::GetFlag(FLAGS_client_ca)};
+  options.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
+  auto to_authority = sigil::wire::ChannelCredentialsFor(
+      {absl::GetFlag(FLAGS_authority_cert), absl::GetFlag(FLAGS_authority_key),
+       absl::GetFlag(FLAGS_authority_ca)});
+  if (!to_authority.ok()) {
+    std::fprintf(stderr, "sigil-agent: %s\n",
+                 std::string(to_authority.status().message()).c_str());
+    return 1;
+  }
   auto agent = sigil::client::agent::AgentServer::Start(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_authority),
-                          grpc::InsecureChannelCredentials()),
+      grpc::CreateChannel(absl::GetFlag(FLAGS_authority), *to_authority),
       options);
   if (!agent.ok()) {
     std::fprintf(stderr, "sigil-agent: %s\n",

@@ -14,16 +14,19 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/agent/agent_server.h"
 #include "gtest/gtest.h"
 #include "server/sigil_server.h"
 #include "sigil/v1/identity.grpc.pb.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_pki.h"
 #include "token/clock.h"
+#include "wire/tls.h"
 
 namespace sigil::server {
 namespace {
 
+namespace agent = ::sigil::client::agent;
 using sigil::v1::Identity;
 
 constexpr char kPolicy[] = SIGIL_SOURCE_DIR "/deploy/policy.example.textproto";
@@ -190,6 +193,50 @@ TEST_F(AuthorizationTest, OnlyLocalListenersRunWithoutTlsOrPolicy) {
           << server.status();
     }
   }
+}
+
+TEST_F(AuthorizationTest, AnAgentActsWithItsSystemsRightsOnly) {
+  agent::AgentOptions options;
+  options.listen = "127.0.0.1:0";
+  options.client.system = "A";
+  options.client.issuer = "sigil";
+  const testing::IssuedCert& cert = clients_.at("A");
+  auto to_authority = wire::ChannelCredentialsFor(
+      {cert.cert_path, cert.key_path, dir_.Sub("test-ca.crt")});
+  ASSERT_TRUE(to_authority.ok()) << to_authority.status();
+  auto agent = agent::AgentServer::Start(
+      grpc::CreateChannel(absl::StrCat("localhost:", server_->port()),
+                          *to_authority),
+      options);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto through_agent = Identity::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*agent)->port()),
+                          grpc::InsecureChannelCredentials()));
+
+  const sigil::v1::IssueResponse token_a = Login({"A"});
+  sigil::v1::VerifyRequest verify;
+  verify.set_token(token_a.access_token());
+  verify.set_system("A");
+  sigil::v1::VerifyResponse verdict;
+  ASSERT_TRUE(through_agent->Verify(Context().get(), verify, &verdict).ok());
+  EXPECT_EQ(verdict.verdict().code(), "OK");
+  // Forwarded with A's certificate, Issue gets A's rights: none.
+  sigil::v1::IssueRequest issue;
+  issue.set_subject("alice");
+  issue.add_systems("A");
+  sigil::v1::IssueResponse issued;
+  EXPECT_EQ(through_agent->Issue(Context().get(), issue, &issued).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  options.listen = "0.0.0.0:0";
+  auto exposed = agent::AgentServer::Start(
+      grpc::CreateChannel(absl::StrCat("localhost:", server_->port()),
+                          *to_authority),
+      options);
+  ASSERT_FALSE(exposed.ok());
+  EXPECT_TRUE(absl::StrContains(exposed.status().message(),
+                                "refusing to serve plaintext"))
+      << exposed.status();
 }
 
 TEST_F(AuthorizationTest, CallersWithoutACertificateOfTheCaAreRefused) {
