@@ -22,9 +22,10 @@ constexpr absl::string_view kAccessTokenType = "at+jwt";
 constexpr absl::string_view kAccessTokenMediaType = "application/at+jwt";
 
 // NumericDate is an integer here (RFC 7519 allows fractions; Sigil issues
-// none) and stays below 2^53 so that every JSON implementation reads it
-// exactly.
-constexpr int64_t kMaxNumericDate = int64_t{1} << 53;
+// none) and stays before year 10000: RFC 3339 and protobuf's Timestamp,
+// which carry claims over the wire, end there (and every JSON
+// implementation reads such an integer exactly, being far below 2^53).
+constexpr int64_t kMaxNumericDate = 253402300800;  // 10000-01-01T00:00:00Z
 constexpr int64_t kMicrosPerSecond = 1000 * 1000;
 
 absl::Status ClaimError(absl::string_view claim, absl::string_view problem) {

@@ -58,6 +58,16 @@ std::optional<token::Revocation> FromEvent(
     const sigil::v1::RevocationEvent& event) {
   std::optional<token::RevocationScope> scope = FromProto(event.scope());
   if (!scope.has_value()) return std::nullopt;
+  // Out of Timestamp's range (years 1 to 9999) no conversion back is
+  // possible: such an event is not one the authority wrote.
+  for (const google::protobuf::Timestamp* t :
+       {&event.not_before(), &event.expires_at()}) {
+    if (t->seconds() < TimeUtil::kTimestampMinSeconds ||
+        t->seconds() > TimeUtil::kTimestampMaxSeconds || t->nanos() < 0 ||
+        t->nanos() > 999999999) {
+      return std::nullopt;
+    }
+  }
   token::Revocation revocation;
   revocation.seq = event.seq();
   revocation.scope = *scope;

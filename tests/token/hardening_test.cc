@@ -703,18 +703,22 @@ TEST(HardeningTest, NumericDateLiteralsRefused) {
 
 // Well-formed NumericDates at the edges: exp has no leeway (exp == now is
 // expired), iat and nbf have kLeeway. jwt_test.cc has exp now, now +/- 1,
-// 2^53 - 1, and iat/nbf at and past the leeway edge.
+// the end of year 9999, and iat/nbf at and past the leeway edge.
 TEST(HardeningTest, NumericDateEdges) {
-  constexpr int64_t kMaxDate = (int64_t{1} << 53) - 1;
+  constexpr int64_t kMaxDate = 253402300799;  // 9999-12-31T23:59:59Z
   const std::vector<Row> rows = {
       {"exp 0", SignedClaims(ClaimsWith("exp", "0")), Reason::kExpired},
       {"iat 0", SignedClaims(ClaimsWith("iat", "0")), Reason::kValid},
       {"nbf 0", SignedClaims(ClaimsWith("nbf", "0")), Reason::kValid},
       {"nbf now", SignedClaims(ClaimsWith("nbf", Num(kNow))), Reason::kValid},
-      {"iat 2^53 - 1", SignedClaims(ClaimsWith("iat", Num(kMaxDate))),
-       Reason::kNotYetValid},
-      {"nbf 2^53 - 1", SignedClaims(ClaimsWith("nbf", Num(kMaxDate))),
-       Reason::kNotYetValid},
+      {"iat at the end of year 9999",
+       SignedClaims(ClaimsWith("iat", Num(kMaxDate))), Reason::kNotYetValid},
+      {"nbf at the end of year 9999",
+       SignedClaims(ClaimsWith("nbf", Num(kMaxDate))), Reason::kNotYetValid},
+      {"iat in year 10000", SignedClaims(ClaimsWith("iat", Num(kMaxDate + 1))),
+       Reason::kMalformed},
+      {"nbf in year 10000", SignedClaims(ClaimsWith("nbf", Num(kMaxDate + 1))),
+       Reason::kMalformed},
       {"exp now with nbf in the future",
        SignedClaims(With(ClaimsWith("exp", Num(kNow)), "nbf", Num(kNow + 100))),
        Reason::kExpired},

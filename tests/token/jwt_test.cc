@@ -904,12 +904,13 @@ std::vector<HostileCase> HostileCases() {
        [] { return Signed(EsHeader(), ClaimsWith("nbf", Num(kNow + 6))); },
        Reason::kNotYetValid},
 
-      // NumericDate: plain integers in [0, 2^53).
-      {"exp at 2^53 - 1",
-       [kMaxSafe] {
-         return Signed(EsHeader(), ClaimsWith("exp", Num(kMaxSafe)));
-       },
+      // NumericDate: plain integers from 1970 to the end of year 9999.
+      {"exp at 9999-12-31T23:59:59Z",
+       [] { return Signed(EsHeader(), ClaimsWith("exp", "253402300799")); },
        Reason::kValid},
+      {"exp at year 10000",
+       [] { return Signed(EsHeader(), ClaimsWith("exp", "253402300800")); },
+       Reason::kMalformed},
       {"exp at 2^53",
        [kMaxSafe] {
          return Signed(EsHeader(), ClaimsWith("exp", Num(kMaxSafe + 1)));
