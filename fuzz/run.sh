@@ -5,6 +5,9 @@
 #
 #   fuzz/run.sh BUILD_DIR [SECONDS]      (JOBS=N for the build, default 2)
 #
+# PARALLEL=1 runs the targets side by side instead, each for SECONDS of
+# wall time (sharing the cores, so each gets fewer executions).
+#
 # Corpora grow in BUILD_DIR/fuzz-corpus/<target> across runs; findings land
 # in BUILD_DIR/fuzz-findings/<target>, logs in BUILD_DIR/fuzz-logs. Rerun a
 # finding with: BUILD_DIR/fuzz/<target> <finding file>.
@@ -39,10 +42,10 @@ fi
 # Findings of earlier runs stay; the summary counts this run's only.
 stamp="$logs/.run-start"
 touch "$stamp"
-summary=()
-for target in "${targets[@]}"; do
-  corpus="$corpus_root/$target"
-  findings="$findings_root/$target"
+fuzz_one() {
+  local target=$1
+  local corpus="$corpus_root/$target"
+  local findings="$findings_root/$target"
   mkdir -p "$corpus" "$findings"
   echo "== $target: ${seconds}s"
   # Fork mode keeps fuzzing past a finding, so one run reports them all.
@@ -50,11 +53,23 @@ for target in "${targets[@]}"; do
     -ignore_timeouts=1 -ignore_ooms=1 -max_total_time="$seconds" \
     -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$findings/" >"$logs/$target.log" 2>&1 || true
+}
+
+if [[ "${PARALLEL:-0}" == 1 ]]; then
+  for target in "${targets[@]}"; do fuzz_one "$target" & done
+  wait
+else
+  for target in "${targets[@]}"; do fuzz_one "$target"; done
+fi
+
+summary=()
+for target in "${targets[@]}"; do
   # The last progress line of fork mode: "#<executions>: cov: ...".
   runs=$(grep -o '^#[0-9]*:' "$logs/$target.log" | tail -n 1 | tr -d '#:')
-  found=$(find "$findings" -type f -newer "$stamp" | wc -l)
+  found=$(find "$findings_root/$target" -type f -newer "$stamp" | wc -l)
   summary+=("$(printf '%-18s %12s executions  %3d findings  corpus %5d' \
-    "$target" "${runs:-?}" "$found" "$(find "$corpus" -type f | wc -l)")")
+    "$target" "${runs:-?}" "$found" \
+    "$(find "$corpus_root/$target" -type f | wc -l)")")
 done
 
 echo
