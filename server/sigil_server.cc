@@ -1,13 +1,34 @@
 #include "server/sigil_server.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/http/rpc_metrics.h"
 #include "server/key_manager.h"
 #include "server/log.h"
+#include "token/algorithm.h"
 #include "wire/grpc_server.h"
 
 namespace sigil::server {
+namespace {
+
+http::JwksDocument JwksDocumentOf(const KeySnapshot& keys) {
+  http::JwksDocument document;
+  document.json = keys.public_keys.ToJwksJson();
+  document.version = keys.version;
+  for (const token::PublicKey& key : keys.public_keys.keys()) {
+    std::string alg(token::AlgorithmName(key.algorithm()));
+    if (std::find(document.algorithms.begin(), document.algorithms.end(),
+                  alg) == document.algorithms.end()) {
+      document.algorithms.push_back(std::move(alg));
+    }
+  }
+  return document;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
     const ServerOptions& options, const token::Clock* clock) {
@@ -71,17 +92,60 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
       server->authority_.get(), server->feed_.get(), clock,
       Access{server->policy_.get(), dev_mode, server->audit_.get()});
 
+  server->metrics_ = std::make_unique<http::MetricsRegistry>();
+  server->AddFeedMetrics();
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<http::RpcMetricsInterceptorFactory>(
+      server->metrics_.get()));
   auto started = wire::StartGrpcServer(options.listen, server->service_.get(),
-                                       *credentials);
+                                       *credentials, wire::GrpcServerLimits(),
+                                       std::move(interceptors));
   if (!started.ok()) return started.status();
   server->server_ = std::move(started->server);
   server->port_ = started->port;
   server->server_->GetHealthCheckService()->SetServingStatus(
       sigil::v1::Identity::service_full_name(), true);
+  if (!options.http_listen.empty()) {
+    http::HttpServerOptions http_options;
+    http_options.listen = options.http_listen;
+    http_options.issuer = options.authority.issuer;
+    http_options.public_url = options.public_url;
+    http_options.metrics = server->metrics_.get();
+    http_options.jwks = [authority = server->authority_.get()] {
+      return JwksDocumentOf(*authority->keys());
+    };
+    auto http = http::HttpServer::Start(std::move(http_options));
+    if (!http.ok()) return http.status();
+    server->http_ = *std::move(http);
+  }
   server->pruner_ = std::thread([s = server.get(), options] {
     s->PruneLoop(options.maintenance_interval);
   });
   return server;
+}
+
+void SigilServer::AddFeedMetrics() {
+  RevocationFeed* feed = feed_.get();
+  const uint64_t first_seq = feed->last_seq();
+  metrics_->AddCallback(
+      "sigil_revocations_recorded_total",
+      "Revocations recorded (logouts, revoked tokens and sessions) since "
+      "start.",
+      /*counter=*/true, [feed, first_seq] {
+        return static_cast<double>(feed->last_seq() - first_seq);
+      });
+  metrics_->AddCallback(
+      "sigil_revocation_last_seq",
+      "Seq of the latest revocation in the store; subscribers compare it "
+      "with what they applied.",
+      /*counter=*/false,
+      [feed] { return static_cast<double>(feed->last_seq()); });
+  metrics_->AddCallback(
+      "sigil_watch_subscribers", "Open WatchRevocations streams.",
+      /*counter=*/false,
+      [feed] { return static_cast<double>(feed->subscriber_count()); });
 }
 
 void SigilServer::PruneLoop(absl::Duration interval) {
@@ -96,6 +160,7 @@ void SigilServer::PruneLoop(absl::Duration interval) {
 }
 
 void SigilServer::Shutdown(absl::Duration grace) {
+  if (http_ != nullptr) http_->SetNotReady();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
@@ -104,6 +169,7 @@ void SigilServer::Shutdown(absl::Duration grace) {
   }
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (pruner_.joinable()) pruner_.join();
+  http_.reset();
   service_.reset();
   audit_.reset();
   authority_.reset();

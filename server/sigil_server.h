@@ -11,6 +11,8 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/authority.h"
+#include "server/http/http_server.h"
+#include "server/http/metrics.h"
 #include "server/identity_service.h"
 #include "server/revocation_feed.h"
 #include "server/store/rocks_store.h"
@@ -43,10 +45,17 @@ struct ServerOptions {
   bool allow_insecure = false;
   // The audit log; empty means <data_dir>/audit.log, "-" standard output.
   std::string audit_log;
+  // host:port of the HTTP side (discovery, JWKS, probes, metrics); empty:
+  // none. Port 0 picks a free one.
+  std::string http_listen;
+  // Where clients reach the HTTP side, for the discovery document's
+  // jwks_uri; empty: http://<http_listen>.
+  std::string public_url;
 };
 
 // A running authority: the store, the keys, sigil.v1.Identity, server
-// reflection and grpc.health.v1, listening on one address. sigild is this
+// reflection and grpc.health.v1, listening on one address, and optionally
+// the HTTP side (http_listen) with metrics of every call. sigild is this
 // plus flags and signals; tests run it in-process on a real socket.
 class SigilServer {
  public:
@@ -58,18 +67,23 @@ class SigilServer {
   static absl::StatusOr<std::unique_ptr<SigilServer>> Start(
       const ServerOptions& options, const token::Clock* clock);
 
-  // Stops accepting calls, lets in-flight calls finish for up to `grace`,
-  // then closes the store. Idempotent; the destructor calls it.
+  // Marks the HTTP side not ready, stops accepting calls, lets in-flight
+  // calls finish for up to `grace`, stops HTTP, then closes the store.
+  // Idempotent; the destructor calls it.
   void Shutdown(absl::Duration grace);
   ~SigilServer();
 
   // The TCP port in use (the one picked for port 0); 0 for a unix socket.
   int port() const { return port_; }
+  // The HTTP port in use; 0 without http_listen.
+  int http_port() const { return http_ == nullptr ? 0 : http_->port(); }
   Authority& authority() { return *authority_; }
 
  private:
   SigilServer() = default;
   void PruneLoop(absl::Duration interval);
+  // The revocation feed's state, read at each scrape.
+  void AddFeedMetrics();
 
   std::unique_ptr<auth::Policy> policy_;
   std::unique_ptr<auth::AuditLog> audit_;
@@ -77,6 +91,9 @@ class SigilServer {
   std::unique_ptr<RevocationFeed> feed_;
   std::unique_ptr<Authority> authority_;
   std::unique_ptr<IdentityService> service_;
+  // Before the servers that feed and read it, so it outlives them.
+  std::unique_ptr<http::MetricsRegistry> metrics_;
+  std::unique_ptr<http::HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Notification stopping_;

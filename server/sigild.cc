@@ -55,6 +55,12 @@ ABSL_FLAG(bool, allow_insecure, false,
 ABSL_FLAG(std::string, audit_log, "",
           "Audit log of state changes, one JSON line each; default "
           "<data_dir>/audit.log, - for standard output.");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port of the HTTP side: /.well-known/openid-configuration, "
+          "/.well-known/jwks.json, /healthz, /readyz, /metrics. Empty: none.");
+ABSL_FLAG(std::string, public_url, "",
+          "Where clients reach --http_listen (scheme://host[:port]), for the "
+          "discovery document's jwks_uri; default http://<--http_listen>.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM or SIGINT.");
 
@@ -109,6 +115,8 @@ int main(int argc, char** argv) {
   options.policy_file = absl::GetFlag(FLAGS_policy);
   options.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   options.audit_log = absl::GetFlag(FLAGS_audit_log);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.public_url = absl::GetFlag(FLAGS_public_url);
   options.authority.refresh_idle_ttl = absl::GetFlag(FLAGS_refresh_idle_ttl);
   options.authority.refresh_ttl = absl::GetFlag(FLAGS_refresh_ttl);
   options.authority.refresh_grace = absl::GetFlag(FLAGS_refresh_grace);
@@ -124,6 +132,10 @@ int main(int argc, char** argv) {
       "sigild serving on ", options.listen,
       (*server)->port() != 0 ? absl::StrCat(" (port ", (*server)->port(), ")")
                              : "",
+      (*server)->http_port() != 0
+          ? absl::StrCat(" http ", options.http_listen, " (port ",
+                         (*server)->http_port(), ")")
+          : "",
       " data_dir=", options.data_dir, " issuer=", options.authority.issuer));
 
   int signal_number = 0;

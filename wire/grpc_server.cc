@@ -56,7 +56,7 @@ void ApplyLimits(const GrpcServerLimits& limits, grpc::ServerBuilder& builder) {
                              Milliseconds(limits.keepalive_timeout));
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
                              Milliseconds(limits.handshake_timeout));
-  grpc::ResourceQuota quota("sigil-server");
+  grpc::ResourceQuota quota;
   quota.Resize(limits.max_memory_bytes);
   quota.SetMaxThreads(limits.max_threads);
   builder.SetResourceQuota(quota);
@@ -67,7 +67,10 @@ void ApplyLimits(const GrpcServerLimits& limits, grpc::ServerBuilder& builder) {
 absl::StatusOr<StartedServer> StartGrpcServer(
     const std::string& listen, grpc::Service* service,
     std::shared_ptr<grpc::ServerCredentials> credentials,
-    const GrpcServerLimits& limits) {
+    const GrpcServerLimits& limits,
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors) {
   absl::Status valid = CheckLimits(limits);
   if (!valid.ok()) return valid;
   // gRPC's built-in health service carries no descriptor; touching the
@@ -84,6 +87,9 @@ absl::StatusOr<StartedServer> StartGrpcServer(
   int selected_port = 0;
   builder.AddListeningPort(listen, std::move(credentials), &selected_port);
   builder.RegisterService(service);
+  if (!interceptors.empty()) {
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   StartedServer started;
   started.server = builder.BuildAndStart();
   const bool unix_socket = absl::StartsWith(listen, "unix:");

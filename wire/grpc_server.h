@@ -4,10 +4,12 @@
 #include <grpcpp/impl/service_type.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -61,12 +63,16 @@ struct StartedServer {
 // reflection and `limits`, as sigild and sigil-agent both do. The port is
 // never shared with another process (no SO_REUSEPORT). FAILED_PRECONDITION
 // "cannot listen on ..." when the address is taken or malformed;
-// INVALID_ARGUMENT for a limit that is not positive.
+// INVALID_ARGUMENT for a limit that is not positive. `interceptors` see
+// every call, in order (sigild's metrics).
 absl::StatusOr<StartedServer> StartGrpcServer(
     const std::string& listen, grpc::Service* service,
     std::shared_ptr<grpc::ServerCredentials> credentials =
         grpc::InsecureServerCredentials(),
-    const GrpcServerLimits& limits = GrpcServerLimits());
+    const GrpcServerLimits& limits = GrpcServerLimits(),
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors = {});
 
 }  // namespace sigil::wire
 
