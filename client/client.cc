@@ -62,7 +62,7 @@ absl::StatusOr<VerifiedToken> Client::Verify(
   // Read before any check, so a revocation applied meanwhile shows up as a
   // newer generation at the next hit.
   const uint64_t generation = watcher_.index().generation();
-  VerdictCache::Hit hit = cache_.Find(token, now, generation);
+  token::VerdictCache::Hit hit = cache_.Find(token, now, generation);
   if (hit.claims != nullptr) {
     if (!hit.checked) {
       absl::Status revoked = CheckRevocation(*hit.claims);
@@ -94,7 +94,7 @@ absl::Status Client::CheckRevocation(const token::JwtClaims& claims) const {
 }
 
 absl::StatusOr<VerifiedToken> Client::Grant(
-    VerdictCache::Claims claims, absl::Span<const std::string> scopes) {
+    token::VerdictCache::Claims claims, absl::Span<const std::string> scopes) {
   for (const std::string& scope : scopes) {
     if (std::find(claims->scopes.begin(), claims->scopes.end(), scope) ==
         claims->scopes.end()) {
@@ -106,7 +106,8 @@ absl::StatusOr<VerifiedToken> Client::Grant(
 }
 
 absl::StatusOr<VerifiedToken> Client::Judge(
-    VerdictCache::Claims claims, absl::Span<const std::string> scopes) const {
+    token::VerdictCache::Claims claims,
+    absl::Span<const std::string> scopes) const {
   absl::Status revoked = CheckRevocation(*claims);
   if (!revoked.ok()) return revoked;
   return Grant(std::move(claims), scopes);

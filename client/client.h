@@ -14,11 +14,11 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "client/revocation_watcher.h"
-#include "client/verdict_cache.h"
 #include "sigil/v1/identity.grpc.pb.h"
 #include "token/clock.h"
 #include "token/jwt.h"
 #include "token/key_set.h"
+#include "token/verdict_cache.h"
 
 namespace sigil::client {
 
@@ -50,9 +50,9 @@ class VerifiedToken {
 
  private:
   friend class Client;
-  explicit VerifiedToken(VerdictCache::Claims claims)
+  explicit VerifiedToken(token::VerdictCache::Claims claims)
       : claims_(std::move(claims)) {}
-  VerdictCache::Claims claims_;
+  token::VerdictCache::Claims claims_;
 };
 
 // The Sigil SDK: verifies tokens for one system, caching verdicts until the
@@ -129,10 +129,11 @@ class Client {
   // OK, or the reason the index says the token is revoked.
   absl::Status CheckRevocation(const token::JwtClaims& claims) const;
   static absl::StatusOr<VerifiedToken> Grant(
-      VerdictCache::Claims claims, absl::Span<const std::string> scopes);
+      token::VerdictCache::Claims claims, absl::Span<const std::string> scopes);
   // CheckRevocation, then Grant.
   absl::StatusOr<VerifiedToken> Judge(
-      VerdictCache::Claims claims, absl::Span<const std::string> scopes) const;
+      token::VerdictCache::Claims claims,
+      absl::Span<const std::string> scopes) const;
   std::unique_ptr<grpc::ClientContext> Context() const;
   // One unary call to the authority with the client's deadline.
   template <typename Request, typename Response>
@@ -145,7 +146,7 @@ class Client {
   const token::Clock* const clock_;
   const std::unique_ptr<sigil::v1::Identity::StubInterface> stub_;
   const token::JwtVerifier verifier_;
-  VerdictCache cache_;
+  token::VerdictCache cache_;
   absl::Mutex keys_mu_;
   FetchedKeys keys_ ABSL_GUARDED_BY(keys_mu_);
   absl::Time keys_fetched_at_ ABSL_GUARDED_BY(keys_mu_) = absl::InfinitePast();

@@ -100,6 +100,7 @@ Authority::Authority(AuthorityOptions options, store::Store* store,
       clock_(clock),
       keys_(std::move(keys)),
       verifier_(token::JwtVerifierOptions{options_.issuer, clock}),
+      verified_(options_.verified_cache_capacity),
       feed_(feed),
       ticks_(clock, store) {}
 
@@ -284,28 +285,52 @@ absl::StatusOr<Verdict> Authority::Verify(
     if (!valid.ok()) return valid;
   }
 
-  const std::shared_ptr<const KeySnapshot> keys = keys_->Current();
-  auto jwt = verifier_.Verify(token, keys->public_keys, system);
-  if (!jwt.ok() && !IsVerdict(jwt.status())) return jwt.status();
-  if (!jwt.ok()) {
-    return Verdict{token::ReasonOf(jwt.status()),
-                   std::string(jwt.status().message()), std::nullopt,
+  absl::StatusOr<token::VerdictCache::Claims> verified = VerifySignature(token);
+  if (!verified.ok() && !IsVerdict(verified.status())) {
+    return verified.status();
+  }
+  if (!verified.ok()) {
+    return Verdict{token::ReasonOf(verified.status()),
+                   std::string(verified.status().message()), std::nullopt,
                    std::nullopt};
   }
-  const token::JwtClaims& claims = jwt->claims();
+  const token::JwtClaims& claims = **verified;
+  // Last of the verifier's checks, as JwtVerifier::Verify orders them.
+  if (std::find(claims.audience.begin(), claims.audience.end(), system) ==
+      claims.audience.end()) {
+    return Verdict{Reason::kWrongAudience,
+                   "token is not issued for this audience", std::nullopt,
+                   std::nullopt};
+  }
   const Reason revoked = index_.Check(claims, system);
   if (revoked != Reason::kValid) {
     return Verdict{revoked, RevokedMessage(revoked, system), std::nullopt,
                    std::nullopt};
   }
   for (const std::string& scope : required_scopes) {
-    if (!jwt->HasScope(scope)) {
+    if (std::find(claims.scopes.begin(), claims.scopes.end(), scope) ==
+        claims.scopes.end()) {
       return Verdict{Reason::kInsufficientScope,
                      absl::StrCat("token lacks scope ", scope), std::nullopt,
                      claims.expires_at};
     }
   }
   return Verdict{Reason::kValid, "", claims, claims.expires_at};
+}
+
+absl::StatusOr<token::VerdictCache::Claims> Authority::VerifySignature(
+    absl::string_view token) const {
+  const absl::Time now = clock_->Now();
+  // The generation is the client's business; here a hit only saves the
+  // signature check, and the revocation index is asked on every call.
+  token::VerdictCache::Hit hit = verified_.Find(token, now, 0);
+  if (hit.claims != nullptr) return hit.claims;
+  const std::shared_ptr<const KeySnapshot> keys = keys_->Current();
+  auto jwt = verifier_.VerifyIgnoringAudience(token, keys->public_keys);
+  if (!jwt.ok()) return jwt.status();
+  auto claims = std::make_shared<const token::JwtClaims>(jwt->claims());
+  verified_.Insert(token, claims, 0, now);
+  return claims;
 }
 
 absl::StatusOr<std::string> Authority::SubjectOf(

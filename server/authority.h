@@ -20,6 +20,7 @@
 #include "token/jwt.h"
 #include "token/reason.h"
 #include "token/revocation_index.h"
+#include "token/verdict_cache.h"
 
 namespace sigil::server {
 
@@ -41,6 +42,10 @@ struct AuthorityOptions {
   // MaintainKeys rotates the keys once the active key has signed this long;
   // zero never.
   absl::Duration key_rotation_period = absl::ZeroDuration();
+  // Tokens whose signatures verified are remembered (until their exp, this
+  // many at most) so that Verify checks a signature once per token, not
+  // once per call.
+  size_t verified_cache_capacity = 100000;
 };
 
 struct IssueParams {
@@ -171,6 +176,10 @@ class Authority {
             const token::Clock* clock, std::unique_ptr<KeyManager> keys,
             RevocationFeed* feed);
 
+  // The token's claims once its signature, type, issuer and times check
+  // out, whatever its audience; from verified_ after the first call.
+  absl::StatusOr<token::VerdictCache::Claims> VerifySignature(
+      absl::string_view token) const;
   absl::StatusOr<std::string> SubjectOf(const LogoutTarget& target,
                                         absl::string_view system,
                                         const Authorize& authorize) const;
@@ -187,6 +196,10 @@ class Authority {
   const token::Clock* const clock_;
   const std::unique_ptr<KeyManager> keys_;
   const token::JwtVerifier verifier_;
+  // Claims of tokens whose signatures verified, for any audience. A key
+  // leaves the key set only once every token it signed has expired, so an
+  // entry never outlives its key.
+  mutable token::VerdictCache verified_;
   RevocationFeed* const feed_;
   TickSource ticks_;
   token::RevocationIndex index_;

@@ -39,6 +39,9 @@ ABSL_FLAG(std::string, alg, "ES256",
 ABSL_FLAG(absl::Duration, key_rotation_period, absl::ZeroDuration(),
           "Rotate the signing keys once the active key has signed this long "
           "(checked every minute, counted across restarts); 0 never.");
+ABSL_FLAG(uint64_t, verified_cache_size, 100000,
+          "How many tokens with verified signatures Verify remembers (until "
+          "their exp), so that it checks each signature once.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain to serve TLS with (with --tls_key).");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
@@ -122,6 +125,8 @@ int main(int argc, char** argv) {
   options.authority.refresh_grace = absl::GetFlag(FLAGS_refresh_grace);
   options.authority.key_rotation_period =
       absl::GetFlag(FLAGS_key_rotation_period);
+  options.authority.verified_cache_capacity =
+      absl::GetFlag(FLAGS_verified_cache_size);
 
   gpr_set_log_function(GrpcLog);
   auto server =

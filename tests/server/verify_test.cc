@@ -71,6 +71,23 @@ TEST_F(VerifyTest, MissingScopeIsPermissionDenied) {
             "PERMISSION_DENIED INSUFFICIENT_SCOPE");
 }
 
+// The server checks a signature once per token; every later call must
+// still see the audience, scopes and revocations of its own moment.
+TEST_F(VerifyTest, ATokenVerifiedBeforeIsJudgedAfreshEachTime) {
+  const std::string token =
+      Login("alice", {"A", "B"}, {"orders.read"}).access_token();
+  EXPECT_EQ(Outcome(Check(token, "A")), "OK VALID");
+  EXPECT_EQ(Outcome(Check(token, "C")), "UNAUTHENTICATED WRONG_AUDIENCE");
+  EXPECT_EQ(Outcome(Check(token, "A", {"orders.write"})),
+            "PERMISSION_DENIED INSUFFICIENT_SCOPE");
+  LogoutSubject("alice", "A");
+  EXPECT_EQ(Outcome(Check(token, "A")),
+            "PERMISSION_DENIED LOGGED_OUT_OF_SYSTEM");
+  EXPECT_EQ(Outcome(Check(token, "B")), "OK VALID");
+  LogoutSubjectEverywhere("alice");
+  EXPECT_EQ(Outcome(Check(token, "B")), "UNAUTHENTICATED LOGGED_OUT_ALL");
+}
+
 TEST_F(VerifyTest, HostileTokensAreVerdictsAndTheServerStaysUp) {
   const std::string good = Login("alice", {"A"}).access_token();
   const size_t dot = good.find('.');

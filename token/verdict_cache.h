@@ -1,5 +1,5 @@
-#ifndef SIGIL_CLIENT_VERDICT_CACHE_H_
-#define SIGIL_CLIENT_VERDICT_CACHE_H_
+#ifndef SIGIL_TOKEN_VERDICT_CACHE_H_
+#define SIGIL_TOKEN_VERDICT_CACHE_H_
 
 #include <array>
 #include <cstddef>
@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "token/jwt.h"
 
-namespace sigil::client {
+namespace sigil::token {
 
 // Verified claims keyed by the whole token string (never by signature
 // bytes: ECDSA signatures are malleable), each until its token's exp, with
@@ -25,7 +25,7 @@ class VerdictCache {
   explicit VerdictCache(size_t capacity);
 
   // Shared, immutable claims: a hit copies a pointer, not the claims.
-  using Claims = std::shared_ptr<const token::JwtClaims>;
+  using Claims = std::shared_ptr<const JwtClaims>;
 
   struct Hit {
     Claims claims;  // null on a miss
@@ -85,6 +85,6 @@ class VerdictCache {
   std::unique_ptr<std::array<Shard, kShards>> shards_;
 };
 
-}  // namespace sigil::client
+}  // namespace sigil::token
 
-#endif  // SIGIL_CLIENT_VERDICT_CACHE_H_
+#endif  // SIGIL_TOKEN_VERDICT_CACHE_H_

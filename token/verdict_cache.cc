@@ -1,11 +1,11 @@
-#include "client/verdict_cache.h"
+#include "token/verdict_cache.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/hash/hash.h"
 
-namespace sigil::client {
+namespace sigil::token {
 
 VerdictCache::VerdictCache(size_t capacity)
     : per_shard_(std::max<size_t>(1, capacity / kShards)),
@@ -83,4 +83,4 @@ size_t VerdictCache::size() const {
   return total;
 }
 
-}  // namespace sigil::client
+}  // namespace sigil::token

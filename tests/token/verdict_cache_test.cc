@@ -1,10 +1,10 @@
-#include "client/verdict_cache.h"
+#include "token/verdict_cache.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace sigil::client {
+namespace sigil::token {
 namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1800000000);
@@ -53,4 +53,4 @@ TEST(VerdictCacheTest, StaysWithinCapacity) {
 }
 
 }  // namespace
-}  // namespace sigil::client
+}  // namespace sigil::token
