@@ -187,7 +187,14 @@ absl::StatusOr<token::JwtClaims> Client::RemoteOutcome(
         absl::StrCat("the authority did not answer: ", status.message()));
   }
   const sigil::v1::Verdict& verdict = response.verdict();
-  if (verdict.code() == "OK") return wire::FromClaims(response.claims());
+  if (verdict.code() == "OK") {
+    std::optional<token::JwtClaims> claims =
+        wire::FromClaims(response.claims());
+    if (!claims.has_value()) {
+      return absl::UnavailableError("authority sent claims out of range");
+    }
+    return *std::move(claims);
+  }
   const std::optional<token::Reason> reason =
       wire::FromReason(verdict.reason());
   if (!reason.has_value() || *reason == token::Reason::kValid) {

@@ -53,8 +53,10 @@ void CheckClaims(absl::string_view bytes) {
   if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return;
   }
-  const token::JwtClaims claims = FromClaims(message);
-  if (!SameClaims(claims, FromClaims(ToClaims(claims)))) std::abort();
+  std::optional<token::JwtClaims> claims = FromClaims(message);
+  if (!claims.has_value()) return;
+  std::optional<token::JwtClaims> again = FromClaims(ToClaims(*claims));
+  if (!again.has_value() || !SameClaims(*claims, *again)) std::abort();
 }
 
 void CheckReason(absl::string_view bytes) {

@@ -1,7 +1,5 @@
 #include "server/identity_service.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include <memory>
 #include <string>
 #include <utility>
@@ -13,15 +11,11 @@
 #include "server/watch_reactor.h"
 #include "wire/claims.h"
 #include "wire/status.h"
+#include "wire/timestamp.h"
 #include "wire/verdict.h"
 
 namespace sigil::server {
 namespace {
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  *out = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
-      absl::ToUnixMicros(t));
-}
 
 absl::StatusOr<std::optional<absl::Duration>> TtlOf(
     const sigil::v1::IssueRequest& request) {
@@ -39,7 +33,7 @@ void FillIssued(IssuedToken issued, sigil::v1::IssueResponse* out) {
   out->set_refresh_token(std::move(issued.refresh_token));
   out->set_token_id(std::move(issued.token_id));
   out->set_session_id(std::move(issued.session_id));
-  SetTimestamp(issued.expires_at, out->mutable_expires_at());
+  *out->mutable_expires_at() = wire::ToTimestamp(issued.expires_at);
 }
 
 void FillLogout(const LogoutResult& result, sigil::v1::LogoutResponse* out) {
@@ -68,15 +62,15 @@ void FillKeys(const std::vector<KeyInfo>& keys,
     out->set_kid(key.record.kid);
     out->set_alg(key.record.algorithm);
     out->set_stage(ToStage(key.record.stage));
-    SetTimestamp(key.record.created, out->mutable_created());
+    *out->mutable_created() = wire::ToTimestamp(key.record.created);
     if (key.record.activated != absl::InfinitePast()) {
-      SetTimestamp(key.record.activated, out->mutable_activated());
+      *out->mutable_activated() = wire::ToTimestamp(key.record.activated);
     }
     if (key.record.retired != absl::InfinitePast()) {
-      SetTimestamp(key.record.retired, out->mutable_retired());
+      *out->mutable_retired() = wire::ToTimestamp(key.record.retired);
     }
     if (key.remove_after != absl::InfinitePast()) {
-      SetTimestamp(key.remove_after, out->mutable_remove_after());
+      *out->mutable_remove_after() = wire::ToTimestamp(key.remove_after);
     }
   }
 }
@@ -186,12 +180,14 @@ grpc::Status IdentityService::ListSessions(
     out->set_subject(session.subject);
     for (const std::string& system : session.systems) out->add_systems(system);
     for (const std::string& scope : session.scopes) out->add_scopes(scope);
-    SetTimestamp(session.created, out->mutable_created());
+    *out->mutable_created() = wire::ToTimestamp(session.created);
     if (session.last_refreshed != absl::InfinitePast()) {
-      SetTimestamp(session.last_refreshed, out->mutable_last_refreshed());
+      *out->mutable_last_refreshed() =
+          wire::ToTimestamp(session.last_refreshed);
     }
-    SetTimestamp(session.expires_at, out->mutable_expires_at());
-    SetTimestamp(session.idle_expires_at, out->mutable_idle_expires_at());
+    *out->mutable_expires_at() = wire::ToTimestamp(session.expires_at);
+    *out->mutable_idle_expires_at() =
+        wire::ToTimestamp(session.idle_expires_at);
   }
   return grpc::Status::OK;
 }
@@ -214,7 +210,7 @@ grpc::Status IdentityService::Verify(grpc::ServerContext* context,
     *response->mutable_claims() = wire::ToClaims(*verdict->claims);
   }
   if (verdict->cache_until.has_value()) {
-    SetTimestamp(*verdict->cache_until, response->mutable_cache_until());
+    *response->mutable_cache_until() = wire::ToTimestamp(*verdict->cache_until);
   }
   return grpc::Status::OK;
 }

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "google/protobuf/util/time_util.h"
 #include "wire/revocation_event.h"
+#include "wire/timestamp.h"
 
 namespace sigil::server {
 
@@ -109,9 +109,7 @@ void WatchReactor::Pump() {
   response_.set_current_seq(covered);
   response_.set_more(covered < horizon);
   response_.set_key_set_version(key_set_version_());
-  *response_.mutable_sent_at() =
-      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
-          absl::ToUnixMicros(clock_->Now()));
+  *response_.mutable_sent_at() = wire::ToTimestamp(clock_->Now());
   first_ = false;
   heartbeat_due_ = false;
   writing_ = true;

@@ -1,22 +1,8 @@
 #include "wire/claims.h"
 
-#include "google/protobuf/util/time_util.h"
+#include "wire/timestamp.h"
 
 namespace sigil::wire {
-namespace {
-
-using google::protobuf::util::TimeUtil;
-
-google::protobuf::Timestamp ToTimestamp(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
-}
-
-}  // namespace
-
 sigil::v1::Claims ToClaims(const token::JwtClaims& claims) {
   sigil::v1::Claims out;
   out.set_issuer(claims.issuer);
@@ -31,13 +17,16 @@ sigil::v1::Claims ToClaims(const token::JwtClaims& claims) {
   return out;
 }
 
-token::JwtClaims FromClaims(const sigil::v1::Claims& in) {
+std::optional<token::JwtClaims> FromClaims(const sigil::v1::Claims& in) {
+  std::optional<absl::Time> issued_at = FromTimestamp(in.issued_at());
+  std::optional<absl::Time> expires_at = FromTimestamp(in.expires_at());
+  if (!issued_at.has_value() || !expires_at.has_value()) return std::nullopt;
   token::JwtClaims claims;
   claims.issuer = in.issuer();
   claims.subject = in.subject();
   claims.audience.assign(in.audience().begin(), in.audience().end());
-  claims.issued_at = FromTimestamp(in.issued_at());
-  claims.expires_at = FromTimestamp(in.expires_at());
+  claims.issued_at = *issued_at;
+  claims.expires_at = *expires_at;
   claims.token_id = in.token_id();
   claims.session_id = in.session_id();
   claims.scopes.assign(in.scopes().begin(), in.scopes().end());

@@ -1,11 +1,9 @@
 #include "wire/revocation_event.h"
 
-#include "google/protobuf/util/time_util.h"
+#include "wire/timestamp.h"
 
 namespace sigil::wire {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 sigil::v1::RevocationScope ToProto(token::RevocationScope scope) {
   switch (scope) {
@@ -48,9 +46,8 @@ sigil::v1::RevocationEvent ToEvent(const token::Revocation& revocation) {
   event.set_session_id(revocation.session_id);
   event.set_token_id(revocation.token_id);
   *event.mutable_not_before() =
-      TimeUtil::MicrosecondsToTimestamp(revocation.not_before_us);
-  *event.mutable_expires_at() = TimeUtil::MicrosecondsToTimestamp(
-      absl::ToUnixMicros(revocation.expires_at));
+      ToTimestamp(absl::FromUnixMicros(revocation.not_before_us));
+  *event.mutable_expires_at() = ToTimestamp(revocation.expires_at);
   return event;
 }
 
@@ -58,16 +55,9 @@ std::optional<token::Revocation> FromEvent(
     const sigil::v1::RevocationEvent& event) {
   std::optional<token::RevocationScope> scope = FromProto(event.scope());
   if (!scope.has_value()) return std::nullopt;
-  // Out of Timestamp's range (years 1 to 9999) no conversion back is
-  // possible: such an event is not one the authority wrote.
-  for (const google::protobuf::Timestamp* t :
-       {&event.not_before(), &event.expires_at()}) {
-    if (t->seconds() < TimeUtil::kTimestampMinSeconds ||
-        t->seconds() > TimeUtil::kTimestampMaxSeconds || t->nanos() < 0 ||
-        t->nanos() > 999999999) {
-      return std::nullopt;
-    }
-  }
+  std::optional<absl::Time> not_before = FromTimestamp(event.not_before());
+  std::optional<absl::Time> expires_at = FromTimestamp(event.expires_at());
+  if (!not_before.has_value() || !expires_at.has_value()) return std::nullopt;
   token::Revocation revocation;
   revocation.seq = event.seq();
   revocation.scope = *scope;
@@ -75,10 +65,8 @@ std::optional<token::Revocation> FromEvent(
   revocation.system = event.system();
   revocation.session_id = event.session_id();
   revocation.token_id = event.token_id();
-  revocation.not_before_us =
-      TimeUtil::TimestampToMicroseconds(event.not_before());
-  revocation.expires_at = absl::FromUnixMicros(
-      TimeUtil::TimestampToMicroseconds(event.expires_at()));
+  revocation.not_before_us = absl::ToUnixMicros(*not_before);
+  revocation.expires_at = *expires_at;
   return revocation;
 }
 
