@@ -107,7 +107,7 @@ class SigilctlTest : public ::testing::Test {
   std::string Issue(const std::string& subject, const std::string& systems,
                     const std::string& scopes) {
     const CtlRun run = Ctl({"--json", "issue", subject, systems,
-                         absl::StrCat("--scopes=", scopes)});
+                            absl::StrCat("--scopes=", scopes)});
     EXPECT_EQ(run.exit_code, 0) << run.out;
     auto issued = token::ParseJson(run.out);
     EXPECT_TRUE(issued.ok()) << run.out;
