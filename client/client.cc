@@ -29,6 +29,7 @@ Client::Client(std::unique_ptr<sigil::v1::Identity::StubInterface> stub,
                ClientOptions options)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : &token::RealClock()),
+      created_(clock_->Now()),
       stub_(std::move(stub)),
       verifier_(token::JwtVerifierOptions{options_.issuer, clock_}),
       cache_(options_.cache_capacity),
@@ -287,6 +288,19 @@ absl::Status Client::Revoke(const sigil::v1::RevokeRequest& request) {
 Client::FetchedKeys Client::fetched_keys() {
   absl::MutexLock lock(&keys_mu_);
   return keys_;
+}
+
+Client::Stats Client::stats() {
+  Stats stats;
+  stats.cache = cache_.stats();
+  stats.revocation_events_applied = watcher_.events_applied();
+  stats.applied_seq = watcher_.applied_seq();
+  const absl::Time now = clock_->Now();
+  const absl::Time proof = watcher_.last_proof();
+  stats.staleness = now - (proof == absl::InfinitePast() ? created_ : proof);
+  stats.current = watcher_.IsCurrent(now, options_.max_staleness);
+  stats.key_set_version = fetched_keys().version;
+  return stats;
 }
 
 }  // namespace sigil::client

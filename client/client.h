@@ -109,6 +109,20 @@ class Client {
   // comparable to it).
   uint64_t applied_seq() const { return watcher_.applied_seq(); }
 
+  // What an operator watches: the cache, the revocation stream and the
+  // key set. Cheap enough for every scrape (it visits each cache shard).
+  struct Stats {
+    VerdictCache::Stats cache;
+    uint64_t revocation_events_applied = 0;
+    uint64_t applied_seq = 0;
+    // How long since the stream last proved the client current; the time
+    // since Create before the first proof.
+    absl::Duration staleness;
+    bool current = false;
+    std::string key_set_version;
+  };
+  Stats stats();
+
  private:
   Client(std::unique_ptr<sigil::v1::Identity::StubInterface> stub,
          ClientOptions options);
@@ -144,6 +158,7 @@ class Client {
 
   const ClientOptions options_;
   const token::Clock* const clock_;
+  const absl::Time created_;
   const std::unique_ptr<sigil::v1::Identity::StubInterface> stub_;
   const token::JwtVerifier verifier_;
   token::VerdictCache cache_;

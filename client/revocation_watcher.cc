@@ -36,6 +36,11 @@ bool RevocationWatcher::IsCurrent(absl::Time now,
   return at != 0 && now - absl::FromUnixMicros(at) <= max_staleness;
 }
 
+absl::Time RevocationWatcher::last_proof() const {
+  const int64_t at = last_proof_us_.load();
+  return at == 0 ? absl::InfinitePast() : absl::FromUnixMicros(at);
+}
+
 void RevocationWatcher::Run() {
   absl::Duration backoff = kMinBackoff;
   while (!stopping_.HasBeenNotified()) {
@@ -85,6 +90,7 @@ bool RevocationWatcher::Follow(grpc::ClientContext& context) {
         return false;
       }
       target.Apply(*revocation);
+      events_applied_.fetch_add(1, std::memory_order_relaxed);
     }
     if (!response.more()) {
       if (rebuilding) {
@@ -95,7 +101,9 @@ bool RevocationWatcher::Follow(grpc::ClientContext& context) {
       // during a reset resumes from the old seq and is reset again.
       store_id_ = store_id;
       applied_seq_.store(response.current_seq());
-      current_at_us_.store(absl::ToUnixMicros(clock_->Now()));
+      const int64_t now_us = absl::ToUnixMicros(clock_->Now());
+      current_at_us_.store(now_us);
+      last_proof_us_.store(now_us);
     }
     if (on_key_set_version_ && !response.key_set_version().empty()) {
       on_key_set_version_(response.key_set_version());

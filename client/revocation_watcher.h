@@ -46,6 +46,11 @@ class RevocationWatcher {
   // `now` has been applied.
   bool IsCurrent(absl::Time now, absl::Duration max_staleness) const;
   uint64_t applied_seq() const { return applied_seq_.load(); }
+  // Revocation events applied since construction, resets included.
+  uint64_t events_applied() const { return events_applied_.load(); }
+  // When the watcher last proved itself current (a reset does not undo a
+  // past proof); InfinitePast before the first.
+  absl::Time last_proof() const;
 
  private:
   void Run();
@@ -62,6 +67,8 @@ class RevocationWatcher {
   std::string store_id_;
   // Unix micros of the last proof of currency; 0 before the first.
   std::atomic<int64_t> current_at_us_{0};
+  std::atomic<int64_t> last_proof_us_{0};
+  std::atomic<uint64_t> events_applied_{0};
 
   absl::Mutex mu_;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;

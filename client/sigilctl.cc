@@ -12,7 +12,8 @@
 //   sigilctl keys rotate
 //
 // A TOKEN argument of "-" is read from standard input. Output is for
-// people by default and the response message as JSON with --json. Exit
+// people by default (lists as aligned tables with a header row) and the
+// response message as JSON with --json. Exit
 // status: 0 on success (for verify: verdict OK), 1 when the call failed,
 // 2 for a usage error, 3 when verify's verdict is not OK.
 
@@ -35,6 +36,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "client/text_table.h"
 #include "sigil/v1/identity.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
@@ -52,6 +54,7 @@ ABSL_FLAG(absl::Duration, deadline, absl::Seconds(10), "Per-call deadline.");
 
 namespace {
 
+using sigil::client::TextTable;
 using sigil::v1::Identity;
 
 constexpr int kCallFailed = 1;
@@ -148,17 +151,19 @@ class Commands {
       PrintJson(response);
       return 0;
     }
-    std::printf("%-32s %-20s %-20s %-20s %s\n", "SESSION", "CREATED",
-                "LAST_REFRESHED", "EXPIRES", "SYSTEMS");
+    TextTable table({"SESSION", "SYSTEMS", "SCOPES", "CREATED",
+                     "LAST_REFRESHED", "EXPIRES", "IDLE_EXPIRES"});
     for (const sigil::v1::Session& session : response.sessions()) {
-      std::printf("%-32s %-20s %-20s %-20s %s\n", session.session_id().c_str(),
-                  FormatTimestamp(session.created()).c_str(),
-                  session.has_last_refreshed()
-                      ? FormatTimestamp(session.last_refreshed()).c_str()
-                      : "-",
-                  FormatTimestamp(session.expires_at()).c_str(),
-                  absl::StrJoin(session.systems(), ",").c_str());
+      table.AddRow({session.session_id(), absl::StrJoin(session.systems(), ","),
+                    absl::StrJoin(session.scopes(), ","),
+                    FormatTimestamp(session.created()),
+                    FormatOptional(session.has_last_refreshed(),
+                                   session.last_refreshed()),
+                    FormatTimestamp(session.expires_at()),
+                    FormatOptional(session.has_idle_expires_at(),
+                                   session.idle_expires_at())});
     }
+    std::fputs(table.Render().c_str(), stdout);
     return 0;
   }
 
@@ -267,17 +272,17 @@ class Commands {
       PrintJson(response);
       return 0;
     }
-    std::printf("%-32s %-6s %-7s %-25s %-25s %-25s %s\n", "KID", "ALG", "STAGE",
-                "CREATED", "ACTIVATED", "RETIRED", "REMOVE_AFTER");
+    TextTable table({"KID", "ALG", "STAGE", "CREATED", "ACTIVATED", "RETIRED",
+                     "REMOVE_AFTER"});
     for (const sigil::v1::KeyInfo& key : response.keys()) {
-      std::printf(
-          "%-32s %-6s %-7s %-25s %-25s %-25s %s\n", key.kid().c_str(),
-          key.alg().c_str(), sigil::v1::KeyStage_Name(key.stage()).c_str(),
-          FormatTimestamp(key.created()).c_str(),
-          FormatOptional(key.has_activated(), key.activated()).c_str(),
-          FormatOptional(key.has_retired(), key.retired()).c_str(),
-          FormatOptional(key.has_remove_after(), key.remove_after()).c_str());
+      table.AddRow(
+          {key.kid(), key.alg(), sigil::v1::KeyStage_Name(key.stage()),
+           FormatTimestamp(key.created()),
+           FormatOptional(key.has_activated(), key.activated()),
+           FormatOptional(key.has_retired(), key.retired()),
+           FormatOptional(key.has_remove_after(), key.remove_after())});
     }
+    std::fputs(table.Render().c_str(), stdout);
     return 0;
   }
 
@@ -292,11 +297,11 @@ class Commands {
       // The JWK Set itself, as standard libraries load it.
       std::printf("%s\n", response.jwks_json().c_str());
     } else {
-      std::printf("%-34s %-6s %-4s %s\n", "KID", "ALG", "KTY", "CRV");
+      TextTable table({"KID", "ALG", "KTY", "CRV", "USE"});
       for (const sigil::v1::Jwk& key : response.keys()) {
-        std::printf("%-34s %-6s %-4s %s\n", key.kid().c_str(),
-                    key.alg().c_str(), key.kty().c_str(), key.crv().c_str());
+        table.AddRow({key.kid(), key.alg(), key.kty(), key.crv(), key.use()});
       }
+      std::fputs(table.Render().c_str(), stdout);
     }
     return 0;
   }

@@ -7,10 +7,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/log.h"
 #include "server/random_id.h"
 #include "server/refresh_token.h"
 #include "server/validation.h"
+#include "telemetry/log.h"
 
 namespace sigil::server {
 namespace {
@@ -186,9 +186,11 @@ absl::StatusOr<IssuedToken> Authority::Mint(
         "the token would be ", signed_token->size(), " bytes, over the ",
         max_bytes, " verifiers accept; name fewer or shorter systems/scopes"));
   }
-  LogLine(absl::StrCat("issue subject=", absl::CHexEscape(claims.subject),
-                       " systems=", absl::StrJoin(claims.audience, ","),
-                       " sid=", claims.session_id, " jti=", claims.token_id));
+  telemetry::Log(telemetry::LogLevel::kInfo, "issue",
+                 {{"subject", claims.subject},
+                  {"systems", absl::StrJoin(claims.audience, ",")},
+                  {"sid", claims.session_id},
+                  {"jti", claims.token_id}});
   return IssuedToken{*std::move(signed_token), "",
                      claims.token_id,          claims.session_id,
                      claims.expires_at,        claims.subject,
@@ -466,12 +468,17 @@ absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
   index_.Apply(revocation);
   feed_->Publish(revocation);
 
-  LogLine(absl::StrCat(
-      "revoke seq=", revocation.seq, " scope=", ScopeName(revocation.scope),
-      " subject=", absl::CHexEscape(revocation.subject),
-      revocation.system.empty() ? "" : " system=", revocation.system,
-      revocation.token_id.empty() ? "" : " jti=", revocation.token_id,
-      " ended_sessions=", appended->ended_sessions));
+  telemetry::LogFields fields = {
+      {"seq", absl::StrCat(revocation.seq)},
+      {"scope", std::string(ScopeName(revocation.scope))},
+      {"subject", revocation.subject}};
+  if (!revocation.system.empty())
+    fields.push_back({"system", revocation.system});
+  if (!revocation.token_id.empty()) {
+    fields.push_back({"jti", revocation.token_id});
+  }
+  fields.push_back({"ended_sessions", absl::StrCat(appended->ended_sessions)});
+  telemetry::Log(telemetry::LogLevel::kInfo, "revoke", fields);
   return LogoutResult{appended->ended_sessions, revocation.seq,
                       revocation.subject};
 }

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "server/log.h"
 #include "server/watch_reactor.h"
+#include "telemetry/log.h"
 #include "wire/claims.h"
 #include "wire/status.h"
 #include "wire/timestamp.h"
@@ -106,7 +106,8 @@ grpc::Status IdentityService::Audit(const auth::Caller& caller,
   if (!recorded.ok()) {
     // Fail closed: a state change no one can account for is not handed
     // out. A logout has taken effect nonetheless, and a retry is harmless.
-    LogLine(absl::StrCat("audit: ", recorded.message()));
+    telemetry::Log(telemetry::LogLevel::kError, "audit log write failed",
+                   {{"error", std::string(recorded.message())}});
     return wire::ToGrpcStatus(absl::UnavailableError(
         absl::StrCat("the audit log cannot be written: ", recorded.message())));
   }

@@ -15,8 +15,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/log.h"
 #include "server/random_id.h"
+#include "telemetry/log.h"
 
 namespace sigil::server {
 namespace {
@@ -209,8 +209,8 @@ bool HasStage(const std::vector<Key>& keys, Stage stage) {
 void DeleteKeyFile(const std::string& data_dir, const std::string& kid) {
   const std::string path = KeyFilePath(data_dir, kid);
   if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    LogLine(
-        absl::StrCat("cannot delete key file ", path, ": ", strerror(errno)));
+    telemetry::Log(telemetry::LogLevel::kWarning, "cannot delete key file",
+                   {{"path", path}, {"error", strerror(errno)}});
   }
 }
 
@@ -316,7 +316,8 @@ absl::StatusOr<bool> KeyManager::RemoveExpired() {
   if (removed.empty()) return false;
   auto committed = Commit(std::move(keys), {}, removed);
   if (!committed.ok()) return committed.status();
-  LogLine(absl::StrCat("keys removed: ", absl::StrJoin(removed, ",")));
+  telemetry::Log(telemetry::LogLevel::kInfo, "keys removed",
+                 {{"kids", absl::StrJoin(removed, ",")}});
   return true;
 }
 
@@ -343,9 +344,11 @@ absl::StatusOr<std::shared_ptr<const KeySnapshot>> KeyManager::RotateLocked(
   const std::vector<std::string> removed = DropExpired(&keys, now);
   auto committed = Commit(std::move(keys), {next_kid}, removed);
   if (!committed.ok()) return committed.status();
-  LogLine(absl::StrCat(
-      "keys rotated: active=", active, " next=", next_kid, " retired=", retired,
-      removed.empty() ? "" : " removed=", absl::StrJoin(removed, ",")));
+  telemetry::LogFields fields = {
+      {"active", active}, {"next", next_kid}, {"retired", retired}};
+  if (!removed.empty())
+    fields.push_back({"removed", absl::StrJoin(removed, ",")});
+  telemetry::Log(telemetry::LogLevel::kInfo, "keys rotated", fields);
   return committed;
 }
 

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/http/rpc_metrics.h"
 #include "server/key_manager.h"
-#include "server/log.h"
+#include "telemetry/log.h"
+#include "telemetry/rpc_metrics.h"
 #include "token/algorithm.h"
 #include "wire/grpc_server.h"
 
@@ -56,10 +56,9 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   } else if (local || options.allow_insecure) {
     server->policy_ = std::make_unique<auth::Policy>(auth::Policy::AllowAll());
     dev_mode = true;
-    LogLine(
-        absl::StrCat("no --policy: dev mode, every caller may call "
-                     "everything on ",
-                     options.listen));
+    telemetry::Log(telemetry::LogLevel::kWarning,
+                   "no --policy: dev mode, every caller may call everything",
+                   {{"listen", options.listen}});
   } else {
     return absl::FailedPreconditionError(absl::StrCat(
         "--policy is required to serve on ", options.listen,
@@ -92,13 +91,14 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
       server->authority_.get(), server->feed_.get(), clock,
       Access{server->policy_.get(), dev_mode, server->audit_.get()});
 
-  server->metrics_ = std::make_unique<http::MetricsRegistry>();
+  server->metrics_ = std::make_unique<telemetry::MetricsRegistry>();
   server->AddFeedMetrics();
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(std::make_unique<http::RpcMetricsInterceptorFactory>(
-      server->metrics_.get()));
+  interceptors.push_back(
+      std::make_unique<telemetry::RpcMetricsInterceptorFactory>(
+          server->metrics_.get()));
   auto started = wire::StartGrpcServer(options.listen, server->service_.get(),
                                        *credentials, wire::GrpcServerLimits(),
                                        std::move(interceptors));
@@ -154,7 +154,8 @@ void SigilServer::PruneLoop(absl::Duration interval) {
     // Retried at the next round; until then the keys stay as they were.
     absl::Status maintained = authority_->MaintainKeys();
     if (!maintained.ok()) {
-      LogLine(absl::StrCat("key maintenance failed: ", maintained.message()));
+      telemetry::Log(telemetry::LogLevel::kError, "key maintenance failed",
+                     {{"error", std::string(maintained.message())}});
     }
   }
 }

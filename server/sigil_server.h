@@ -12,10 +12,10 @@
 #include "absl/time/time.h"
 #include "server/authority.h"
 #include "server/http/http_server.h"
-#include "server/http/metrics.h"
 #include "server/identity_service.h"
 #include "server/revocation_feed.h"
 #include "server/store/rocks_store.h"
+#include "telemetry/metrics.h"
 #include "token/algorithm.h"
 #include "token/clock.h"
 #include "wire/tls.h"
@@ -92,7 +92,7 @@ class SigilServer {
   std::unique_ptr<Authority> authority_;
   std::unique_ptr<IdentityService> service_;
   // Before the servers that feed and read it, so it outlives them.
-  std::unique_ptr<http::MetricsRegistry> metrics_;
+  std::unique_ptr<telemetry::MetricsRegistry> metrics_;
   std::unique_ptr<http::HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -1,6 +1,5 @@
 // sigild: the Sigil authority. Flags are listed by --help.
 
-#include <grpc/support/log.h>
 #include <signal.h>
 
 #include <atomic>
@@ -11,10 +10,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
-#include "server/log.h"
 #include "server/sigil_server.h"
+#include "telemetry/log.h"
 #include "token/algorithm.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -66,18 +64,22 @@ ABSL_FLAG(std::string, public_url, "",
           "discovery document's jwks_uri; default http://<--http_listen>.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM or SIGINT.");
+ABSL_FLAG(sigil::telemetry::LogLevel, log_level,
+          sigil::telemetry::LogLevel::kInfo,
+          "Least severe log line written: debug, info, warning or error.");
+ABSL_FLAG(sigil::telemetry::LogFormat, log_format,
+          sigil::telemetry::LogFormat::kText,
+          "Log lines on stderr as text, or as JSON objects (time, level, "
+          "message, fields).");
 
 namespace {
+
+using sigil::telemetry::Log;
+using sigil::telemetry::LogLevel;
 
 // gRPC's own multi-line reports of a failed bind would bury the one line
 // sigild prints about it; after start-up they are kept, as one line each.
 std::atomic<bool> g_starting{true};
-
-void GrpcLog(gpr_log_func_args* args) {
-  if (g_starting.load() || args->severity < GPR_LOG_SEVERITY_ERROR) return;
-  sigil::server::LogLine(absl::StrCat(
-      "grpc: ", absl::StrReplaceAll(args->message, {{"\n", " "}})));
-}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "sigild: %s\n", message.c_str());
@@ -91,6 +93,8 @@ int main(int argc, char** argv) {
       "the Sigil authority: issues JWTs and pushes revocations.\n"
       "Usage: sigild [--listen=127.0.0.1:50051] [--data_dir=./sigil-data]");
   absl::ParseCommandLine(argc, argv);
+  sigil::telemetry::SetLogOptions(absl::GetFlag(FLAGS_log_level),
+                                  absl::GetFlag(FLAGS_log_format));
 
   auto alg = sigil::token::ParseAlgorithm(absl::GetFlag(FLAGS_alg));
   if (!alg.ok()) {
@@ -128,26 +132,39 @@ int main(int argc, char** argv) {
   options.authority.verified_cache_capacity =
       absl::GetFlag(FLAGS_verified_cache_size);
 
-  gpr_set_log_function(GrpcLog);
+  sigil::telemetry::ForwardGrpcErrors([] { return g_starting.load(); });
   auto server =
       sigil::server::SigilServer::Start(options, &sigil::token::RealClock());
   if (!server.ok()) return Fail(std::string(server.status().message()));
   g_starting.store(false);
-  sigil::server::LogLine(absl::StrCat(
-      "sigild serving on ", options.listen,
-      (*server)->port() != 0 ? absl::StrCat(" (port ", (*server)->port(), ")")
-                             : "",
-      (*server)->http_port() != 0
-          ? absl::StrCat(" http ", options.http_listen, " (port ",
-                         (*server)->http_port(), ")")
-          : "",
-      " data_dir=", options.data_dir, " issuer=", options.authority.issuer));
+  // The message keeps the ports readable in text; JSON readers take the
+  // fields.
+  sigil::telemetry::LogFields fields = {{"listen", options.listen}};
+  if ((*server)->port() != 0) {
+    fields.push_back({"port", absl::StrCat((*server)->port())});
+  }
+  if ((*server)->http_port() != 0) {
+    fields.push_back({"http_listen", options.http_listen});
+    fields.push_back({"http_port", absl::StrCat((*server)->http_port())});
+  }
+  fields.push_back({"data_dir", options.data_dir});
+  fields.push_back({"issuer", options.authority.issuer});
+  Log(LogLevel::kInfo,
+      absl::StrCat("sigild serving on ", options.listen,
+                   (*server)->port() != 0
+                       ? absl::StrCat(" (port ", (*server)->port(), ")")
+                       : "",
+                   (*server)->http_port() != 0
+                       ? absl::StrCat(" http ", options.http_listen, " (port ",
+                                      (*server)->http_port(), ")")
+                       : ""),
+      fields);
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  sigil::server::LogLine(absl::StrCat("sigild stopping on signal ",
-                                      signal_number, "; draining calls"));
+  Log(LogLevel::kInfo, "sigild stopping; draining calls",
+      {{"signal", absl::StrCat(signal_number)}});
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
-  sigil::server::LogLine("sigild stopped; store closed");
+  Log(LogLevel::kInfo, "sigild stopped; store closed");
   return 0;
 }

@@ -31,8 +31,10 @@ VerdictCache::Hit VerdictCache::Find(absl::string_view token, absl::Time now,
   absl::MutexLock lock(&shard.mu);
   auto it = shard.entries.find(key);
   if (it == shard.entries.end() || it->second.claims->expires_at <= now) {
+    ++shard.misses;
     return Hit{};
   }
+  ++shard.hits;
   return Hit{it->second.claims, it->second.checked_generation == generation};
 }
 
@@ -72,6 +74,17 @@ void VerdictCache::Erase(absl::string_view token) {
   absl::MutexLock lock(&shard.mu);
   auto it = shard.entries.find(key);
   if (it != shard.entries.end()) shard.entries.erase(it);
+}
+
+VerdictCache::Stats VerdictCache::stats() const {
+  Stats stats;
+  for (const Shard& shard : *shards_) {
+    absl::MutexLock lock(&shard.mu);
+    stats.size += shard.entries.size();
+    stats.hits += shard.hits;
+    stats.misses += shard.misses;
+  }
+  return stats;
 }
 
 size_t VerdictCache::size() const {

@@ -45,6 +45,15 @@ class VerdictCache {
   void Erase(absl::string_view token);
   size_t size() const;
 
+  // Entries held, and the Finds that found unexpired claims or did not,
+  // since construction.
+  struct Stats {
+    size_t size = 0;
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+  };
+  Stats stats() const;
+
  private:
   static constexpr size_t kShards = 16;
 
@@ -76,6 +85,8 @@ class VerdictCache {
     mutable absl::Mutex mu;
     absl::flat_hash_map<std::string, Entry, KeyHash, KeyEq> entries
         ABSL_GUARDED_BY(mu);
+    mutable uint64_t hits ABSL_GUARDED_BY(mu) = 0;
+    mutable uint64_t misses ABSL_GUARDED_BY(mu) = 0;
   };
 
   static HashedToken Hashed(absl::string_view token);

@@ -3,8 +3,11 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "telemetry/log.h"
+#include "telemetry/rpc_metrics.h"
 #include "wire/grpc_server.h"
 
 namespace sigil::client::agent {
@@ -27,33 +30,118 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   agent->client_ = *std::move(client);
   agent->service_ = std::make_unique<AgentService>(agent->client_.get(),
                                                    options.client.system);
+  agent->metrics_ = std::make_unique<telemetry::MetricsRegistry>();
+  agent->AddClientMetrics();
 
-  auto started = wire::StartGrpcServer(options.listen, agent->service_.get(),
-                                       *credentials);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(
+      std::make_unique<telemetry::RpcMetricsInterceptorFactory>(
+          agent->metrics_.get()));
+  auto started =
+      wire::StartGrpcServer(options.listen, agent->service_.get(), *credentials,
+                            wire::GrpcServerLimits(), std::move(interceptors));
   if (!started.ok()) return started.status();
   agent->server_ = std::move(started->server);
   agent->port_ = started->port;
   agent->server_->GetHealthCheckService()->SetServingStatus(
       agent->client_->IsCurrent());
+
+  if (!options.http_listen.empty()) {
+    telemetry::HttpServerOptions http_options;
+    http_options.listen = options.http_listen;
+    http_options.metrics = agent->metrics_.get();
+    http_options.ready = [client = agent->client_.get()] {
+      return client->IsCurrent();
+    };
+    auto http = telemetry::HttpServer::Start(std::move(http_options));
+    if (!http.ok()) return http.status();
+    agent->http_ = *std::move(http);
+  }
   agent->health_ = std::thread([a = agent.get()] { a->HealthLoop(); });
   return agent;
 }
 
+void AgentServer::AddClientMetrics() {
+  Client* const client = client_.get();
+  telemetry::MetricsRegistry& metrics = *metrics_;
+  metrics.AddCallback(
+      "sigil_agent_cache_entries", "Verdicts held in the cache.",
+      /*counter=*/false,
+      [client] { return static_cast<double>(client->stats().cache.size); });
+  metrics.AddCallback(
+      "sigil_agent_cache_hits_total", "Verifies answered from the cache.",
+      /*counter=*/true,
+      [client] { return static_cast<double>(client->stats().cache.hits); });
+  metrics.AddCallback(
+      "sigil_agent_cache_misses_total",
+      "Verifies of tokens not in the cache (verified, then cached).",
+      /*counter=*/true,
+      [client] { return static_cast<double>(client->stats().cache.misses); });
+  metrics.AddCallback(
+      "sigil_agent_staleness_seconds",
+      "Seconds since the revocation stream last proved the agent current "
+      "(an applied event or heartbeat); past --max_staleness it is not ready.",
+      /*counter=*/false,
+      [client] { return absl::ToDoubleSeconds(client->stats().staleness); });
+  metrics.AddCallback("sigil_agent_current",
+                      "1 while the agent can show it is current (ready), "
+                      "else 0.",
+                      /*counter=*/false,
+                      [client] { return client->stats().current ? 1.0 : 0.0; });
+  metrics.AddCallback(
+      "sigil_agent_revocation_events_applied_total",
+      "Revocation events applied from the authority's stream.",
+      /*counter=*/true, [client] {
+        return static_cast<double>(client->stats().revocation_events_applied);
+      });
+  metrics.AddCallback(
+      "sigil_agent_revocation_applied_seq",
+      "The highest revocation seq applied.", /*counter=*/false,
+      [client] { return static_cast<double>(client->stats().applied_seq); });
+  metrics.AddInfoCallback(
+      "sigil_agent_key_set_info",
+      "The authority's key_set_version of the key set the agent verifies "
+      "with.",
+      [client] {
+        return telemetry::Labels{
+            {"key_set_version", client->stats().key_set_version}};
+      });
+}
+
 void AgentServer::HealthLoop() {
+  bool was_current = client_->IsCurrent();
   while (!stopping_.WaitForNotificationWithTimeout(kHealthInterval)) {
-    server_->GetHealthCheckService()->SetServingStatus(client_->IsCurrent());
+    const bool current = client_->IsCurrent();
+    server_->GetHealthCheckService()->SetServingStatus(current);
+    if (current != was_current) {
+      if (current) {
+        telemetry::Log(telemetry::LogLevel::kInfo,
+                       "current: verifying from the cache");
+      } else {
+        telemetry::Log(
+            telemetry::LogLevel::kWarning,
+            "stale: no proof of applied revocations within max_staleness; "
+            "not serving, asking the authority",
+            {{"staleness", absl::FormatDuration(client_->stats().staleness)}});
+      }
+      was_current = current;
+    }
   }
 }
 
 void AgentServer::Shutdown(absl::Duration grace) {
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (health_.joinable()) health_.join();
+  if (http_ != nullptr) http_->SetNotReady();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
     server_.reset();
   }
+  http_.reset();
   service_.reset();
   client_.reset();
 }

@@ -12,6 +12,8 @@
 #include "absl/time/time.h"
 #include "client/agent/agent_service.h"
 #include "client/client.h"
+#include "telemetry/http_server.h"
+#include "telemetry/metrics.h"
 #include "wire/tls.h"
 
 namespace sigil::client::agent {
@@ -27,12 +29,16 @@ struct AgentOptions {
   // socket or loopback, like sigild, unless allow_insecure.
   wire::TlsFiles tls;
   bool allow_insecure = false;
+  // host:port (port 0 picks one) of /healthz, /readyz and /metrics over
+  // plain HTTP; empty: none.
+  std::string http_listen;
 };
 
 // sigil-agent: an SDK in local mode behind sigil.v1.Identity, with
 // reflection and grpc.health.v1, whose health is NOT_SERVING while the SDK
 // cannot show it is current (so a readiness probe takes the pod out) and
-// SERVING again once it is.
+// SERVING again once it is. With http_listen, /readyz follows the same rule
+// and /metrics counts calls, verdicts, the cache and the revocation stream.
 class AgentServer {
  public:
   static absl::StatusOr<std::unique_ptr<AgentServer>> Start(
@@ -41,16 +47,23 @@ class AgentServer {
   ~AgentServer();
 
   int port() const { return port_; }
+  // The HTTP port in use; 0 without http_listen.
+  int http_port() const { return http_ == nullptr ? 0 : http_->port(); }
 
  private:
   static constexpr absl::Duration kHealthInterval = absl::Milliseconds(100);
 
   AgentServer() = default;
   void HealthLoop();
+  // The agent's own figures beside the interceptor's per-call ones.
+  void AddClientMetrics();
 
   std::unique_ptr<Client> client_;
   std::unique_ptr<AgentService> service_;
+  // Before server_ and http_, which read it until they stop.
+  std::unique_ptr<telemetry::MetricsRegistry> metrics_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<telemetry::HttpServer> http_;
   int port_ = 0;
   absl::Notification stopping_;
   std::thread health_;

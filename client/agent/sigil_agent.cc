@@ -10,8 +10,10 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client/agent/agent_server.h"
+#include "telemetry/log.h"
 #include "wire/tls.h"
 
 ABSL_FLAG(std::string, authority, "127.0.0.1:50051",
@@ -41,6 +43,16 @@ ABSL_FLAG(std::string, client_ca, "",
           "PEM CA that callers' certificates must chain to (mTLS).");
 ABSL_FLAG(bool, allow_insecure, false,
           "Serve plaintext beyond loopback and unix sockets.");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port of /healthz, /readyz (503 while stale) and /metrics over "
+          "plain HTTP; port 0 picks a free one. Empty: none.");
+ABSL_FLAG(sigil::telemetry::LogLevel, log_level,
+          sigil::telemetry::LogLevel::kInfo,
+          "Least severe log line written: debug, info, warning or error.");
+ABSL_FLAG(sigil::telemetry::LogFormat, log_format,
+          sigil::telemetry::LogFormat::kText,
+          "Log lines on stderr as text, or as JSON objects (time, level, "
+          "message, fields).");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -48,6 +60,9 @@ int main(int argc, char** argv) {
       "Usage: sigil-agent --system=A [--authority=127.0.0.1:50051] "
       "[--listen=unix:/run/sigil/agent.sock]");
   absl::ParseCommandLine(argc, argv);
+  sigil::telemetry::SetLogOptions(absl::GetFlag(FLAGS_log_level),
+                                  absl::GetFlag(FLAGS_log_format));
+  sigil::telemetry::ForwardGrpcErrors(nullptr);
   if (absl::GetFlag(FLAGS_system).empty()) {
     std::fprintf(stderr, "sigil-agent: --system is required\n");
     return 1;
@@ -69,6 +84,7 @@ int main(int argc, char** argv) {
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_client_ca)};
   options.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
   auto to_authority = sigil::wire::ChannelCredentialsFor(
       {absl::GetFlag(FLAGS_authority_cert), absl::GetFlag(FLAGS_authority_key),
        absl::GetFlag(FLAGS_authority_ca)});
@@ -85,11 +101,28 @@ int main(int argc, char** argv) {
                  std::string(agent.status().message()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "sigil-agent serving %s on %s for system %s\n",
-               absl::GetFlag(FLAGS_authority).c_str(), options.listen.c_str(),
-               options.client.system.c_str());
+  sigil::telemetry::LogFields fields = {
+      {"authority", absl::GetFlag(FLAGS_authority)},
+      {"listen", options.listen},
+      {"system", options.client.system}};
+  if ((*agent)->port() != 0) {
+    fields.push_back({"port", absl::StrCat((*agent)->port())});
+  }
+  if ((*agent)->http_port() != 0) {
+    fields.push_back({"http_listen", options.http_listen});
+    fields.push_back({"http_port", absl::StrCat((*agent)->http_port())});
+  }
+  sigil::telemetry::Log(
+      sigil::telemetry::LogLevel::kInfo,
+      absl::StrCat("sigil-agent serving ", absl::GetFlag(FLAGS_authority),
+                   " on ", options.listen, " for system ",
+                   options.client.system),
+      fields);
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
+  sigil::telemetry::Log(sigil::telemetry::LogLevel::kInfo,
+                        "sigil-agent stopping",
+                        {{"signal", absl::StrCat(signal_number)}});
   (*agent)->Shutdown(absl::Seconds(5));
   return 0;
 }

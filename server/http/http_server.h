@@ -1,19 +1,15 @@
 #ifndef SIGIL_SERVER_HTTP_HTTP_SERVER_H_
 #define SIGIL_SERVER_HTTP_HTTP_SERVER_H_
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/http/metrics.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
+#include "telemetry/http_server.h"
+#include "telemetry/metrics.h"
 
 namespace sigil::server::http {
 
@@ -37,11 +33,12 @@ struct HttpServerOptions {
   // Read at every JWKS or discovery request: must be thread-safe.
   std::function<JwksDocument()> jwks;
   // Not owned; must outlive the server.
-  const MetricsRegistry* metrics = nullptr;
+  const telemetry::MetricsRegistry* metrics = nullptr;
 };
 
-// sigild's HTTP side, for clients that speak no gRPC: OIDC discovery, the
-// JWK Set, health and readiness probes, and Prometheus metrics, all GET.
+// sigild's HTTP side, for clients that speak no gRPC: OIDC discovery and the
+// JWK Set beside telemetry::HttpServer's probes and Prometheus metrics, all
+// GET.
 // Public data only (no token or private key ever passes here), so it serves
 // plaintext: put TLS in front of it for verifiers beyond the host.
 // Thread-safe.
@@ -51,26 +48,20 @@ class HttpServer {
   // "cannot listen on ..." when the address is taken or malformed.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       HttpServerOptions options);
-  ~HttpServer();  // Stops.
 
   // /readyz answers 503 from now on; everything else still serves, so
   // probes can watch a drain.
-  void SetNotReady() { ready_.store(false); }
+  void SetNotReady() { server_->SetNotReady(); }
   // Stops accepting and waits for in-flight requests. Idempotent.
-  void Stop();
+  void Stop() { server_->Stop(); }
 
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
 
  private:
-  explicit HttpServer(HttpServerOptions options);
-  void Route();
+  explicit HttpServer(std::unique_ptr<telemetry::HttpServer> server)
+      : server_(std::move(server)) {}
 
-  const HttpServerOptions options_;
-  std::string jwks_uri_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::atomic<bool> ready_{true};
-  int port_ = 0;
+  const std::unique_ptr<telemetry::HttpServer> server_;
 };
 
 }  // namespace sigil::server::http

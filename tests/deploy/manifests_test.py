@@ -2,7 +2,9 @@
 
 Usage: manifests_test.py REPO SIGILD SIGIL_AGENT
 
-Every flag the manifests pass exists in the binary's --helpfull; ports
+Every flag the manifests and deploy/sigild.flags pass exists in the
+binary's --helpfull; the agent's HTTP probes and scrape port hit its
+--http_listen; ports
 agree between the listener, the container, the probes, the Service and the
 agent's --authority; every file a flag or probe names lies in a mounted
 Secret or ConfigMap item; the app and the agent share the agent's socket;
@@ -167,8 +169,34 @@ class ManifestsTest(unittest.TestCase):
         self.assertEqual(mount_of(self.app, shared[0]), directory)
         env = {e["name"]: e["value"] for e in self.app["env"]}
         self.assertEqual(env["SIGIL_AGENT_ADDRESS"], self.agent_flags["listen"])
-        self.assertEqual(self.agent["readinessProbe"]["exec"]["command"],
-                         [PROBE, self.agent_flags["listen"]])
+
+    def test_agent_probes_and_scrapes_reach_its_http_side(self):
+        host, port = manifests.split_address(self.agent_flags["http_listen"])
+        self.assertIn(host, ("0.0.0.0", "[::]"), "the kubelet dials the pod IP")
+        ports = {p["name"]: p["containerPort"] for p in self.agent["ports"]}
+        for probe, path in (("readinessProbe", "/readyz"),
+                            ("livenessProbe", "/healthz")):
+            with self.subTest(probe=probe):
+                get = self.agent[probe]["httpGet"]
+                self.assertEqual(get["path"], path)
+                target = get["port"]
+                self.assertEqual(
+                    ports[target] if isinstance(target, str) else target, port)
+        annotations = self.subsystem["spec"]["template"]["metadata"][
+            "annotations"]
+        self.assertEqual(annotations["prometheus.io/port"], str(port))
+
+    def test_example_flag_files_name_real_flags(self):
+        for name, binary in (("sigild.flags", SIGILD),):
+            path = os.path.join(REPO, "deploy", name)
+            with open(path) as f:
+                lines = [l.strip() for l in f]
+            args = [l for l in lines if l and not l.startswith("#")]
+            self.assertTrue(args, "%s holds no flag" % name)
+            accepted = manifests.binary_flags(binary)
+            for flag in manifests.flags(args):
+                with self.subTest(file=name, flag=flag):
+                    self.assertIn(flag, accepted)
 
     def test_image_installs_what_the_pods_run(self):
         with open(os.path.join(REPO, "deploy", "Dockerfile")) as f:

@@ -8,8 +8,8 @@ certificates from the openssl command line for the Secrets, the policy
 from the ConfigMap, a shared directory for the emptyDir) and the
 in-cluster addresses mapped to 127.0.0.1: mTLS between them, the example
 policy enforced. Then:
-- the manifests' exec probes pass against both (and sigild's fails without
-  a client certificate);
+- the manifests' probes pass against both: sigild's exec probes (which fail
+  without a client certificate) and the agent's HTTP /readyz and /healthz;
 - a login service (the policy's spiffe://example.org/login) issues a token;
 - the app, a gRPC client in another language (Python, stubs generated here
   by protoc) on SIGIL_AGENT_ADDRESS, verifies it through the agent: OK;
@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 import grpc
 
@@ -163,6 +165,37 @@ def wait_until_probe_passes(process, command, deadline_s=30):
         time.sleep(0.1)
 
 
+def http_probe_url(container, probe, map_arg):
+    """The URL the kubelet's httpGet probe asks, on the mapped --http_listen
+    (manifests_test checks that the probe's port is that one)."""
+    listen = map_arg(manifests.flags(container["args"])["http_listen"])
+    return "http://%s%s" % (listen, container[probe]["httpGet"]["path"])
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def wait_until_http_probe_passes(process, url, deadline_s=30):
+    end = time.monotonic() + deadline_s
+    while True:
+        status = http_status(url)
+        if 200 <= status < 400:
+            return
+        if not process.alive():
+            fail("%s exited before %s passed" % (process.name, url))
+        if time.monotonic() > end:
+            fail("%s: %s answers %d after %ss" %
+                 (process.name, url, status, deadline_s))
+        time.sleep(0.1)
+
+
 def main(repo, sigild_binary, agent_binary):
     objects, _ = manifests.load(repo)
     sts = objects[("StatefulSet", "sigild")]
@@ -219,15 +252,19 @@ def main(repo, sigild_binary, agent_binary):
 
         agent_pod = Pod({"sigil-socket": os.path.join(work, "run"),
                                      "sigil-tls": agent_tls})
+        agent_http_port = free_port()
         agent_map = agent_pod.mapper(
-            agent, {"%s:50051" % SERVICE_NAME: "localhost:%d" % port})
+            agent, {"%s:50051" % SERVICE_NAME: "localhost:%d" % port,
+                    "0.0.0.0:9102": "127.0.0.1:%d" % agent_http_port})
         agent_process = Process(
             "sigil-agent", [agent_binary] + [agent_map(a) for a in agent["args"]],
             work)
         processes.append(agent_process)
-        wait_until_probe_passes(agent_process, probe_command(
-            repo, agent["readinessProbe"]["exec"]["command"], agent_map))
-        print("pod_test: the agent's readiness probe passes")
+        wait_until_http_probe_passes(
+            agent_process, http_probe_url(agent, "readinessProbe", agent_map))
+        if http_status(http_probe_url(agent, "livenessProbe", agent_map)) != 200:
+            fail("the agent's liveness probe fails")
+        print("pod_test: the agent's HTTP probes pass")
 
         # sigil.v1 stubs for Python, as a subsystem in another language
         # would generate them.

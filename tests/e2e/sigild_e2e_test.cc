@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -494,6 +495,34 @@ TEST_F(SigildTest, ServingLineOnAUnixSocketNamesNoPort) {
   // prints a port only when there is one.
   EXPECT_FALSE(absl::StrContains(log, "(port ")) << log;
   EXPECT_EQ(StopSigild(), 0);
+}
+
+TEST_F(SigildTest, LogLevelDropsLinesBelowIt) {
+  struct Case {
+    std::string level;
+    bool info_logged;
+  };
+  for (const Case& c : {Case{"info", true}, Case{"warning", false}}) {
+    SCOPED_TRACE(c.level);
+    ASSERT_NO_FATAL_FAILURE(
+        StartSigild({absl::StrCat("--log_level=", c.level)}));
+    Login("u", {"A"});
+    ASSERT_EQ(StopSigild(), 0);
+    const std::string log = sigild_->Log();
+    EXPECT_EQ(absl::StrContains(log, "INFO sigild serving on"), c.info_logged)
+        << log;
+    EXPECT_EQ(absl::StrContains(log, "INFO issue subject=u systems=A"),
+              c.info_logged)
+        << log;
+  }
+}
+
+TEST_F(SigildTest, BadLogFlagsExitNamingTheChoices) {
+  auto sigild = NewSigild(listen_, {"--log_format=xml"});
+  ASSERT_TRUE(sigild->Spawn());
+  EXPECT_EQ(sigild->WaitExit(kExitTimeout), std::optional<int>(1));
+  EXPECT_TRUE(absl::StrContains(sigild->Log(), "want text or json"))
+      << sigild->Log();
 }
 
 // OpenSSL helpers for forging tokens.

@@ -41,6 +41,20 @@ TEST(VerdictCacheTest, ANewerGenerationAsksForACheck) {
   EXPECT_EQ(cache.Find("t", kNow, 8).claims, nullptr);
 }
 
+TEST(VerdictCacheTest, StatsCountHitsMissesAndExpiredAsMisses) {
+  VerdictCache cache(100);
+  cache.Insert("t", ClaimsUntil(kNow + absl::Minutes(1), "alice"), 7, kNow);
+  cache.Insert("u", ClaimsUntil(kNow + absl::Minutes(2), "bob"), 7, kNow);
+  cache.Find("t", kNow, 7);                     // hit
+  cache.Find("u", kNow, 8);                     // hit, to be checked
+  cache.Find("v", kNow, 7);                     // miss
+  cache.Find("t", kNow + absl::Minutes(1), 7);  // expired: a miss
+  const VerdictCache::Stats stats = cache.stats();
+  EXPECT_EQ(stats.size, 2u);
+  EXPECT_EQ(stats.hits, 2u);
+  EXPECT_EQ(stats.misses, 2u);
+}
+
 TEST(VerdictCacheTest, StaysWithinCapacity) {
   constexpr size_t kCapacity = 160;
   VerdictCache cache(kCapacity);

@@ -8,8 +8,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/http/metrics.h"
 #include "server/sigil_server.h"
+#include "telemetry/metrics.h"
 #include "tests/server/service_fixture.h"
 #include "token/json.h"
 
@@ -36,7 +36,7 @@ class HttpServerTest : public ::testing::Test {
     return server.ok() ? *std::move(server) : nullptr;
   }
 
-  MetricsRegistry metrics_;
+  telemetry::MetricsRegistry metrics_;
 };
 
 TEST_F(HttpServerTest, EndpointsAnswerGetWithTheirContentType) {

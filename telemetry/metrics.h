@@ -1,5 +1,5 @@
-#ifndef SIGIL_SERVER_HTTP_METRICS_H_
-#define SIGIL_SERVER_HTTP_METRICS_H_
+#ifndef SIGIL_TELEMETRY_METRICS_H_
+#define SIGIL_TELEMETRY_METRICS_H_
 
 #include <atomic>
 #include <cstdint>
@@ -13,7 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
-namespace sigil::server::http {
+namespace sigil::telemetry {
 
 // Label names and values of one series, in the order given.
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -65,6 +65,11 @@ class MetricsRegistry {
   // grows (TYPE counter) or may go down (TYPE gauge).
   void AddCallback(absl::string_view name, absl::string_view help, bool counter,
                    std::function<double()> read);
+  // A gauge of value 1 whose labels are read at each scrape from `read`
+  // (thread-safe, outliving the scrapes): the Prometheus "info" idiom for
+  // a value that is a string, such as a version.
+  void AddInfoCallback(absl::string_view name, absl::string_view help,
+                       std::function<Labels()> read);
 
   // Every family sorted by name, its series sorted by labels.
   std::string Render() const;
@@ -79,6 +84,7 @@ class MetricsRegistry {
     std::map<std::string, std::unique_ptr<Counter>> counters;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
     std::function<double()> read;
+    std::function<Labels()> read_labels;
   };
 
   Family* FindLocked(absl::string_view name) const
@@ -89,6 +95,6 @@ class MetricsRegistry {
       ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace sigil::server::http
+}  // namespace sigil::telemetry
 
-#endif  // SIGIL_SERVER_HTTP_METRICS_H_
+#endif  // SIGIL_TELEMETRY_METRICS_H_

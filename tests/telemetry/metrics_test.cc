@@ -1,4 +1,4 @@
-#include "server/http/metrics.h"
+#include "telemetry/metrics.h"
 
 #include <string>
 #include <thread>
@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace sigil::server::http {
+namespace sigil::telemetry {
 namespace {
 
 using ::testing::HasSubstr;
@@ -84,6 +84,20 @@ TEST(MetricsRegistryTest, CallbacksAreReadAtEachScrape) {
   }
 }
 
+TEST(MetricsRegistryTest, InfoCallbackRendersItsLabelsWithValueOne) {
+  MetricsRegistry registry;
+  std::string version = "00aa";
+  registry.AddInfoCallback("keys_info", "Keys.", [&version] {
+    return Labels{{"version", version}};
+  });
+  EXPECT_EQ(registry.Render(),
+            "# HELP keys_info Keys.\n# TYPE keys_info gauge\n"
+            "keys_info{version=\"00aa\"} 1\n");
+  version = "bb\"11";
+  EXPECT_THAT(registry.Render(),
+              HasSubstr("keys_info{version=\"bb\\\"11\"} 1\n"));
+}
+
 TEST(MetricsRegistryTest, ConcurrentUpdatesAreAllCounted) {
   MetricsRegistry registry;
   constexpr int kThreads = 4;
@@ -107,4 +121,4 @@ TEST(MetricsRegistryTest, ConcurrentUpdatesAreAllCounted) {
 }
 
 }  // namespace
-}  // namespace sigil::server::http
+}  // namespace sigil::telemetry

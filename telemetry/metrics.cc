@@ -1,4 +1,4 @@
-#include "server/http/metrics.h"
+#include "telemetry/metrics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace sigil::server::http {
+namespace sigil::telemetry {
 namespace {
 
 // Label values are free text (a method name, a reason); the format allows
@@ -168,6 +168,18 @@ void MetricsRegistry::AddCallback(absl::string_view name,
   family->read = std::move(read);
 }
 
+void MetricsRegistry::AddInfoCallback(absl::string_view name,
+                                      absl::string_view help,
+                                      std::function<Labels()> read) {
+  absl::MutexLock lock(&mu_);
+  std::unique_ptr<Family>& family = families_[std::string(name)];
+  if (family != nullptr) return;
+  family = std::make_unique<Family>();
+  family->type = Type::kGauge;
+  family->help = std::string(help);
+  family->read_labels = std::move(read);
+}
+
 std::string MetricsRegistry::Render() const {
   absl::ReaderMutexLock lock(&mu_);
   std::string out;
@@ -179,6 +191,10 @@ std::string MetricsRegistry::Render() const {
                     "\n# TYPE ", name, " ", type, "\n");
     if (family->read) {
       absl::StrAppend(&out, name, " ", FormatValue(family->read()), "\n");
+    }
+    if (family->read_labels) {
+      absl::StrAppend(&out, name, Braced(LabelKey(family->read_labels())),
+                      " 1\n");
     }
     for (const auto& [key, counter] : family->counters) {
       absl::StrAppend(&out, name, Braced(key), " ", counter->value(), "\n");
@@ -203,4 +219,4 @@ std::string MetricsRegistry::Render() const {
   return out;
 }
 
-}  // namespace sigil::server::http
+}  // namespace sigil::telemetry

@@ -1,11 +1,11 @@
-#ifndef SIGIL_SERVER_HTTP_RPC_METRICS_H_
-#define SIGIL_SERVER_HTTP_RPC_METRICS_H_
+#ifndef SIGIL_TELEMETRY_RPC_METRICS_H_
+#define SIGIL_TELEMETRY_RPC_METRICS_H_
 
 #include <grpcpp/support/server_interceptor.h>
 
-#include "server/http/metrics.h"
+#include "telemetry/metrics.h"
 
-namespace sigil::server::http {
+namespace sigil::telemetry {
 
 // Bucket upper bounds of sigil_grpc_server_handling_seconds: Verify sits in
 // the sub-millisecond ones, synced writes (logouts) in the milliseconds.
@@ -32,6 +32,6 @@ class RpcMetricsInterceptorFactory
   MetricsRegistry* const registry_;
 };
 
-}  // namespace sigil::server::http
+}  // namespace sigil::telemetry
 
-#endif  // SIGIL_SERVER_HTTP_RPC_METRICS_H_
+#endif  // SIGIL_TELEMETRY_RPC_METRICS_H_

@@ -1,4 +1,4 @@
-#include "server/http/rpc_metrics.h"
+#include "telemetry/rpc_metrics.h"
 
 #include <google/protobuf/descriptor.h>
 
@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "sigil/v1/identity.pb.h"
 
-namespace sigil::server::http {
+namespace sigil::telemetry {
 namespace {
 
 constexpr absl::string_view kVerifyMethod = "/sigil.v1.Identity/Verify";
@@ -107,4 +107,4 @@ RpcMetricsInterceptorFactory::CreateServerInterceptor(
                                    std::move(method), path == kVerifyMethod);
 }
 
-}  // namespace sigil::server::http
+}  // namespace sigil::telemetry

@@ -1,0 +1,164 @@
+#include "telemetry/log.h"
+
+#include <grpc/support/log.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace sigil::telemetry {
+namespace {
+
+std::atomic<LogLevel> g_level{LogLevel::kInfo};
+std::atomic<LogFormat> g_format{LogFormat::kText};
+std::atomic<bool (*)()> g_grpc_muted{nullptr};
+
+void GrpcLog(gpr_log_func_args* args) {
+  bool (*muted)() = g_grpc_muted.load();
+  if (args->severity < GPR_LOG_SEVERITY_ERROR ||
+      (muted != nullptr && muted())) {
+    return;
+  }
+  Log(LogLevel::kError, "grpc", {{"error", args->message}});
+}
+
+constexpr struct {
+  LogLevel level;
+  const char* name;
+} kLevels[] = {{LogLevel::kDebug, "debug"},
+               {LogLevel::kInfo, "info"},
+               {LogLevel::kWarning, "warning"},
+               {LogLevel::kError, "error"}};
+
+const char* LevelName(LogLevel level) {
+  for (const auto& known : kLevels) {
+    if (known.level == level) return known.name;
+  }
+  return "info";
+}
+
+// RFC 8259 string escaping; bytes of 0x80 and up pass through, since log
+// values are UTF-8 (proto strings) or ASCII.
+void AppendJsonString(std::string* out, absl::string_view value) {
+  out->push_back('"');
+  for (unsigned char c : value) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          absl::StrAppendFormat(out, "\\u%04x", c);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+bool AbslParseFlag(absl::string_view text, LogLevel* level,
+                   std::string* error) {
+  for (const auto& known : kLevels) {
+    if (absl::AsciiStrToLower(text) == known.name) {
+      *level = known.level;
+      return true;
+    }
+  }
+  *error = "want debug, info, warning or error";
+  return false;
+}
+
+std::string AbslUnparseFlag(LogLevel level) { return LevelName(level); }
+
+bool AbslParseFlag(absl::string_view text, LogFormat* format,
+                   std::string* error) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "text" || lower == "json") {
+    *format = lower == "text" ? LogFormat::kText : LogFormat::kJson;
+    return true;
+  }
+  *error = "want text or json";
+  return false;
+}
+
+std::string AbslUnparseFlag(LogFormat format) {
+  return format == LogFormat::kJson ? "json" : "text";
+}
+
+void SetLogOptions(LogLevel level, LogFormat format) {
+  g_level.store(level);
+  g_format.store(format);
+}
+
+bool LogEnabled(LogLevel level) { return level >= g_level.load(); }
+
+std::string FormatLogLine(LogFormat format, int64_t now_us, LogLevel level,
+                          absl::string_view message, const LogFields& fields) {
+  const std::string time =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(now_us),
+                       absl::UTCTimeZone());
+  std::string out;
+  if (format == LogFormat::kText) {
+    absl::StrAppend(&out, time, " ", absl::AsciiStrToUpper(LevelName(level)),
+                    " ", absl::StrReplaceAll(message, {{"\n", " "}}));
+    for (const auto& [name, value] : fields) {
+      absl::StrAppend(&out, " ", name, "=", absl::CHexEscape(value));
+    }
+  } else {
+    out = "{\"time\":";
+    AppendJsonString(&out, time);
+    absl::StrAppend(&out, ",\"level\":\"", LevelName(level), "\",\"message\":");
+    AppendJsonString(&out, message);
+    out.append(",\"fields\":{");
+    bool first = true;
+    for (const auto& [name, value] : fields) {
+      if (!first) out.push_back(',');
+      first = false;
+      AppendJsonString(&out, name);
+      out.push_back(':');
+      AppendJsonString(&out, value);
+    }
+    out.append("}}");
+  }
+  out.push_back('\n');
+  return out;
+}
+
+void ForwardGrpcErrors(bool (*muted)()) {
+  g_grpc_muted.store(muted);
+  gpr_set_log_function(GrpcLog);
+}
+
+void Log(LogLevel level, absl::string_view message, const LogFields& fields) {
+  if (!LogEnabled(level)) return;
+  const std::string line = FormatLogLine(
+      g_format.load(), absl::ToUnixMicros(absl::Now()), level, message, fields);
+  // A failed diagnostic write has nowhere better to be reported.
+  (void)!write(STDERR_FILENO, line.data(), line.size());
+}
+
+}  // namespace sigil::telemetry
