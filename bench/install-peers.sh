@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(python3-jwt python3-cryptography gnuplot-nox openssl)
-npm_packages=(oidc-provider@9.13.3 jose@6.2.18 fast-jwt@6.3.6)
+npm_packages=(oidc-provider@9.13.3 jose@5.9.6 fast-jwt@6.3.6)
 readonly peer_dir=.deps/bench
 
 missing=()

@@ -1,8 +1,9 @@
 """ES256 JWT verification rate of PyJWT (Debian python3-jwt) on one core.
 
 Usage: /usr/bin/python3 pyjwt_verify.py SECONDS
-Prints {"pyjwt": per_second}: jwt.decode with the signature, exp, iss and
-aud checked, on one token signed with a fresh P-256 key.
+Prints {"pyjwt": {"wall": per_second, "cpu": per_cpu_second}}: jwt.decode
+with the signature, exp, iss and aud checked, on one token signed with a
+fresh P-256 key. Per CPU second is what `openssl speed` counts too.
 """
 
 import json
@@ -23,6 +24,7 @@ def main():
          "exp": now + 3600, "jti": "bench-jti", "scope": "orders.read"},
         key, algorithm="ES256", headers={"typ": "at+jwt", "kid": "bench"})
     n = 0
+    cpu_start = time.process_time()
     start = time.perf_counter()
     end = start + seconds
     now = start
@@ -33,7 +35,8 @@ def main():
             assert claims["sub"] == "alice"
         n += 100
         now = time.perf_counter()
-    print(json.dumps({"pyjwt": n / (now - start)}))
+    cpu = time.process_time() - cpu_start
+    print(json.dumps({"pyjwt": {"wall": n / (now - start), "cpu": n / cpu}}))
 
 
 if __name__ == "__main__":
