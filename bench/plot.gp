@@ -1,12 +1,13 @@
 # Throughput and p99 latency against concurrency, from bench/report.py's
 # table. Usage: gnuplot -e "data='FILE'; out='PNG'" bench/plot.gp
-set terminal pngcairo size 1100,450 font ",10"
+set terminal pngcairo size 1100,500 font ",10"
 set output out
 set multiplot layout 1,2 title "Sigil on one 2-core machine (client and server sharing it)"
 set logscale x 2
+set xrange [0.8:80]
 set xtics (1, 4, 16, 64)
 set xlabel "requests in flight"
-set key top left
+set key below horizontal
 set grid
 set title "throughput"
 set ylabel "calls per second"

@@ -4,12 +4,14 @@
 # propagation harness, then bench/compare.sh (sigil-bench against a real
 # sigild, node oidc-provider, jose, fast-jwt, PyJWT). Usage: bench/run.sh
 # (after scripts/build.sh and bench/install-peers.sh); BUILD_DIR picks
-# another build directory, taken relative to the repository root.
+# another build directory, taken relative to the repository root; RAW_DIR,
+# if set, receives the raw results the page is made from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+uptime >"$out/load.txt"
 command -v gnuplot >/dev/null || { echo "gnuplot missing: run bench/install-peers.sh" >&2; exit 1; }
 
 # The authority in these binaries logs every issue and logout to stderr.
@@ -26,7 +28,12 @@ if ! "$build/bench/propagation_bench" --subscribers=100 --rounds=30 --json \
 fi
 BUILD_DIR=$build bench/compare.sh "$out"
 
+uptime >>"$out/load.txt"
 python3 bench/report.py "$out" "$out/plot.dat" >"$out/benchmarks.md"
 gnuplot -e "data='$out/plot.dat'; out='docs/benchmarks.png'" bench/plot.gp
 mv "$out/benchmarks.md" docs/benchmarks.md
+if [[ -n ${RAW_DIR:-} ]]; then
+  mkdir -p "$RAW_DIR"
+  cp "$out"/* "$RAW_DIR"/
+fi
 echo "wrote docs/benchmarks.md and docs/benchmarks.png"
