@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jwt python3-cryptography
   python3-yaml python3-grpcio python3-protobuf openssl
+  bazel-bootstrap bazel-rules-cc bazel-rules-java
 )
 
 # The interop tests' clients that no one here wrote: node jose and buf curl.

@@ -38,7 +38,9 @@ TEST(RevocationEventTest, TimestampsOutOfRangeAreNoEvent) {
       std::optional<token::Revocation> revocation = FromEvent(event);
       EXPECT_EQ(revocation.has_value(), c.valid);
       // What was read back always converts back.
-      if (revocation.has_value()) EXPECT_EQ(ToEvent(*revocation).seq(), 1u);
+      if (revocation.has_value()) {
+        EXPECT_EQ(ToEvent(*revocation).seq(), 1u);
+      }
     }
   }
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds everything with Bazel and runs the C++ tests, offline against the
+# Debian packages (Debian's bazel-bootstrap 4.2.3; see WORKSPACE and
+# bazel/). Extra arguments go to `bazel test`, e.g. //tests/token/...
+#
+# BAZEL_OUTPUT_USER_ROOT: where Bazel keeps its server and outputs (its
+# --output_user_root); Bazel's default under ~/.cache when unset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+startup=()
+if [ -n "${BAZEL_OUTPUT_USER_ROOT:-}" ]; then
+  startup+=(--output_user_root="$BAZEL_OUTPUT_USER_ROOT")
+fi
+
+# The e2e tests put Unix sockets in their temporary directory, whose path
+# must stay under the kernel's 108 bytes: a short one outside the output
+# tree.
+test_tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-bazel.XXXXXX")
+trap 'rm -rf "$test_tmpdir"' EXIT
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(//...)
+bazel "${startup[@]}" test --test_tmpdir="$test_tmpdir" "${targets[@]}"
