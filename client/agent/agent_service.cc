@@ -3,10 +3,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
 #include "token/reason.h"
 #include "wire/claims.h"
 #include "wire/status.h"
+#include "wire/timestamp.h"
 #include "wire/verdict.h"
 
 namespace sigil::client::agent {
@@ -36,8 +36,7 @@ grpc::Status AgentService::Verify(grpc::ServerContext*,
     *response->mutable_verdict() = wire::ToVerdict(token::Reason::kValid, "");
     *response->mutable_claims() = wire::ToClaims(verified->claims());
     *response->mutable_cache_until() =
-        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
-            absl::ToUnixMicros(verified->claims().expires_at));
+        wire::ToTimestamp(verified->claims().expires_at);
     return grpc::Status::OK;
   }
   const absl::StatusCode code = verified.status().code();
