@@ -193,16 +193,24 @@ grpc::Status IdentityService::ListSessions(
   return grpc::Status::OK;
 }
 
-grpc::Status IdentityService::Verify(grpc::ServerContext* context,
-                                     const sigil::v1::VerifyRequest* request,
-                                     sigil::v1::VerifyResponse* response) {
+grpc::ServerUnaryReactor* IdentityService::Verify(
+    grpc::CallbackServerContext* context,
+    const sigil::v1::VerifyRequest* request,
+    sigil::v1::VerifyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(Judge(*context, *request, response));
+  return reactor;
+}
+
+grpc::Status IdentityService::Judge(const grpc::ServerContextBase& context,
+                                    const sigil::v1::VerifyRequest& request,
+                                    sigil::v1::VerifyResponse* response) const {
   absl::Status allowed =
-      access_.policy->MayVerify(CallerOf(*context), request->system());
+      access_.policy->MayVerify(CallerOf(context), request.system());
   if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
-  const std::vector<std::string> scopes(request->required_scopes().begin(),
-                                        request->required_scopes().end());
-  auto verdict =
-      authority_->Verify(request->token(), request->system(), scopes);
+  const std::vector<std::string> scopes(request.required_scopes().begin(),
+                                        request.required_scopes().end());
+  auto verdict = authority_->Verify(request.token(), request.system(), scopes);
   if (!verdict.ok()) return wire::ToGrpcStatus(verdict.status());
 
   *response->mutable_verdict() =
