@@ -83,6 +83,14 @@ class RefusedWatch final
   void OnDone() override { delete this; }
 };
 
+// Ends a callback handler's call with `status`.
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                 const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
 }  // namespace
 
 auth::Caller IdentityService::CallerOf(
@@ -114,14 +122,22 @@ grpc::Status IdentityService::Audit(const auth::Caller& caller,
   return wire::ToGrpcStatus(result);
 }
 
-grpc::Status IdentityService::Issue(grpc::ServerContext* context,
-                                    const sigil::v1::IssueRequest* request,
-                                    sigil::v1::IssueResponse* response) {
-  const auth::Caller caller = CallerOf(*context);
+grpc::ServerUnaryReactor* IdentityService::Issue(
+    grpc::CallbackServerContext* context,
+    const sigil::v1::IssueRequest* request,
+    sigil::v1::IssueResponse* response) {
+  return Answer(context, HandleIssue(*context, *request, response));
+}
+
+grpc::Status IdentityService::HandleIssue(
+    const grpc::ServerContextBase& context,
+    const sigil::v1::IssueRequest& request,
+    sigil::v1::IssueResponse* response) {
+  const auth::Caller caller = CallerOf(context);
   IssueParams params;
-  params.subject = request->subject();
-  params.systems.assign(request->systems().begin(), request->systems().end());
-  params.scopes.assign(request->scopes().begin(), request->scopes().end());
+  params.subject = request.subject();
+  params.systems.assign(request.systems().begin(), request.systems().end());
+  params.scopes.assign(request.scopes().begin(), request.scopes().end());
   auth::AuditEvent event;
   event.subject = params.subject;
   event.systems = params.systems;
@@ -129,7 +145,7 @@ grpc::Status IdentityService::Issue(grpc::ServerContext* context,
   if (!allowed.ok()) {
     return Audit(caller, auth::AuditAction::kIssue, event, allowed);
   }
-  auto ttl = TtlOf(*request);
+  auto ttl = TtlOf(request);
   if (!ttl.ok()) {
     return Audit(caller, auth::AuditAction::kIssue, event, ttl.status());
   }
@@ -197,14 +213,13 @@ grpc::ServerUnaryReactor* IdentityService::Verify(
     grpc::CallbackServerContext* context,
     const sigil::v1::VerifyRequest* request,
     sigil::v1::VerifyResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(Judge(*context, *request, response));
-  return reactor;
+  return Answer(context, HandleVerify(*context, *request, response));
 }
 
-grpc::Status IdentityService::Judge(const grpc::ServerContextBase& context,
-                                    const sigil::v1::VerifyRequest& request,
-                                    sigil::v1::VerifyResponse* response) const {
+grpc::Status IdentityService::HandleVerify(
+    const grpc::ServerContextBase& context,
+    const sigil::v1::VerifyRequest& request,
+    sigil::v1::VerifyResponse* response) const {
   absl::Status allowed =
       access_.policy->MayVerify(CallerOf(context), request.system());
   if (!allowed.ok()) return wire::ToGrpcStatus(allowed);

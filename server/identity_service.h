@@ -26,23 +26,24 @@ struct Access {
 // translates messages to Authority calls and statuses back
 // (ToGrpcStatus), and audits state changes; no token logic of its own.
 // Thread-safe.
-// Verify and WatchRevocations are on gRPC's callback API: neither blocks,
-// so they run on gRPC's own threads without the sync server's thread
-// hand-off, which would cost Verify more than its work. The calls that
-// wait for a synced write stay synchronous.
+// Issue, Verify and WatchRevocations are on gRPC's callback API: none
+// waits for the disk, so they run on gRPC's own threads without the sync
+// server's thread hand-off, which would cost Verify more than its work.
+// The calls that wait for a synced write stay synchronous.
 class IdentityService final
-    : public sigil::v1::Identity::WithCallbackMethod_Verify<
-          sigil::v1::Identity::WithCallbackMethod_WatchRevocations<
-              sigil::v1::Identity::Service>> {
+    : public sigil::v1::Identity::WithCallbackMethod_Issue<
+          sigil::v1::Identity::WithCallbackMethod_Verify<
+              sigil::v1::Identity::WithCallbackMethod_WatchRevocations<
+                  sigil::v1::Identity::Service>>> {
  public:
   // Nothing is owned; everything must outlive the service.
   IdentityService(Authority* authority, RevocationFeed* feed,
                   const token::Clock* clock, Access access)
       : authority_(authority), feed_(feed), clock_(clock), access_(access) {}
 
-  grpc::Status Issue(grpc::ServerContext* context,
-                     const sigil::v1::IssueRequest* request,
-                     sigil::v1::IssueResponse* response) override;
+  grpc::ServerUnaryReactor* Issue(grpc::CallbackServerContext* context,
+                                  const sigil::v1::IssueRequest* request,
+                                  sigil::v1::IssueResponse* response) override;
   grpc::ServerUnaryReactor* Verify(
       grpc::CallbackServerContext* context,
       const sigil::v1::VerifyRequest* request,
@@ -79,10 +80,13 @@ class IdentityService final
 
  private:
   auth::Caller CallerOf(const grpc::ServerContextBase& context) const;
-  // Verify's work, answered by the callback handler's reactor.
-  grpc::Status Judge(const grpc::ServerContextBase& context,
-                     const sigil::v1::VerifyRequest& request,
-                     sigil::v1::VerifyResponse* response) const;
+  // The work of the callback handlers, whose reactors answer with it.
+  grpc::Status HandleIssue(const grpc::ServerContextBase& context,
+                           const sigil::v1::IssueRequest& request,
+                           sigil::v1::IssueResponse* response);
+  grpc::Status HandleVerify(const grpc::ServerContextBase& context,
+                            const sigil::v1::VerifyRequest& request,
+                            sigil::v1::VerifyResponse* response) const;
   // Records the call (when audited) and returns its status as gRPC's; an
   // unwritable record turns it into UNAVAILABLE.
   grpc::Status Audit(const auth::Caller& caller, auth::AuditAction action,
