@@ -167,6 +167,9 @@ class Authority {
   // key_rotation_period is due.
   absl::Status MaintainKeys();
 
+  // Revocations in the in-memory index (expired ones until the next prune).
+  size_t live_revocations() const { return index_.size(); }
+
   // Drops revocations that no longer cover any unexpired token from memory
   // (the store's compaction filter does the same on disk).
   void PruneExpired();

@@ -356,8 +356,8 @@ IdentityService::WatchRevocations(
   if (!allowed.ok()) return new RefusedWatch(wire::ToGrpcStatus(allowed));
   return new WatchReactor(
       feed_, clock_,
-      [authority = authority_] { return authority->keys()->version; },
-      *request);
+      [authority = authority_] { return authority->keys()->version; }, *request,
+      propagation_lag_);
 }
 
 }  // namespace sigil::server

@@ -7,6 +7,7 @@
 #include "server/authority.h"
 #include "server/revocation_feed.h"
 #include "sigil/v1/identity.grpc.pb.h"
+#include "telemetry/metrics.h"
 #include "token/clock.h"
 
 namespace sigil::server {
@@ -37,9 +38,16 @@ class IdentityService final
                   sigil::v1::Identity::Service>>> {
  public:
   // Nothing is owned; everything must outlive the service.
+  // `propagation_lag`, when given, observes each live revocation's delay
+  // to every stream.
   IdentityService(Authority* authority, RevocationFeed* feed,
-                  const token::Clock* clock, Access access)
-      : authority_(authority), feed_(feed), clock_(clock), access_(access) {}
+                  const token::Clock* clock, Access access,
+                  telemetry::Histogram* propagation_lag = nullptr)
+      : authority_(authority),
+        feed_(feed),
+        clock_(clock),
+        access_(access),
+        propagation_lag_(propagation_lag) {}
 
   grpc::ServerUnaryReactor* Issue(grpc::CallbackServerContext* context,
                                   const sigil::v1::IssueRequest* request,
@@ -96,6 +104,7 @@ class IdentityService final
   RevocationFeed* const feed_;
   const token::Clock* const clock_;
   const Access access_;
+  telemetry::Histogram* const propagation_lag_;
 };
 
 }  // namespace sigil::server

@@ -87,12 +87,18 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
                                     clock);
   if (!audit.ok()) return audit.status();
   server->audit_ = *std::move(audit);
+  server->metrics_ = std::make_unique<telemetry::MetricsRegistry>();
+  server->AddStateMetrics();
+  telemetry::Histogram* propagation_lag = server->metrics_->GetHistogram(
+      "sigil_watch_propagation_seconds",
+      "From a revocation's record to its write on a WatchRevocations stream "
+      "that was following live (replays after a reconnect are not counted).",
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+       2.5});
   server->service_ = std::make_unique<IdentityService>(
       server->authority_.get(), server->feed_.get(), clock,
-      Access{server->policy_.get(), dev_mode, server->audit_.get()});
-
-  server->metrics_ = std::make_unique<telemetry::MetricsRegistry>();
-  server->AddFeedMetrics();
+      Access{server->policy_.get(), dev_mode, server->audit_.get()},
+      propagation_lag);
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
@@ -126,7 +132,7 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   return server;
 }
 
-void SigilServer::AddFeedMetrics() {
+void SigilServer::AddStateMetrics() {
   RevocationFeed* feed = feed_.get();
   const uint64_t first_seq = feed->last_seq();
   metrics_->AddCallback(
@@ -146,6 +152,39 @@ void SigilServer::AddFeedMetrics() {
       "sigil_watch_subscribers", "Open WatchRevocations streams.",
       /*counter=*/false,
       [feed] { return static_cast<double>(feed->subscriber_count()); });
+  metrics_->AddCallback(
+      "sigil_revocations_live",
+      "Revocations held in the in-memory index (each still covers a token "
+      "that has not expired, until the next prune).",
+      /*counter=*/false, [authority = authority_.get()] {
+        return static_cast<double>(authority->live_revocations());
+      });
+  // RocksDB's estimates, read at each scrape.
+  const store::RocksStore* store = store_.get();
+  const struct {
+    const char* name;
+    const char* help;
+    uint64_t store::RocksStore::Stats::*field;
+  } rocksdb_figures[] = {
+      {"sigil_rocksdb_live_data_bytes", "RocksDB's estimate of live data.",
+       &store::RocksStore::Stats::live_data_bytes},
+      {"sigil_rocksdb_sst_file_bytes", "Size of all RocksDB table files.",
+       &store::RocksStore::Stats::sst_file_bytes},
+      {"sigil_rocksdb_memtable_bytes", "Size of RocksDB's memtables.",
+       &store::RocksStore::Stats::memtable_bytes},
+      {"sigil_rocksdb_pending_compaction_bytes",
+       "Bytes RocksDB estimates compaction still has to rewrite.",
+       &store::RocksStore::Stats::pending_compaction_bytes},
+      {"sigil_rocksdb_estimated_keys", "RocksDB's estimate of its keys.",
+       &store::RocksStore::Stats::estimated_keys},
+  };
+  for (const auto& figure : rocksdb_figures) {
+    metrics_->AddCallback(
+        figure.name, figure.help, /*counter=*/false,
+        [store, field = figure.field] {
+          return static_cast<double>(store->GetStats().*field);
+        });
+  }
 }
 
 void SigilServer::PruneLoop(absl::Duration interval) {

@@ -82,8 +82,9 @@ class SigilServer {
  private:
   SigilServer() = default;
   void PruneLoop(absl::Duration interval);
-  // The revocation feed's state, read at each scrape.
-  void AddFeedMetrics();
+  // The feed's, the revocation index's and the store's state, read at each
+  // scrape.
+  void AddStateMetrics();
 
   std::unique_ptr<auth::Policy> policy_;
   std::unique_ptr<auth::AuditLog> audit_;

@@ -10,10 +10,12 @@ namespace sigil::server {
 
 WatchReactor::WatchReactor(RevocationFeed* feed, const token::Clock* clock,
                            std::function<std::string()> key_set_version,
-                           const sigil::v1::WatchRevocationsRequest& request)
+                           const sigil::v1::WatchRevocationsRequest& request,
+                           telemetry::Histogram* lag)
     : feed_(feed),
       clock_(clock),
       key_set_version_(std::move(key_set_version)),
+      lag_(lag),
       sent_seq_(request.after_seq()) {
   {
     absl::MutexLock lock(&mu_);
@@ -100,8 +102,14 @@ void WatchReactor::Pump() {
     response_.set_reset(reset_);
     response_.set_store_id(feed_->store_id());
   }
+  const absl::Time now = clock_->Now();
   for (const token::Revocation& r : *events) {
     *response_.add_events() = wire::ToEvent(r);
+    // The first message replays what the subscriber missed, however old.
+    if (lag_ != nullptr && !first_) {
+      lag_->Observe(
+          absl::ToDoubleSeconds(now - absl::FromUnixMicros(r.not_before_us)));
+    }
   }
   uint64_t covered = events->empty() ? sent_seq_ : events->back().seq;
   if (events->size() < kBatch) covered = std::max(covered, horizon);
@@ -109,7 +117,7 @@ void WatchReactor::Pump() {
   response_.set_current_seq(covered);
   response_.set_more(covered < horizon);
   response_.set_key_set_version(key_set_version_());
-  *response_.mutable_sent_at() = wire::ToTimestamp(clock_->Now());
+  *response_.mutable_sent_at() = wire::ToTimestamp(now);
   first_ = false;
   heartbeat_due_ = false;
   writing_ = true;

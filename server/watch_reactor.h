@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/revocation_feed.h"
 #include "sigil/v1/identity.pb.h"
+#include "telemetry/metrics.h"
 #include "token/clock.h"
 
 namespace sigil::server {
@@ -26,11 +27,14 @@ class WatchReactor final
     : public grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>,
       public RevocationFeed::Subscriber {
  public:
-  // Neither pointer is owned; both outlive the call. `key_set_version`
-  // gives the GetJwks key_set_version now, for every message.
+  // No pointer is owned; all outlive the call. `key_set_version` gives the
+  // GetJwks key_set_version now, for every message. `lag`, if given,
+  // observes how long after its record each event is written, once the
+  // stream follows live.
   WatchReactor(RevocationFeed* feed, const token::Clock* clock,
                std::function<std::string()> key_set_version,
-               const sigil::v1::WatchRevocationsRequest& request);
+               const sigil::v1::WatchRevocationsRequest& request,
+               telemetry::Histogram* lag = nullptr);
 
   void Wake(bool heartbeat) override;
   void OnWriteDone(bool ok) override;
@@ -51,6 +55,7 @@ class WatchReactor final
   RevocationFeed* const feed_;
   const token::Clock* const clock_;
   const std::function<std::string()> key_set_version_;
+  telemetry::Histogram* const lag_;
   std::atomic<bool> wake_pending_{false};
   std::atomic<bool> heartbeat_wanted_{false};
   absl::Mutex mu_;

@@ -109,6 +109,7 @@ class RocksStoreImpl final : public RocksStore {
   absl::Status ReserveTicks(int64_t until_us) override;
   int64_t TickFloor() const override { return tick_floor_.load(); }
   absl::Status CompactAll() override;
+  Stats GetStats() const override;
 
  private:
   absl::Status LoadMeta();
@@ -685,6 +686,21 @@ absl::Status RocksStoreImpl::ReserveTicks(int64_t until_us) {
 
 void RocksStoreImpl::PublishTickFloor() {
   tick_floor_.store(std::max(tick_lease_, max_not_before_));
+}
+
+RocksStore::Stats RocksStoreImpl::GetStats() const {
+  auto sum = [this](const std::string& property) {
+    uint64_t value = 0;
+    return db_->GetAggregatedIntProperty(property, &value) ? value : 0;
+  };
+  Stats stats;
+  stats.live_data_bytes = sum(rocksdb::DB::Properties::kEstimateLiveDataSize);
+  stats.sst_file_bytes = sum(rocksdb::DB::Properties::kTotalSstFilesSize);
+  stats.memtable_bytes = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  stats.pending_compaction_bytes =
+      sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+  stats.estimated_keys = sum(rocksdb::DB::Properties::kEstimateNumKeys);
+  return stats;
 }
 
 absl::Status RocksStoreImpl::CompactAll() {

@@ -29,6 +29,17 @@ class RocksStore : public Store {
   // Forces a full compaction of every column family, running the
   // expiry filter. For tests and operators.
   virtual absl::Status CompactAll() = 0;
+
+  // RocksDB's own estimates, summed over the column families, for
+  // operators' metrics; zero where RocksDB has none. Thread-safe, cheap.
+  struct Stats {
+    uint64_t live_data_bytes = 0;
+    uint64_t sst_file_bytes = 0;
+    uint64_t memtable_bytes = 0;
+    uint64_t pending_compaction_bytes = 0;
+    uint64_t estimated_keys = 0;
+  };
+  virtual Stats GetStats() const = 0;
 };
 
 }  // namespace sigil::server::store

@@ -191,7 +191,7 @@ TEST_F(SigilHttpTest, DiscoveryNamesTheIssuerAndTheKeysAlgorithms) {
   EXPECT_EQ(algs->items()[0].string_value(), "ES256");
 }
 
-TEST_F(SigilHttpTest, MetricsCountCallsVerdictsRevocationsAndSubscribers) {
+TEST_F(SigilHttpTest, MetricsCountCallsVerdictsRevocationsSubscribersAndStore) {
   const sigil::v1::IssueResponse issued = Login("alice", {"A"});
   Check(issued.access_token(), "A");
   Check(issued.access_token(), "B");
@@ -209,6 +209,12 @@ TEST_F(SigilHttpTest, MetricsCountCallsVerdictsRevocationsAndSubscribers) {
   auto watch = stub_->WatchRevocations(&watch_context, watch_request);
   sigil::v1::WatchRevocationsResponse first;
   ASSERT_TRUE(watch->Read(&first));
+  // A logout the stream sees live: its delay lands in the lag histogram.
+  LogoutSubject("bob", "A");
+  sigil::v1::WatchRevocationsResponse live;
+  do {
+    ASSERT_TRUE(watch->Read(&live));
+  } while (live.events_size() == 0);
 
   httplib::Result result = Get("/metrics");
   ASSERT_TRUE(result);
@@ -224,9 +230,13 @@ TEST_F(SigilHttpTest, MetricsCountCallsVerdictsRevocationsAndSubscribers) {
       "sigil_verify_verdicts_total{reason=\"VALID\"} 1\n",
       "sigil_verify_verdicts_total{reason=\"WRONG_AUDIENCE\"} 1\n",
       "sigil_verify_verdicts_total{reason=\"MALFORMED\"} 1\n",
-      "sigil_revocations_recorded_total 1\n",
-      "sigil_revocation_last_seq 1\n",
+      "sigil_revocations_recorded_total 2\n",
+      "sigil_revocation_last_seq 2\n",
+      "sigil_revocations_live 2\n",
       "sigil_watch_subscribers 1\n",
+      "sigil_watch_propagation_seconds_count 1\n",
+      "# TYPE sigil_rocksdb_live_data_bytes gauge\n",
+      "# TYPE sigil_rocksdb_memtable_bytes gauge\n",
   };
   for (const std::string& want : wants) {
     SCOPED_TRACE(want);
