@@ -112,7 +112,7 @@ class Client {
   // What an operator watches: the cache, the revocation stream and the
   // key set. Cheap enough for every scrape (it visits each cache shard).
   struct Stats {
-    VerdictCache::Stats cache;
+    token::VerdictCache::Stats cache;
     uint64_t revocation_events_applied = 0;
     uint64_t applied_seq = 0;
     // How long since the stream last proved the client current; the time
