@@ -10,10 +10,10 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/sigil_server.h"
 #include "telemetry/log.h"
+#include "telemetry/process_flags.h"
 #include "token/algorithm.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -65,13 +65,6 @@ ABSL_FLAG(std::string, public_url, "",
           "discovery document's jwks_uri; default http://<--http_listen>.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM or SIGINT.");
-ABSL_FLAG(sigil::telemetry::LogLevel, log_level,
-          sigil::telemetry::LogLevel::kInfo,
-          "Least severe log line written: debug, info, warning or error.");
-ABSL_FLAG(sigil::telemetry::LogFormat, log_format,
-          sigil::telemetry::LogFormat::kText,
-          "Log lines on stderr as text, or as JSON objects (time, level, "
-          "message, fields).");
 
 namespace {
 
@@ -94,11 +87,7 @@ int main(int argc, char** argv) {
       "the Sigil authority: issues JWTs and pushes revocations.\n"
       "Usage: sigild [--listen=127.0.0.1:50051] [--data_dir=./sigil-data]");
   absl::ParseCommandLine(argc, argv);
-  // Debian's Abseil checks every Mutex acquisition for lock-order cycles,
-  // a debug aid whose cost shows on the Verify path; the tests keep it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  sigil::telemetry::SetLogOptions(absl::GetFlag(FLAGS_log_level),
-                                  absl::GetFlag(FLAGS_log_format));
+  sigil::telemetry::ConfigureProcess();
 
   auto alg = sigil::token::ParseAlgorithm(absl::GetFlag(FLAGS_alg));
   if (!alg.ok()) {

@@ -6,14 +6,15 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "token/json.h"
 
 namespace sigil::telemetry {
 namespace {
@@ -44,38 +45,6 @@ const char* LevelName(LogLevel level) {
     if (known.level == level) return known.name;
   }
   return "info";
-}
-
-// RFC 8259 string escaping; bytes of 0x80 and up pass through, since log
-// values are UTF-8 (proto strings) or ASCII.
-void AppendJsonString(std::string* out, absl::string_view value) {
-  out->push_back('"');
-  for (unsigned char c : value) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          absl::StrAppendFormat(out, "\\u%04x", c);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 }  // namespace
@@ -129,20 +98,17 @@ std::string FormatLogLine(LogFormat format, int64_t now_us, LogLevel level,
       absl::StrAppend(&out, " ", name, "=", absl::CHexEscape(value));
     }
   } else {
-    out = "{\"time\":";
-    AppendJsonString(&out, time);
-    absl::StrAppend(&out, ",\"level\":\"", LevelName(level), "\",\"message\":");
-    AppendJsonString(&out, message);
-    out.append(",\"fields\":{");
-    bool first = true;
+    std::vector<token::JsonValue::Member> named;
     for (const auto& [name, value] : fields) {
-      if (!first) out.push_back(',');
-      first = false;
-      AppendJsonString(&out, name);
-      out.push_back(':');
-      AppendJsonString(&out, value);
+      named.emplace_back(name, token::JsonValue::String(value));
     }
-    out.append("}}");
+    std::vector<token::JsonValue::Member> line;
+    line.emplace_back("time", token::JsonValue::String(time));
+    line.emplace_back("level", token::JsonValue::String(LevelName(level)));
+    line.emplace_back("message",
+                      token::JsonValue::String(std::string(message)));
+    line.emplace_back("fields", token::JsonValue::Object(std::move(named)));
+    out = token::JsonValue::Object(std::move(line)).Serialize();
   }
   out.push_back('\n');
   return out;

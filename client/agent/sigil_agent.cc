@@ -11,10 +11,10 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/agent/agent_server.h"
 #include "telemetry/log.h"
+#include "telemetry/process_flags.h"
 #include "wire/tls.h"
 
 ABSL_FLAG(std::string, authority, "127.0.0.1:50051",
@@ -47,13 +47,6 @@ ABSL_FLAG(bool, allow_insecure, false,
 ABSL_FLAG(std::string, http_listen, "",
           "host:port of /healthz, /readyz (503 while stale) and /metrics over "
           "plain HTTP; port 0 picks a free one. Empty: none.");
-ABSL_FLAG(sigil::telemetry::LogLevel, log_level,
-          sigil::telemetry::LogLevel::kInfo,
-          "Least severe log line written: debug, info, warning or error.");
-ABSL_FLAG(sigil::telemetry::LogFormat, log_format,
-          sigil::telemetry::LogFormat::kText,
-          "Log lines on stderr as text, or as JSON objects (time, level, "
-          "message, fields).");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -61,11 +54,7 @@ int main(int argc, char** argv) {
       "Usage: sigil-agent --system=A [--authority=127.0.0.1:50051] "
       "[--listen=unix:/run/sigil/agent.sock]");
   absl::ParseCommandLine(argc, argv);
-  // Debian's Abseil checks every Mutex acquisition for lock-order cycles,
-  // a debug aid whose cost shows on the Verify path; the tests keep it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  sigil::telemetry::SetLogOptions(absl::GetFlag(FLAGS_log_level),
-                                  absl::GetFlag(FLAGS_log_format));
+  sigil::telemetry::ConfigureProcess();
   sigil::telemetry::ForwardGrpcErrors(nullptr);
   if (absl::GetFlag(FLAGS_system).empty()) {
     std::fprintf(stderr, "sigil-agent: --system is required\n");
