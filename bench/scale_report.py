@@ -56,7 +56,10 @@ def main():
           "generator; load average before and after: "
           + "; ".join(l.split("load average:")[1].strip()
                       for l in text(out, "load.txt").splitlines()) + "). "
-          "Rerun with `bench/scale.sh` after `scripts/build.sh`.\n")
+          "Other work shared the machine too, so rates are noisy to a few "
+          "percent either way. Reproduce with `bench/scale.sh` after "
+          "`scripts/build.sh` (defaults: `COUNTS=\"0 1000000 10000000\"`, "
+          "`RUN_SECONDS=10`).\n")
 
     print("## Verify and memory against live revocations\n")
     print("Each data dir is filled by `bench/scale/populate_revocations` "
@@ -83,6 +86,12 @@ def main():
               f"| {d['throughput']:,.0f} | {d['latency_ms']['p99']:.2f} "
               f"| {mib(start['VmRSS'])} | {mib(end['VmRSS'])} / {mib(end['VmHWM'])} |")
     print()
+    print("Fill times are the bench loader's, not sigild's: "
+          + ", ".join(f"{int(n) / load(out, f'populate_{n}.json')['append_seconds']:,.0f}/s "
+                      f"for {int(n):,}" for n in counts if int(n) > 0)
+          + " unsynced appends (each reads the target's existing entry to merge "
+          "with it, so the pace drops as the table grows), then a full "
+          "compaction.\n")
     top = counts[-1]
     vb, db, sb, eb, _ = rows[base]
     vt, dt, st, et, upt = rows[top]
@@ -91,14 +100,15 @@ def main():
     verdict = "met" if ratio >= 0.9 else "missed"
     print(f"Verify throughput with {int(top):,} revocations is {ratio:.2f}x that "
           f"with {int(base):,} (target 0.9x or more: {verdict}); "
-          f"verify_distinct {ratio_d:.2f}x. ")
+          f"verify_distinct {ratio_d:.2f}x.")
     if int(top) > int(base):
         per = (st["VmRSS"] - sb["VmRSS"]) * 1024 / (int(top) - int(base))
         print(f"sigild's resident memory after start-up grows by about {per:.0f} "
               f"bytes per revocation (the in-memory index; the peak while loading, "
               f"VmHWM, is {mib(et['VmHWM'])}). Start-up on {int(top):,} "
               f"revocations, from exec to the `sigild serving on` line, took "
-              f"{upt:.1f} s (reading every revocation into the index).\n")
+              f"{upt:.1f} s: sigild reads every revocation into the index at start, "
+          "so start-up grows linearly with the live revocations.\n")
 
     lo = load(out, "logout.json")
     many = lo["many"]
@@ -108,8 +118,11 @@ def main():
           f"revocations: {lo['sessions']:,} Issue calls for one subject at "
           f"systems A and B ({lo['issue_seconds']:.1f} s), then "
           f"{len(many)} rounds of one more Issue and one timed LogoutFromSystem "
-          "at A; the same for a subject with a single session. Each logout is "
-          "one synced RocksDB write, so its latency is mostly the fsync.\n")
+          "at A; the same for a subject with a single session. Sessions are "
+          "written unsynced, so an untimed logout of another subject first "
+          "flushes the WAL the 10,000 Issue calls left (otherwise the first "
+          "timed logout's fsync would carry it). Each logout is one synced "
+          "RocksDB write, so its latency is mostly the fsync.\n")
     print("| round | 10,000 sessions: ms | sessions ended | 1 session: ms | sessions ended |")
     print("|---|---|---|---|---|")
     for i, (m, o) in enumerate(zip(many, one), 1):
