@@ -76,8 +76,12 @@ absl::Status CheckSubject(const std::string& subject) {
 
 class RocksStoreImpl final : public RocksStore {
  public:
-  RocksStoreImpl(std::string data_dir, const token::Clock* clock)
-      : data_dir_(std::move(data_dir)), clock_(clock), expiry_filter_(clock) {}
+  RocksStoreImpl(std::string data_dir, const token::Clock* clock,
+                 const Options& options)
+      : data_dir_(std::move(data_dir)),
+        clock_(clock),
+        sync_(options.sync),
+        expiry_filter_(clock) {}
   ~RocksStoreImpl() override;
 
   absl::Status Init();
@@ -146,6 +150,8 @@ class RocksStoreImpl final : public RocksStore {
 
   const std::string data_dir_;
   const token::Clock* const clock_;
+  // What the synced writes of the Store contract set (see Options::sync).
+  const bool sync_;
   // Referenced by the column family options: must outlive db_.
   const ExpiryFilter expiry_filter_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -176,6 +182,8 @@ class RocksStoreImpl final : public RocksStore {
 
 RocksStoreImpl::~RocksStoreImpl() {
   if (db_ == nullptr) return;
+  // A bulk load leaves its writes durable once the store is gone.
+  if (!sync_) db_->SyncWAL().PermitUncheckedError();
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
     db_->DestroyColumnFamilyHandle(handle);
   }
@@ -268,7 +276,7 @@ absl::Status RocksStoreImpl::LoadId() {
   id_ = absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
   rocksdb::WriteOptions synced;
-  synced.sync = true;
+  synced.sync = sync_;
   rocksdb::Status put = db_->Put(synced, meta_, kStoreIdKey, id_);
   if (!put.ok()) return Failed("cannot write store id", put);
   return absl::OkStatus();
@@ -279,7 +287,7 @@ absl::Status RocksStoreImpl::LoadMeta() {
   if (!version.ok()) return version.status();
   if (!version->has_value()) {
     rocksdb::WriteOptions synced;
-    synced.sync = true;
+    synced.sync = sync_;
     rocksdb::Status put = db_->Put(synced, meta_, kFormatVersionKey,
                                    EncodeFixed64(kFormatVersion));
     if (!put.ok()) return Failed("cannot write format version", put);
@@ -360,7 +368,7 @@ absl::StatusOr<Store::AppendResult> RocksStoreImpl::AppendRevocation(
   }
 
   rocksdb::WriteOptions synced;
-  synced.sync = true;
+  synced.sync = sync_;
   rocksdb::Status written = db_->Write(synced, &batch);
   if (!written.ok()) return Failed("cannot append revocation", written);
   last_seq_.store(result.seq);
@@ -626,7 +634,7 @@ absl::Status RocksStoreImpl::RotateRefreshToken(
   // Synced: a rotation forgotten in a crash would make the spent token
   // current again, and its reuse undetectable.
   rocksdb::WriteOptions synced;
-  synced.sync = true;
+  synced.sync = sync_;
   rocksdb::Status written = db_->Write(synced, &batch);
   if (!written.ok()) return Failed("cannot rotate refresh token", written);
   return absl::OkStatus();
@@ -636,7 +644,7 @@ absl::Status RocksStoreImpl::PutKey(const KeyRecord& key) {
   // Synced: tokens signed with this key right after must stay verifiable
   // after a crash, which takes the record that points at its file.
   rocksdb::WriteOptions synced;
-  synced.sync = true;
+  synced.sync = sync_;
   rocksdb::Status put = db_->Put(synced, keys_, key.kid, EncodeKey(key));
   if (!put.ok()) return Failed("cannot record key", put);
   return absl::OkStatus();
@@ -664,7 +672,7 @@ absl::Status RocksStoreImpl::UpdateKeys(
   // Synced: a rotation reported done must not come undone in a crash, with
   // the retired key signing again.
   rocksdb::WriteOptions synced;
-  synced.sync = true;
+  synced.sync = sync_;
   rocksdb::Status written = db_->Write(synced, &batch);
   if (!written.ok()) return Failed("cannot update keys", written);
   return absl::OkStatus();
@@ -674,7 +682,7 @@ absl::Status RocksStoreImpl::ReserveTicks(int64_t until_us) {
   absl::MutexLock lock(&mu_);
   if (until_us <= tick_lease_) return absl::OkStatus();
   rocksdb::WriteOptions synced;
-  synced.sync = true;
+  synced.sync = sync_;
   rocksdb::Status put =
       db_->Put(synced, meta_, kTickLeaseKey,
                EncodeFixed64(static_cast<uint64_t>(until_us)));
@@ -737,7 +745,13 @@ absl::Status RocksStoreImpl::Corrupt(absl::string_view family,
 
 absl::StatusOr<std::unique_ptr<RocksStore>> RocksStore::Open(
     const std::string& data_dir, const token::Clock* clock) {
-  auto store = std::make_unique<RocksStoreImpl>(data_dir, clock);
+  return Open(data_dir, clock, Options());
+}
+
+absl::StatusOr<std::unique_ptr<RocksStore>> RocksStore::Open(
+    const std::string& data_dir, const token::Clock* clock,
+    const Options& options) {
+  auto store = std::make_unique<RocksStoreImpl>(data_dir, clock, options);
   absl::Status initialized = store->Init();
   if (!initialized.ok()) return initialized;
   return std::unique_ptr<RocksStore>(std::move(store));

@@ -26,6 +26,17 @@ class RocksStore : public Store {
   static absl::StatusOr<std::unique_ptr<RocksStore>> Open(
       const std::string& data_dir, const token::Clock* clock);
 
+  struct Options {
+    // False only for bulk loading by bench tools (bench/scale): writes that
+    // Store promises to sync before returning reach only the OS, and the
+    // WAL is synced once when the store is destroyed. A crash loses them.
+    // sigild always syncs; never expose this as a flag.
+    bool sync = true;
+  };
+  static absl::StatusOr<std::unique_ptr<RocksStore>> Open(
+      const std::string& data_dir, const token::Clock* clock,
+      const Options& options);
+
   // Forces a full compaction of every column family, running the
   // expiry filter. For tests and operators.
   virtual absl::Status CompactAll() = 0;
