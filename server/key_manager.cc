@@ -129,20 +129,6 @@ absl::StatusOr<token::PrivateKey> LoadKey(const std::string& data_dir,
   return key;
 }
 
-absl::string_view StageName(Stage stage) {
-  switch (stage) {
-    case Stage::kUnstaged:
-      return "unstaged";
-    case Stage::kNext:
-      return "next";
-    case Stage::kActive:
-      return "active";
-    case Stage::kRetired:
-      return "retired";
-  }
-  return "unknown";
-}
-
 absl::StatusOr<std::string> Version(const std::vector<KeyInfo>& keys) {
   std::vector<std::string> lines;
   for (const KeyInfo& key : keys) {
@@ -215,6 +201,20 @@ void DeleteKeyFile(const std::string& data_dir, const std::string& kid) {
 }
 
 }  // namespace
+
+absl::string_view StageName(store::KeyRecord::Stage stage) {
+  switch (stage) {
+    case Stage::kUnstaged:
+      return "unstaged";
+    case Stage::kNext:
+      return "next";
+    case Stage::kActive:
+      return "active";
+    case Stage::kRetired:
+      return "retired";
+  }
+  return "unknown";
+}
 
 absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Load(
     const std::string& data_dir, token::Algorithm alg, absl::Duration max_ttl,

@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/store/store.h"
@@ -17,6 +18,10 @@
 #include "token/key_set.h"
 
 namespace sigil::server {
+
+// "next", "active", "retired" or "unstaged": the stage as logs and tests
+// name it.
+absl::string_view StageName(store::KeyRecord::Stage stage);
 
 // A key and its stage, as ListKeys reports it.
 struct KeyInfo {

@@ -33,20 +33,6 @@ constexpr absl::Duration kMaxTtl = absl::Hours(24);
 // KeyManager's margin past max_ttl before a retired key leaves.
 constexpr absl::Duration kMargin = absl::Minutes(1);
 
-std::string StageName(Stage stage) {
-  switch (stage) {
-    case Stage::kUnstaged:
-      return "unstaged";
-    case Stage::kNext:
-      return "next";
-    case Stage::kActive:
-      return "active";
-    case Stage::kRetired:
-      return "retired";
-  }
-  return "?";
-}
-
 // "stage kid" for each key in listing order.
 std::vector<std::string> Stages(const KeySnapshot& keys) {
   std::vector<std::string> out;

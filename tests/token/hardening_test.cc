@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "tests/token/jws_forge.h"
 #include "token/base64url.h"
 #include "token/clock.h"
 #include "token/json.h"
@@ -37,72 +38,6 @@ constexpr char kAudience[] = "system-a";
 constexpr absl::Duration kLeeway = absl::Seconds(5);
 constexpr size_t kDefaultMaxTokenBytes = 8 * 1024;
 
-struct TestKeys {
-  PrivateKey es256;
-  PrivateKey eddsa;
-  PrivateKey rs256;
-  PrivateKey attacker;  // ES256 under no kid of the set
-  KeySet set;
-};
-
-// Generated once per binary: RSA generation is slow.
-const TestKeys& Keys() {
-  static const TestKeys* keys = [] {
-    auto* k = new TestKeys{
-        *PrivateKey::Generate(Algorithm::kES256, "es256-key"),
-        *PrivateKey::Generate(Algorithm::kEdDSA, "eddsa-key"),
-        *PrivateKey::Generate(Algorithm::kRS256, "rs256-key"),
-        *PrivateKey::Generate(Algorithm::kES256, "attacker-key"), KeySet()};
-    for (const PrivateKey* key : {&k->es256, &k->eddsa, &k->rs256}) {
-      if (!k->set.Add(key->public_key()).ok()) std::abort();
-    }
-    return k;
-  }();
-  return *keys;
-}
-
-// JSON members as raw value text, so rows can hold what no serializer
-// writes: duplicates, invalid UTF-8, odd numbers.
-using Members = std::vector<std::pair<std::string, std::string>>;
-
-std::string Str(absl::string_view s) {
-  return JsonValue::String(std::string(s)).Serialize();
-}
-
-std::string Num(int64_t n) { return absl::StrCat(n); }
-
-std::string Obj(const Members& members) {
-  std::vector<std::string> parts;
-  for (const auto& [name, raw] : members) {
-    parts.push_back(absl::StrCat("\"", name, "\":", raw));
-  }
-  return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
-}
-
-Members With(Members members, absl::string_view name, std::string raw) {
-  for (auto& member : members) {
-    if (member.first == name) {
-      member.second = std::move(raw);
-      return members;
-    }
-  }
-  members.emplace_back(std::string(name), std::move(raw));
-  return members;
-}
-
-Members Plus(Members members, absl::string_view name, std::string raw) {
-  members.emplace_back(std::string(name), std::move(raw));
-  return members;
-}
-
-Members HeaderFor(const PrivateKey& key) {
-  return {{"alg", Str(AlgorithmName(key.algorithm()))},
-          {"kid", Str(key.kid())},
-          {"typ", Str("at+jwt")}};
-}
-
-Members EsHeader() { return HeaderFor(Keys().es256); }
-
 Members Claims() {
   return {{"iss", Str(kIssuer)},     {"sub", Str("user-1")},
           {"aud", Str(kAudience)},   {"iat", Num(kNow - 10)},
@@ -112,27 +47,6 @@ Members Claims() {
 
 Members ClaimsWith(absl::string_view name, std::string raw) {
   return With(Claims(), name, std::move(raw));
-}
-
-std::string B64(absl::string_view s) { return Base64UrlEncode(s); }
-
-// header.payload.signature over the given JSON texts, signed by `key`
-// whatever the header says.
-std::string SignedText(absl::string_view header, absl::string_view payload,
-                       const PrivateKey& key) {
-  const std::string input = absl::StrCat(B64(header), ".", B64(payload));
-  absl::StatusOr<std::string> signature = key.Sign(input);
-  if (!signature.ok()) std::abort();
-  return absl::StrCat(input, ".", B64(*signature));
-}
-
-std::string Signed(const Members& header, const Members& claims,
-                   const PrivateKey& key) {
-  return SignedText(Obj(header), Obj(claims), key);
-}
-
-std::string Signed(const Members& header, const Members& claims) {
-  return Signed(header, claims, Keys().es256);
 }
 
 std::string SignedClaims(const Members& claims) {
