@@ -102,7 +102,10 @@ Authority::Authority(AuthorityOptions options, store::Store* store,
       verifier_(token::JwtVerifierOptions{options_.issuer, clock}),
       verified_(options_.verified_cache_capacity),
       feed_(feed),
-      ticks_(clock, store) {}
+      ticks_(clock, store),
+      revocations_([this](absl::Span<Revocations::Slot* const> batch) {
+        CommitRevocations(batch);
+      }) {}
 
 absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
   absl::Status valid = ValidateSubject(params.subject);
@@ -451,36 +454,70 @@ absl::StatusOr<Revoked> Authority::Revoke(absl::string_view token,
 }
 
 absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
-  absl::MutexLock lock(&record_mu_);
-  auto tick = ticks_.Next();
-  if (!tick.ok()) return tick.status();
-  revocation.not_before_us = *tick;
-  if (revocation.scope != token::RevocationScope::kToken) {
-    // Every token this covers was issued at an earlier tick, never before
-    // the clock reading it expires from, with a ttl of at most max_ttl: all
-    // have expired by then. Counting from the tick rather than the clock
-    // keeps that true if the clock steps back between issue and logout.
-    revocation.expires_at = absl::FromUnixMicros(*tick) + options_.max_ttl;
-  }
-  auto appended = store_->AppendRevocation(revocation);
-  if (!appended.ok()) return appended.status();
-  revocation.seq = appended->seq;
-  index_.Apply(revocation);
-  feed_->Publish(revocation);
+  return revocations_.Submit(std::move(revocation));
+}
 
-  telemetry::LogFields fields = {
-      {"seq", absl::StrCat(revocation.seq)},
-      {"scope", std::string(ScopeName(revocation.scope))},
-      {"subject", revocation.subject}};
-  if (!revocation.system.empty())
-    fields.push_back({"system", revocation.system});
-  if (!revocation.token_id.empty()) {
-    fields.push_back({"jti", revocation.token_id});
+void Authority::CommitRevocations(absl::Span<Revocations::Slot* const> batch) {
+  absl::MutexLock lock(&record_mu_);
+  std::vector<Revocations::Slot*> stamped;
+  stamped.reserve(batch.size());
+  for (Revocations::Slot* slot : batch) {
+    auto tick = ticks_.Next();
+    if (!tick.ok()) {
+      slot->result = tick.status();
+      continue;
+    }
+    token::Revocation& revocation = slot->op;
+    revocation.not_before_us = *tick;
+    if (revocation.scope != token::RevocationScope::kToken) {
+      // Every token this covers was issued at an earlier tick, never before
+      // the clock reading it expires from, with a ttl of at most max_ttl:
+      // all have expired by then. Counting from the tick rather than the
+      // clock keeps that true if the clock steps back between issue and
+      // logout.
+      revocation.expires_at = absl::FromUnixMicros(*tick) + options_.max_ttl;
+    }
+    stamped.push_back(slot);
   }
-  fields.push_back({"ended_sessions", absl::StrCat(appended->ended_sessions)});
-  telemetry::Log(telemetry::LogLevel::kInfo, "revoke", fields);
-  return LogoutResult{appended->ended_sessions, revocation.seq,
-                      revocation.subject};
+  Append(stamped);
+}
+
+void Authority::Append(absl::Span<Revocations::Slot* const> batch) {
+  if (batch.empty()) return;
+  std::vector<token::Revocation> revocations;
+  revocations.reserve(batch.size());
+  for (const Revocations::Slot* slot : batch) revocations.push_back(slot->op);
+  auto appended = store_->AppendRevocations(revocations);
+  if (!appended.ok()) {
+    if (batch.size() == 1) {
+      batch.front()->result = appended.status();
+      return;
+    }
+    for (Revocations::Slot* slot : batch) Append({slot});
+    return;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    token::Revocation& revocation = batch[i]->op;
+    const store::Store::AppendResult& result = (*appended)[i];
+    revocation.seq = result.seq;
+    index_.Apply(revocation);
+    feed_->Publish(revocation);
+
+    telemetry::LogFields fields = {
+        {"seq", absl::StrCat(revocation.seq)},
+        {"scope", std::string(ScopeName(revocation.scope))},
+        {"subject", revocation.subject}};
+    if (!revocation.system.empty()) {
+      fields.push_back({"system", revocation.system});
+    }
+    if (!revocation.token_id.empty()) {
+      fields.push_back({"jti", revocation.token_id});
+    }
+    fields.push_back({"ended_sessions", absl::StrCat(result.ended_sessions)});
+    telemetry::Log(telemetry::LogLevel::kInfo, "revoke", fields);
+    batch[i]->result =
+        LogoutResult{result.ended_sessions, revocation.seq, revocation.subject};
+  }
 }
 
 void Authority::PruneExpired() { index_.Prune(clock_->Now()); }

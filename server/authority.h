@@ -14,6 +14,7 @@
 #include "absl/types/span.h"
 #include "server/key_manager.h"
 #include "server/revocation_feed.h"
+#include "server/store/group_commit.h"
 #include "server/store/store.h"
 #include "server/tick_source.h"
 #include "token/clock.h"
@@ -186,7 +187,16 @@ class Authority {
   absl::StatusOr<std::string> SubjectOf(const LogoutTarget& target,
                                         absl::string_view system,
                                         const Authorize& authorize) const;
+  // Stamps, appends, applies and publishes a revocation; concurrent ones
+  // share one synced write.
   absl::StatusOr<LogoutResult> Record(token::Revocation revocation);
+  using Revocations =
+      store::GroupCommit<token::Revocation, absl::StatusOr<LogoutResult>>;
+  void CommitRevocations(absl::Span<Revocations::Slot* const> batch);
+  // Appends the batch in one write; should that fail, each revocation
+  // alone, so that one bad revocation fails only its own call.
+  void Append(absl::Span<Revocations::Slot* const> batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(record_mu_);
   // Signs an access token of `session` at `systems`, stamped `tick`.
   absl::StatusOr<IssuedToken> Mint(const store::Session& session,
                                    const std::vector<std::string>& systems,
@@ -206,12 +216,12 @@ class Authority {
   RevocationFeed* const feed_;
   TickSource ticks_;
   token::RevocationIndex index_;
-  // Held exclusively to order append, apply and publish, so the feed sees
-  // seqs in order (appends are serialized by the store's synced write
-  // anyway). Refresh holds it shared from reading its session to taking
-  // its tick: a logout is then either seen in the session or stamped after
-  // the refreshed token, which it covers.
+  // Held exclusively to order stamp, append, apply and publish, so the
+  // feed sees seqs in order. Refresh holds it shared from reading its
+  // session to taking its tick: a logout is then either seen in the session
+  // or stamped after the refreshed token, which it covers.
   absl::Mutex record_mu_;
+  Revocations revocations_;
 };
 
 }  // namespace sigil::server

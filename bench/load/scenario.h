@@ -43,7 +43,7 @@ struct ScenarioOptions {
 };
 
 // The unary scenarios by name: issue, verify, verify_distinct,
-// verify_invalid, mix, refresh, health. Slot i uses channels[i % size].
+// verify_invalid, mix, logout, refresh, health. Slot i uses channels[i % size].
 // INVALID_ARGUMENT for an unknown name (watch runs through RunWatch).
 absl::StatusOr<std::unique_ptr<Scenario>> MakeScenario(
     const std::string& name,

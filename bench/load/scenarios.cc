@@ -205,6 +205,37 @@ class MixCall : public Call {
   v1::LogoutResponse logout_response_;
 };
 
+// An operator's logout of one subject from the system, a new subject each
+// call: every call is a revocation, so a synced write.
+class LogoutCall : public Call {
+ public:
+  LogoutCall(std::shared_ptr<grpc::Channel> channel, int slot,
+             const std::string& system)
+      : stub_(v1::Identity::NewStub(std::move(channel))),
+        prefix_(absl::StrCat("bench-logout-", absl::ToUnixMicros(absl::Now()),
+                             "-", slot, "-")) {
+    request_.set_system(system);
+  }
+
+  void Start(Done done) override {
+    context_ = NewContext();
+    request_.set_subject(absl::StrCat(prefix_, next_subject_++));
+    stub_->async()->LogoutFromSystem(
+        context_.get(), &request_, &response_,
+        [done = std::move(done)](grpc::Status status) {
+          done(FromStatus("LogoutFromSystem", status));
+        });
+  }
+
+ private:
+  std::unique_ptr<v1::Identity::Stub> stub_;
+  const std::string prefix_;
+  int64_t next_subject_ = 0;
+  std::unique_ptr<grpc::ClientContext> context_;
+  v1::LogoutFromSystemRequest request_;
+  v1::LogoutResponse response_;
+};
+
 // Refresh along one session's chain: each answer's refresh token is the
 // next request's.
 class RefreshCall : public Call {
@@ -321,8 +352,8 @@ absl::StatusOr<std::vector<std::string>> InvalidTokens(
 
 const std::vector<std::string>& ScenarioNames() {
   static const auto* const kNames = new std::vector<std::string>{
-      "issue", "verify",  "verify_distinct", "verify_invalid",
-      "mix",   "refresh", "watch",           "health"};
+      "issue",  "verify",  "verify_distinct", "verify_invalid", "mix",
+      "logout", "refresh", "watch",           "health"};
   return *kNames;
 }
 
@@ -354,6 +385,13 @@ absl::StatusOr<std::unique_ptr<Scenario>> MakeScenario(
         [](int) { return absl::OkStatus(); },
         [channel_for, system](int slot) {
           return std::make_unique<MixCall>(channel_for(slot), slot, system);
+        });
+  }
+  if (name == "logout") {
+    return std::make_unique<FunctionScenario>(
+        [](int) { return absl::OkStatus(); },
+        [channel_for, system](int slot) {
+          return std::make_unique<LogoutCall>(channel_for(slot), slot, system);
         });
   }
   if (name == "verify" || name == "verify_distinct" ||

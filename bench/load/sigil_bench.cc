@@ -31,6 +31,7 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051",
 ABSL_FLAG(std::string, scenario, "verify",
           "issue, verify (one token), verify_distinct (--tokens tokens), "
           "verify_invalid, mix (Issue, 3 Verify, LogoutFromSystem, Verify), "
+          "logout (LogoutFromSystem of a new subject each call), "
           "refresh, watch (--subscribers streams, --count revocations) or "
           "health (grpc.health.v1 Check).");
 ABSL_FLAG(int64_t, count, 10000, "Requests to make (watch: revocations).");

@@ -20,11 +20,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "rocksdb/comparator.h"
 #include "rocksdb/db.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
-#include "rocksdb/write_batch.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
 #include "server/store/expiry_filter.h"
+#include "server/store/group_commit.h"
 #include "server/store/layout.h"
 #include "server/store/records.h"
 
@@ -81,13 +84,16 @@ class RocksStoreImpl final : public RocksStore {
       : data_dir_(std::move(data_dir)),
         clock_(clock),
         sync_(options.sync),
-        expiry_filter_(clock) {}
+        expiry_filter_(clock),
+        session_puts_([this](absl::Span<SessionPuts::Slot* const> batch) {
+          CommitSessions(batch);
+        }) {}
   ~RocksStoreImpl() override;
 
   absl::Status Init();
 
-  absl::StatusOr<AppendResult> AppendRevocation(
-      token::Revocation revocation) override;
+  absl::StatusOr<std::vector<AppendResult>> AppendRevocations(
+      absl::Span<const token::Revocation> revocations) override;
   absl::Status ForEachRevocation(
       const std::function<void(const token::Revocation&)>& fn) override;
   absl::StatusOr<std::vector<token::Revocation>> ReadEvents(
@@ -121,23 +127,37 @@ class RocksStoreImpl final : public RocksStore {
   absl::StatusOr<std::optional<uint64_t>> ReadMeta(const char* key);
   // Reads the store id, picking and recording one for a store without.
   absl::Status LoadId();
-  // Adds to `batch` the deletion of the session counters `revocation`
-  // covers, and returns how many sessions they count that have not expired.
+  // Readers below take `pending`, a batch not yet written, to read through
+  // it to the database; nullptr reads the database alone.
+
+  // Adds to `batch` the reset of the session counters `revocation` covers,
+  // and returns how many sessions they count that have not expired.
   absl::StatusOr<int64_t> EndSessions(const token::Revocation& revocation,
-                                      rocksdb::WriteBatch* batch)
+                                      rocksdb::WriteBatchWithIndex* batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(counters_mu_);
   absl::StatusOr<std::optional<SessionCounter>> ReadCounter(
-      const std::string& key);
+      const std::string& key, rocksdb::WriteBatchWithIndex* pending);
   // Calls `fn` with the rest of the key and the value of every sessions
   // family entry under `prefix`; `fn` returns false for a value it cannot
   // decode, which is reported as corruption of that key.
   absl::Status ScanSessions(
-      const std::string& prefix,
+      const std::string& prefix, rocksdb::WriteBatchWithIndex* pending,
       const std::function<bool(absl::string_view suffix,
                                absl::string_view value)>& fn);
   // The subject's counters by system ("" for the subject-wide one).
   absl::StatusOr<std::map<std::string, SessionCounter>> ReadCounters(
-      absl::string_view subject);
+      absl::string_view subject, rocksdb::WriteBatchWithIndex* pending);
+  // Adds `session`, its refresh token and its counts to `batch`.
+  absl::Status AddSession(const Session& session,
+                          const std::string& refresh_hash,
+                          rocksdb::WriteBatchWithIndex* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(counters_mu_);
+  struct SessionPut {
+    const Session* session;
+    const std::string* refresh_hash;
+  };
+  using SessionPuts = GroupCommit<SessionPut, absl::Status>;
+  void CommitSessions(absl::Span<SessionPuts::Slot* const> batch);
   // `session` with only its live systems, or nullopt when it has none left
   // or has expired.
   std::optional<Session> Alive(
@@ -178,6 +198,8 @@ class RocksStoreImpl final : public RocksStore {
   // concurrent logins are all counted and a logout resets exactly what it
   // reports.
   absl::Mutex counters_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  // Logins arriving together share one write.
+  SessionPuts session_puts_;
 };
 
 RocksStoreImpl::~RocksStoreImpl() {
@@ -314,74 +336,89 @@ absl::Status RocksStoreImpl::LoadMeta() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Store::AppendResult> RocksStoreImpl::AppendRevocation(
-    token::Revocation revocation) {
-  if (IsSubjectLevel(revocation.scope)) {
+absl::StatusOr<std::vector<Store::AppendResult>>
+RocksStoreImpl::AppendRevocations(
+    absl::Span<const token::Revocation> revocations) {
+  bool subject_level = false;
+  for (const token::Revocation& revocation : revocations) {
+    if (!IsSubjectLevel(revocation.scope)) continue;
+    subject_level = true;
     absl::Status checked = CheckSubject(revocation.subject);
     if (!checked.ok()) return checked;
   }
+  std::vector<AppendResult> results;
+  if (revocations.empty()) return results;
+  results.reserve(revocations.size());
+
   absl::MutexLock lock(&mu_);
-  AppendResult result;
-  result.seq = last_seq_.load() + 1;
-  revocation.seq = result.seq;
+  // Held until the batch is written, so no login slips between reading the
+  // counters and marking them.
+  std::optional<absl::MutexLock> counters_lock;
+  if (subject_level) counters_lock.emplace(&counters_mu_);
+  // Indexed, so that each revocation merges with what an earlier one of the
+  // same call wrote.
+  rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0,
+                                     /*overwrite_key=*/true);
+  uint64_t seq = last_seq_.load();
+  int64_t max_not_before = max_not_before_;
+  for (token::Revocation revocation : revocations) {
+    AppendResult& result = results.emplace_back();
+    result.seq = ++seq;
+    revocation.seq = result.seq;
 
-  const std::string key = RevocationKey(revocation);
-  token::Revocation entry = revocation;
-  std::string existing;
-  rocksdb::Status got =
-      db_->Get(rocksdb::ReadOptions(), revocations_, key, &existing);
-  if (got.ok()) {
-    std::optional<token::Revocation> previous = DecodeRevocation(existing);
-    if (!previous.has_value()) return Corrupt(kRevocationsFamily, key);
-    entry.not_before_us =
-        std::max(entry.not_before_us, previous->not_before_us);
-    entry.expires_at = std::max(entry.expires_at, previous->expires_at);
-  } else if (!got.IsNotFound()) {
-    return Failed("cannot read revocation", got);
+    const std::string key = RevocationKey(revocation);
+    token::Revocation entry = revocation;
+    std::string existing;
+    rocksdb::Status got = batch.GetFromBatchAndDB(
+        db_.get(), rocksdb::ReadOptions(), revocations_, key, &existing);
+    if (got.ok()) {
+      std::optional<token::Revocation> previous = DecodeRevocation(existing);
+      if (!previous.has_value()) return Corrupt(kRevocationsFamily, key);
+      entry.not_before_us =
+          std::max(entry.not_before_us, previous->not_before_us);
+      entry.expires_at = std::max(entry.expires_at, previous->expires_at);
+    } else if (!got.IsNotFound()) {
+      return Failed("cannot read revocation", got);
+    }
+    batch.Put(revocations_, key, EncodeRevocation(entry));
+    batch.Put(events_, EncodeFixed64(result.seq), EncodeRevocation(revocation));
+    max_not_before = std::max(max_not_before, revocation.not_before_us);
+
+    if (revocation.scope == token::RevocationScope::kSession &&
+        !revocation.subject.empty()) {
+      batch.Delete(sessions_,
+                   SessionKey(revocation.subject, revocation.session_id));
+    }
+    if (IsSubjectLevel(revocation.scope)) {
+      auto ended = EndSessions(revocation, &batch);
+      if (!ended.ok()) return ended.status();
+      result.ended_sessions = *ended;
+    }
   }
-
-  rocksdb::WriteBatch batch;
-  batch.Put(revocations_, key, EncodeRevocation(entry));
-  batch.Put(events_, EncodeFixed64(result.seq), EncodeRevocation(revocation));
-  batch.Put(meta_, kLastSeqKey, EncodeFixed64(result.seq));
-  const int64_t max_not_before =
-      std::max(max_not_before_, revocation.not_before_us);
+  batch.Put(meta_, kLastSeqKey, EncodeFixed64(seq));
   if (max_not_before != max_not_before_) {
     batch.Put(meta_, kMaxNotBeforeKey,
               EncodeFixed64(static_cast<uint64_t>(max_not_before)));
   }
 
-  if (revocation.scope == token::RevocationScope::kSession &&
-      !revocation.subject.empty()) {
-    batch.Delete(sessions_,
-                 SessionKey(revocation.subject, revocation.session_id));
-  }
-
-  // Held until the batch is written, so no login slips between reading the
-  // counters and marking them.
-  std::optional<absl::MutexLock> counters_lock;
-  if (IsSubjectLevel(revocation.scope)) {
-    counters_lock.emplace(&counters_mu_);
-    auto ended = EndSessions(revocation, &batch);
-    if (!ended.ok()) return ended.status();
-    result.ended_sessions = *ended;
-  }
-
   rocksdb::WriteOptions synced;
   synced.sync = sync_;
-  rocksdb::Status written = db_->Write(synced, &batch);
+  rocksdb::Status written = db_->Write(synced, batch.GetWriteBatch());
   if (!written.ok()) return Failed("cannot append revocation", written);
-  last_seq_.store(result.seq);
+  last_seq_.store(seq);
   max_not_before_ = max_not_before;
   PublishTickFloor();
-  return result;
+  return results;
 }
 
 absl::StatusOr<std::optional<SessionCounter>> RocksStoreImpl::ReadCounter(
-    const std::string& key) {
+    const std::string& key, rocksdb::WriteBatchWithIndex* pending) {
   std::string value;
   rocksdb::Status got =
-      db_->Get(rocksdb::ReadOptions(), sessions_, key, &value);
+      pending == nullptr
+          ? db_->Get(rocksdb::ReadOptions(), sessions_, key, &value)
+          : pending->GetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(),
+                                       sessions_, key, &value);
   if (got.IsNotFound()) return std::optional<SessionCounter>();
   if (!got.ok()) return Failed("cannot read session counter", got);
   std::optional<SessionCounter> counter = DecodeCounter(value);
@@ -390,7 +427,7 @@ absl::StatusOr<std::optional<SessionCounter>> RocksStoreImpl::ReadCounter(
 }
 
 absl::Status RocksStoreImpl::ScanSessions(
-    const std::string& prefix,
+    const std::string& prefix, rocksdb::WriteBatchWithIndex* pending,
     const std::function<bool(absl::string_view suffix,
                              absl::string_view value)>& fn) {
   // Prefixes end with the subject's '\0' terminator: its successor bounds
@@ -401,8 +438,13 @@ absl::Status RocksStoreImpl::ScanSessions(
   rocksdb::ReadOptions options;
   options.iterate_upper_bound = &upper_bound;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, sessions_));
+  if (pending != nullptr) {
+    it.reset(pending->NewIteratorWithBase(sessions_, it.release(), &options));
+  }
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     const absl::string_view key(it->key().data(), it->key().size());
+    // The batch's own entries are not bounded by the read options.
+    if (!absl::StartsWith(key, prefix)) break;
     if (!fn(key.substr(prefix.size()),
             absl::string_view(it->value().data(), it->value().size()))) {
       return Corrupt(kSessionsFamily, key);
@@ -413,10 +455,11 @@ absl::Status RocksStoreImpl::ScanSessions(
 }
 
 absl::StatusOr<std::map<std::string, SessionCounter>>
-RocksStoreImpl::ReadCounters(absl::string_view subject) {
+RocksStoreImpl::ReadCounters(absl::string_view subject,
+                             rocksdb::WriteBatchWithIndex* pending) {
   std::map<std::string, SessionCounter> counters;
   absl::Status scanned = ScanSessions(
-      CounterPrefix(subject),
+      CounterPrefix(subject), pending,
       [&](absl::string_view system, absl::string_view value) {
         std::optional<SessionCounter> counter = DecodeCounter(value);
         if (!counter.has_value()) return false;
@@ -428,7 +471,7 @@ RocksStoreImpl::ReadCounters(absl::string_view subject) {
 }
 
 absl::StatusOr<int64_t> RocksStoreImpl::EndSessions(
-    const token::Revocation& revocation, rocksdb::WriteBatch* batch) {
+    const token::Revocation& revocation, rocksdb::WriteBatchWithIndex* batch) {
   const int64_t now_us = absl::ToUnixMicros(clock_->Now());
   // A marker is written even where no session is counted: a login racing
   // this logout may be about to count one, created before it.
@@ -450,14 +493,14 @@ absl::StatusOr<int64_t> RocksStoreImpl::EndSessions(
 
   if (revocation.scope == token::RevocationScope::kSubjectSystem) {
     auto counter =
-        ReadCounter(CounterKey(revocation.subject, revocation.system));
+        ReadCounter(CounterKey(revocation.subject, revocation.system), batch);
     if (!counter.ok()) return counter.status();
     return mark(revocation.system, *counter);
   }
 
   // One counter per system the subject used: the scan is bounded by the
   // number of systems, never by the number of tokens or sessions.
-  auto counters = ReadCounters(revocation.subject);
+  auto counters = ReadCounters(revocation.subject, batch);
   if (!counters.ok()) return counters.status();
   int64_t ended = 0;
   for (const auto& [system, counter] : *counters) {
@@ -534,24 +577,52 @@ absl::Status RocksStoreImpl::PutSession(const Session& session,
                                         const std::string& refresh_hash) {
   absl::Status checked = CheckSubject(session.subject);
   if (!checked.ok()) return checked;
+  return session_puts_.Submit(SessionPut{&session, &refresh_hash});
+}
+
+void RocksStoreImpl::CommitSessions(
+    absl::Span<SessionPuts::Slot* const> batch) {
+  absl::MutexLock lock(&counters_mu_);
+  // Indexed, so that logins of one subject in the same batch count each
+  // other.
+  rocksdb::WriteBatchWithIndex writes(rocksdb::BytewiseComparator(), 0,
+                                      /*overwrite_key=*/true);
+  for (SessionPuts::Slot* slot : batch) {
+    writes.SetSavePoint();
+    slot->result =
+        AddSession(*slot->op.session, *slot->op.refresh_hash, &writes);
+    rocksdb::Status kept = slot->result.ok() ? writes.PopSavePoint()
+                                             : writes.RollbackToSavePoint();
+    kept.PermitUncheckedError();
+  }
+  if (writes.GetWriteBatch()->Count() == 0) return;
+  rocksdb::Status written =
+      db_->Write(rocksdb::WriteOptions(), writes.GetWriteBatch());
+  if (written.ok()) return;
+  for (SessionPuts::Slot* slot : batch) {
+    if (slot->result.ok())
+      slot->result = Failed("cannot record session", written);
+  }
+}
+
+absl::Status RocksStoreImpl::AddSession(const Session& session,
+                                        const std::string& refresh_hash,
+                                        rocksdb::WriteBatchWithIndex* batch) {
   const int64_t now_us = absl::ToUnixMicros(clock_->Now());
   const int64_t expires_us = absl::ToUnixMicros(session.expires_at);
-
-  absl::MutexLock lock(&counters_mu_);
-  rocksdb::WriteBatch batch;
-  batch.Put(sessions_, SessionKey(session.subject, session.session_id),
-            EncodeSession(session));
-  batch.Put(sessions_, RefreshKey(refresh_hash),
-            EncodeRefreshToken(
-                RefreshToken{refresh_hash, session.subject, session.session_id},
-                session.expires_at));
+  batch->Put(sessions_, SessionKey(session.subject, session.session_id),
+             EncodeSession(session));
+  batch->Put(sessions_, RefreshKey(refresh_hash),
+             EncodeRefreshToken(RefreshToken{refresh_hash, session.subject,
+                                             session.session_id},
+                                session.expires_at));
   // A session lists each system once as far as logouts are concerned; the
   // subject-wide entry ("") is only kept alive, never counted in.
   std::set<std::string> systems(session.systems.begin(), session.systems.end());
   systems.insert("");
   for (const std::string& system : systems) {
     const std::string key = CounterKey(session.subject, system);
-    auto previous = ReadCounter(key);
+    auto previous = ReadCounter(key, batch);
     if (!previous.ok()) return previous.status();
     if (system.empty() && !previous->has_value()) continue;
     SessionCounter counter{0, expires_us, 0};
@@ -565,10 +636,8 @@ absl::Status RocksStoreImpl::PutSession(const Session& session,
       if (before.expires_us > now_us) counter.sessions = before.sessions;
     }
     if (!system.empty()) ++counter.sessions;
-    batch.Put(sessions_, key, EncodeCounter(counter));
+    batch->Put(sessions_, key, EncodeCounter(counter));
   }
-  rocksdb::Status written = db_->Write(rocksdb::WriteOptions(), &batch);
-  if (!written.ok()) return Failed("cannot record session", written);
   return absl::OkStatus();
 }
 
@@ -582,18 +651,19 @@ absl::StatusOr<std::optional<Session>> RocksStoreImpl::GetSession(
   if (!got.ok()) return Failed("cannot read session", got);
   std::optional<Session> session = DecodeSession(value);
   if (!session.has_value()) return Corrupt(kSessionsFamily, key);
-  auto counters = ReadCounters(subject);
+  auto counters = ReadCounters(subject, nullptr);
   if (!counters.ok()) return counters.status();
   return Alive(*std::move(session), *counters);
 }
 
 absl::StatusOr<std::vector<Session>> RocksStoreImpl::ListSessions(
     absl::string_view subject) {
-  auto counters = ReadCounters(subject);
+  auto counters = ReadCounters(subject, nullptr);
   if (!counters.ok()) return counters.status();
   std::vector<Session> sessions;
   absl::Status scanned = ScanSessions(
-      SessionPrefix(subject), [&](absl::string_view, absl::string_view value) {
+      SessionPrefix(subject), nullptr,
+      [&](absl::string_view, absl::string_view value) {
         std::optional<Session> session = DecodeSession(value);
         if (!session.has_value()) return false;
         std::optional<Session> alive = Alive(*std::move(session), *counters);

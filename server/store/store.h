@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "token/revocation_index.h"
 
 namespace sigil::server::store {
@@ -73,19 +74,29 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Assigns the next seq to `revocation`, records it in the revocation
-  // table and the event log, and returns only after the write is synced to
-  // disk. Returns the assigned seq. A session revocation ends that session
+  // Assigns the next seqs to `revocations`, in order, records them in the
+  // revocation table and the event log, and returns only after the write is
+  // synced to disk: all of them or, on error, none. One result a
+  // revocation, in the same order. A session revocation ends that session
   // (its refresh tokens with it). The subject-level scopes end the covered
   // sessions at the covered systems, and report how many sessions opened
-  // there since the previous logout that covered them were alive. Cost is
-  // bounded by the subject's number of systems, never its sessions.
+  // there since the previous logout that covered them were alive (an
+  // earlier revocation of the same call counts as previous). Cost is
+  // bounded by the subjects' numbers of systems, never their sessions; one
+  // call pays for one synced write, however many it holds.
   struct AppendResult {
     uint64_t seq = 0;
     int64_t ended_sessions = 0;
   };
-  virtual absl::StatusOr<AppendResult> AppendRevocation(
-      token::Revocation revocation) = 0;
+  virtual absl::StatusOr<std::vector<AppendResult>> AppendRevocations(
+      absl::Span<const token::Revocation> revocations) = 0;
+  // The same for one revocation.
+  absl::StatusOr<AppendResult> AppendRevocation(
+      const token::Revocation& revocation) {
+    auto appended = AppendRevocations(absl::MakeConstSpan(&revocation, 1));
+    if (!appended.ok()) return appended.status();
+    return appended->front();
+  }
 
   // Calls `fn` for every revocation still in the table (expired entries
   // may be included until compaction drops them).
@@ -108,7 +119,7 @@ class Store {
 
   // Records a new session and its first refresh token. Not synced: a
   // session lost in a crash only costs its holder a new login, never a
-  // revocation.
+  // revocation. Concurrent calls may share one write.
   virtual absl::Status PutSession(const Session& session,
                                   const std::string& refresh_hash) = 0;
 

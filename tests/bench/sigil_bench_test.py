@@ -108,6 +108,10 @@ class SigilBenchTest(unittest.TestCase):
         report = self.run_json("refresh")
         self.assert_all_counted(report, "Refresh")
 
+    def test_logout_records_a_revocation_each_call(self):
+        report = self.run_json("logout")
+        self.assert_all_counted(report, "LogoutFromSystem")
+
     def test_health_is_the_empty_baseline(self):
         report = self.run_json("health")
         self.assert_all_counted(report, "Check")

@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -413,6 +414,96 @@ TEST_F(RocksStoreTest, DistinctTargetsDoNotMerge) {
   };
   for (const Revocation& r : revocations) Append(*store, r);
   EXPECT_EQ(AllRevocations(*store).size(), revocations.size());
+}
+
+// A batch is the same revocations appended one by one: same seqs, same
+// sessions reported ended, same merged table and events, same sessions left.
+TEST_F(RocksStoreTest, OneCallAppendsAsManyCallsInARow) {
+  const absl::Time expiry = kStart + absl::Hours(1);
+  const absl::Time later = kStart + absl::Hours(2);
+  const Session sessions[] = {
+      MakeSession("s1", "alice", {"a"}, expiry),
+      MakeSession("s2", "alice", {"a", "b"}, expiry),
+      MakeSession("s3", "alice", {"c"}, expiry),
+      MakeSession("s4", "bob", {"a"}, expiry),
+      MakeSession("s5", "carol", {"a", "b"}, expiry),
+  };
+  const std::vector<Revocation> batch = {
+      SubjectSystemRevocation("alice", "a", kStart, expiry),
+      // The same target again: merged with the one just before.
+      SubjectSystemRevocation("alice", "a", kStart + absl::Seconds(1), later),
+      TokenRevocation("jti", kStart, expiry),
+      TokenRevocation("jti", kStart, later),
+      SessionRevocation("s5", kStart, expiry),
+      SubjectRevocation("alice", kStart, expiry),
+      SubjectRevocation("alice", kStart, expiry),
+      SubjectSystemRevocation("bob", "a", kStart, expiry),
+      SubjectSystemRevocation("carol", "b", kStart, expiry),
+  };
+
+  auto one_by_one = OpenStore();
+  ASSERT_NE(one_by_one, nullptr);
+  auto together = RocksStore::Open(root_ + "/together", &clock_);
+  ASSERT_TRUE(together.ok()) << together.status();
+  for (const Session& session : sessions) {
+    ASSERT_TRUE(Put(*one_by_one, session).ok()) << session.session_id;
+    ASSERT_TRUE(Put(**together, session).ok()) << session.session_id;
+  }
+  std::vector<Store::AppendResult> expected;
+  for (const Revocation& r : batch) {
+    auto appended = one_by_one->AppendRevocation(r);
+    ASSERT_TRUE(appended.ok()) << appended.status();
+    expected.push_back(*appended);
+  }
+  auto appended = (*together)->AppendRevocations(batch);
+  ASSERT_TRUE(appended.ok()) << appended.status();
+
+  ASSERT_EQ(appended->size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("revocation ", i, ": ", batch[i].subject, " at '",
+                              batch[i].system, "'"));
+    EXPECT_EQ((*appended)[i].seq, expected[i].seq);
+    EXPECT_EQ((*appended)[i].ended_sessions, expected[i].ended_sessions);
+  }
+  EXPECT_EQ((*together)->LastSeq(), one_by_one->LastSeq());
+  EXPECT_EQ((*together)->TickFloor(), one_by_one->TickFloor());
+  const auto all_of = [](const std::vector<Revocation>& revocations) {
+    std::vector<::testing::Matcher<const Revocation&>> matchers;
+    for (const Revocation& r : revocations) matchers.push_back(Is(r));
+    return ElementsAreArray(matchers);
+  };
+  EXPECT_THAT(AllRevocations(**together), all_of(AllRevocations(*one_by_one)));
+  EXPECT_THAT(AllEvents(**together), all_of(AllEvents(*one_by_one)));
+  // Each live session as "id: systems".
+  const auto live = [](Store& store, const std::string& subject) {
+    std::vector<std::string> out;
+    auto sessions = store.ListSessions(subject);
+    EXPECT_TRUE(sessions.ok()) << sessions.status();
+    if (!sessions.ok()) return out;
+    for (const Session& session : *sessions) {
+      out.push_back(absl::StrCat(session.session_id, ": ",
+                                 absl::StrJoin(session.systems, ",")));
+    }
+    return out;
+  };
+  for (const std::string subject : {"alice", "bob", "carol"}) {
+    EXPECT_EQ(live(**together, subject), live(*one_by_one, subject)) << subject;
+  }
+}
+
+TEST_F(RocksStoreTest, ABatchWithOneBadRevocationAppendsNothing) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time expiry = kStart + absl::Hours(1);
+  const std::vector<Revocation> batch = {
+      SubjectRevocation("alice", kStart, expiry),
+      SubjectRevocation(std::string("bo\0b", 4), kStart, expiry),
+  };
+  auto appended = store->AppendRevocations(batch);
+  EXPECT_EQ(appended.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->LastSeq(), 0);
+  EXPECT_THAT(AllRevocations(*store), IsEmpty());
+  EXPECT_THAT(AllEvents(*store), IsEmpty());
 }
 
 TEST_F(RocksStoreTest, SecondOpenInSameProcessFails) {
@@ -973,7 +1064,7 @@ TEST_F(RocksStoreTest, ConcurrentAppendsGetUniqueConsecutiveSeqs) {
 }
 
 TEST_F(RocksStoreTest, ConcurrentLoginsAndLogoutsCountEverySessionOnce) {
-  constexpr int kLoginThreads = 3;
+  constexpr int kLoginThreads = 8;
   constexpr int kSessionsPerThread = 40;
   constexpr int kLogouts = 10;
   auto store = OpenStore();
