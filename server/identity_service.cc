@@ -1,5 +1,6 @@
 #include "server/identity_service.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -122,6 +123,15 @@ grpc::Status IdentityService::Audit(const auth::Caller& caller,
   return wire::ToGrpcStatus(result);
 }
 
+grpc::ServerUnaryReactor* IdentityService::Offload(
+    grpc::CallbackServerContext* context,
+    std::function<grpc::Status()> handle) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  writers_.Schedule(
+      [reactor, handle = std::move(handle)] { reactor->Finish(handle()); });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* IdentityService::Issue(
     grpc::CallbackServerContext* context,
     const sigil::v1::IssueRequest* request,
@@ -162,12 +172,22 @@ grpc::Status IdentityService::HandleIssue(
   return status;
 }
 
-grpc::Status IdentityService::Refresh(grpc::ServerContext* context,
-                                      const sigil::v1::RefreshRequest* request,
-                                      sigil::v1::IssueResponse* response) {
-  const auth::Caller caller = CallerOf(*context);
+grpc::ServerUnaryReactor* IdentityService::Refresh(
+    grpc::CallbackServerContext* context,
+    const sigil::v1::RefreshRequest* request,
+    sigil::v1::IssueResponse* response) {
+  return Offload(context, [this, context, request, response] {
+    return HandleRefresh(*context, *request, response);
+  });
+}
+
+grpc::Status IdentityService::HandleRefresh(
+    const grpc::ServerContextBase& context,
+    const sigil::v1::RefreshRequest& request,
+    sigil::v1::IssueResponse* response) {
+  const auth::Caller caller = CallerOf(context);
   auto issued = authority_->Refresh(
-      request->refresh_token(), [&](absl::Span<const std::string> systems) {
+      request.refresh_token(), [&](absl::Span<const std::string> systems) {
         return access_.policy->MayRefresh(caller, systems);
       });
   auth::AuditEvent event;
@@ -239,23 +259,32 @@ grpc::Status IdentityService::HandleVerify(
   return grpc::Status::OK;
 }
 
-grpc::Status IdentityService::LogoutFromSystem(
-    grpc::ServerContext* context,
+grpc::ServerUnaryReactor* IdentityService::LogoutFromSystem(
+    grpc::CallbackServerContext* context,
     const sigil::v1::LogoutFromSystemRequest* request,
     sigil::v1::LogoutResponse* response) {
-  const auth::Caller caller = CallerOf(*context);
+  return Offload(context, [this, context, request, response] {
+    return HandleLogoutFromSystem(*context, *request, response);
+  });
+}
+
+grpc::Status IdentityService::HandleLogoutFromSystem(
+    const grpc::ServerContextBase& context,
+    const sigil::v1::LogoutFromSystemRequest& request,
+    sigil::v1::LogoutResponse* response) {
+  const auth::Caller caller = CallerOf(context);
   auth::AuditEvent event;
-  event.subject = request->subject();
-  event.systems = {request->system()};
+  event.subject = request.subject();
+  event.systems = {request.system()};
   // By subject or with the user's own token, only the system itself may
   // end sessions there; the authority checks the token is for it.
   absl::Status allowed =
-      access_.policy->MayLogoutFromSystem(caller, request->system());
+      access_.policy->MayLogoutFromSystem(caller, request.system());
   if (!allowed.ok()) {
     return Audit(caller, auth::AuditAction::kLogoutFromSystem, event, allowed);
   }
   auto result = authority_->LogoutFromSystem(
-      request->system(), LogoutTarget{request->subject(), request->token()});
+      request.system(), LogoutTarget{request.subject(), request.token()});
   if (!result.ok()) {
     return Audit(caller, auth::AuditAction::kLogoutFromSystem, event,
                  result.status());
@@ -267,22 +296,32 @@ grpc::Status IdentityService::LogoutFromSystem(
   return status;
 }
 
-grpc::Status IdentityService::LogoutAll(
-    grpc::ServerContext* context, const sigil::v1::LogoutAllRequest* request,
+grpc::ServerUnaryReactor* IdentityService::LogoutAll(
+    grpc::CallbackServerContext* context,
+    const sigil::v1::LogoutAllRequest* request,
     sigil::v1::LogoutResponse* response) {
-  const auth::Caller caller = CallerOf(*context);
+  return Offload(context, [this, context, request, response] {
+    return HandleLogoutAll(*context, *request, response);
+  });
+}
+
+grpc::Status IdentityService::HandleLogoutAll(
+    const grpc::ServerContextBase& context,
+    const sigil::v1::LogoutAllRequest& request,
+    sigil::v1::LogoutResponse* response) {
+  const auth::Caller caller = CallerOf(context);
   auth::AuditEvent event;
-  event.subject = request->subject();
+  event.subject = request.subject();
   // Naming a subject ends it everywhere: an administrator's act. With the
   // user's own token, any system the token is valid at may do it for them.
-  if (!request->subject().empty()) {
+  if (!request.subject().empty()) {
     absl::Status allowed = access_.policy->IsAdmin(caller);
     if (!allowed.ok()) {
       return Audit(caller, auth::AuditAction::kLogoutAll, event, allowed);
     }
   }
   auto result = authority_->LogoutAll(
-      LogoutTarget{request->subject(), request->token()},
+      LogoutTarget{request.subject(), request.token()},
       [&](absl::Span<const std::string> audience) {
         return access_.policy->MayActForTokenAudience(caller, audience);
       });
@@ -296,12 +335,21 @@ grpc::Status IdentityService::LogoutAll(
   return status;
 }
 
-grpc::Status IdentityService::Revoke(grpc::ServerContext* context,
-                                     const sigil::v1::RevokeRequest* request,
-                                     sigil::v1::RevokeResponse*) {
-  const auth::Caller caller = CallerOf(*context);
+grpc::ServerUnaryReactor* IdentityService::Revoke(
+    grpc::CallbackServerContext* context,
+    const sigil::v1::RevokeRequest* request,
+    sigil::v1::RevokeResponse* response) {
+  return Offload(context, [this, context, request, response] {
+    return HandleRevoke(*context, *request, response);
+  });
+}
+
+grpc::Status IdentityService::HandleRevoke(
+    const grpc::ServerContextBase& context,
+    const sigil::v1::RevokeRequest& request, sigil::v1::RevokeResponse*) {
+  const auth::Caller caller = CallerOf(context);
   auto revoked = authority_->Revoke(
-      request->token(), [&](absl::Span<const std::string> audience) {
+      request.token(), [&](absl::Span<const std::string> audience) {
         return access_.policy->MayActForTokenAudience(caller, audience);
       });
   auth::AuditEvent event;

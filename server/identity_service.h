@@ -1,11 +1,14 @@
 #ifndef SIGIL_SERVER_IDENTITY_SERVICE_H_
 #define SIGIL_SERVER_IDENTITY_SERVICE_H_
 
+#include <functional>
+
 #include "server/auth/audit_log.h"
 #include "server/auth/caller.h"
 #include "server/auth/policy.h"
 #include "server/authority.h"
 #include "server/revocation_feed.h"
+#include "server/worker_pool.h"
 #include "sigil/v1/identity.grpc.pb.h"
 #include "telemetry/metrics.h"
 #include "token/clock.h"
@@ -27,15 +30,22 @@ struct Access {
 // translates messages to Authority calls and statuses back
 // (ToGrpcStatus), and audits state changes; no token logic of its own.
 // Thread-safe.
-// Issue, Verify and WatchRevocations are on gRPC's callback API: none
-// waits for the disk, so they run on gRPC's own threads without the sync
-// server's thread hand-off, which would cost Verify more than its work.
-// The calls that wait for a synced write stay synchronous.
+// The frequent calls are on gRPC's callback API, free of the sync
+// server's per-call thread hand-off, which would cost Verify more than its
+// work. Issue, Verify and WatchRevocations never wait for the disk and run
+// on gRPC's own threads; Refresh, the logouts and Revoke, which wait for a
+// synced write, run on the service's writer threads, so they cannot hold
+// up the others, and those arriving together share one write. The rare
+// administrative calls stay synchronous.
 class IdentityService final
     : public sigil::v1::Identity::WithCallbackMethod_Issue<
           sigil::v1::Identity::WithCallbackMethod_Verify<
               sigil::v1::Identity::WithCallbackMethod_WatchRevocations<
-                  sigil::v1::Identity::Service>>> {
+                  sigil::v1::Identity::WithCallbackMethod_Refresh<
+                      sigil::v1::Identity::WithCallbackMethod_LogoutFromSystem<
+                          sigil::v1::Identity::WithCallbackMethod_LogoutAll<
+                              sigil::v1::Identity::WithCallbackMethod_Revoke<
+                                  sigil::v1::Identity::Service>>>>>>> {
  public:
   // Nothing is owned; everything must outlive the service.
   // `propagation_lag`, when given, observes each live revocation's delay
@@ -47,7 +57,8 @@ class IdentityService final
         feed_(feed),
         clock_(clock),
         access_(access),
-        propagation_lag_(propagation_lag) {}
+        propagation_lag_(propagation_lag),
+        writers_(kWriterThreads) {}
 
   grpc::ServerUnaryReactor* Issue(grpc::CallbackServerContext* context,
                                   const sigil::v1::IssueRequest* request,
@@ -56,16 +67,18 @@ class IdentityService final
       grpc::CallbackServerContext* context,
       const sigil::v1::VerifyRequest* request,
       sigil::v1::VerifyResponse* response) override;
-  grpc::Status LogoutFromSystem(
-      grpc::ServerContext* context,
+  grpc::ServerUnaryReactor* LogoutFromSystem(
+      grpc::CallbackServerContext* context,
       const sigil::v1::LogoutFromSystemRequest* request,
       sigil::v1::LogoutResponse* response) override;
-  grpc::Status LogoutAll(grpc::ServerContext* context,
-                         const sigil::v1::LogoutAllRequest* request,
-                         sigil::v1::LogoutResponse* response) override;
-  grpc::Status Revoke(grpc::ServerContext* context,
-                      const sigil::v1::RevokeRequest* request,
-                      sigil::v1::RevokeResponse* response) override;
+  grpc::ServerUnaryReactor* LogoutAll(
+      grpc::CallbackServerContext* context,
+      const sigil::v1::LogoutAllRequest* request,
+      sigil::v1::LogoutResponse* response) override;
+  grpc::ServerUnaryReactor* Revoke(
+      grpc::CallbackServerContext* context,
+      const sigil::v1::RevokeRequest* request,
+      sigil::v1::RevokeResponse* response) override;
   grpc::Status GetJwks(grpc::ServerContext* context,
                        const sigil::v1::GetJwksRequest* request,
                        sigil::v1::GetJwksResponse* response) override;
@@ -79,9 +92,10 @@ class IdentityService final
   grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
   WatchRevocations(grpc::CallbackServerContext* context,
                    const sigil::v1::WatchRevocationsRequest* request) override;
-  grpc::Status Refresh(grpc::ServerContext* context,
-                       const sigil::v1::RefreshRequest* request,
-                       sigil::v1::IssueResponse* response) override;
+  grpc::ServerUnaryReactor* Refresh(
+      grpc::CallbackServerContext* context,
+      const sigil::v1::RefreshRequest* request,
+      sigil::v1::IssueResponse* response) override;
   grpc::Status ListSessions(grpc::ServerContext* context,
                             const sigil::v1::ListSessionsRequest* request,
                             sigil::v1::ListSessionsResponse* response) override;
@@ -95,6 +109,22 @@ class IdentityService final
   grpc::Status HandleVerify(const grpc::ServerContextBase& context,
                             const sigil::v1::VerifyRequest& request,
                             sigil::v1::VerifyResponse* response) const;
+  grpc::Status HandleRefresh(const grpc::ServerContextBase& context,
+                             const sigil::v1::RefreshRequest& request,
+                             sigil::v1::IssueResponse* response);
+  grpc::Status HandleLogoutFromSystem(
+      const grpc::ServerContextBase& context,
+      const sigil::v1::LogoutFromSystemRequest& request,
+      sigil::v1::LogoutResponse* response);
+  grpc::Status HandleLogoutAll(const grpc::ServerContextBase& context,
+                               const sigil::v1::LogoutAllRequest& request,
+                               sigil::v1::LogoutResponse* response);
+  grpc::Status HandleRevoke(const grpc::ServerContextBase& context,
+                            const sigil::v1::RevokeRequest& request,
+                            sigil::v1::RevokeResponse* response);
+  // Runs `handle` on a writer thread and answers the call with its status.
+  grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context,
+                                    std::function<grpc::Status()> handle);
   // Records the call (when audited) and returns its status as gRPC's; an
   // unwritable record turns it into UNAVAILABLE.
   grpc::Status Audit(const auth::Caller& caller, auth::AuditAction action,
@@ -105,6 +135,11 @@ class IdentityService final
   const token::Clock* const clock_;
   const Access access_;
   telemetry::Histogram* const propagation_lag_;
+  // Enough for the writes of this many calls to share one fsync; further
+  // calls queue.
+  static constexpr int kWriterThreads = 32;
+  // Last: destroyed first, running what is queued while the rest is alive.
+  WorkerPool writers_;
 };
 
 }  // namespace sigil::server
