@@ -3,6 +3,11 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
 #include "telemetry/metrics.h"
 
 namespace sigil::telemetry {
@@ -17,19 +22,32 @@ inline constexpr double kLatencyBounds[] = {
 // (sigil_grpc_server_handled_total), times it from the interceptor's
 // creation to its status (sigil_grpc_server_handling_seconds), and counts
 // sigil.v1.Identity/Verify verdicts by reason (sigil_verify_verdicts_total).
-// Methods absent from the generated descriptor pool are counted as
+// Calls to methods of services other than `services` (default: sigil.v1
+// Identity, grpc.health.v1 Health, server reflection) are counted as
 // service and method "unknown", so callers cannot mint label values.
-// `registry` is not owned and must outlive every server using the factory.
+// Every series is looked up once, not per call: a call takes no lock and
+// allocates nothing but its interceptor. `registry` is not owned and must
+// outlive every server using the factory.
 class RpcMetricsInterceptorFactory
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RpcMetricsInterceptorFactory(MetricsRegistry* registry)
-      : registry_(registry) {}
+  explicit RpcMetricsInterceptorFactory(
+      MetricsRegistry* registry,
+      const std::vector<std::string>& services = DefaultServices());
+  ~RpcMetricsInterceptorFactory() override;
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
+  static std::vector<std::string> DefaultServices();
+
+  // The series of one method. Created with the factory and never changed
+  // after, apart from the atomics that fill in on first use.
+  class MethodSeries;
+
  private:
   MetricsRegistry* const registry_;
+  absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> methods_;
+  std::unique_ptr<MethodSeries> unknown_;
 };
 
 }  // namespace sigil::telemetry
