@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "server/random_id.h"
 
 namespace sigil::server {
 namespace {
@@ -26,9 +26,7 @@ std::string Encode(const unsigned char* bytes, size_t size) {
 
 std::string NewRefreshToken() {
   unsigned char bytes[kTokenBytes];
-  // As for ids: continuing with a predictable token would be worse than
-  // stopping.
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) std::abort();
+  RandomBytes(bytes, sizeof(bytes));
   return Encode(bytes, sizeof(bytes));
 }
 
