@@ -10,6 +10,7 @@
 #include "token/algorithm.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
+typedef struct evp_md_ctx_st EVP_MD_CTX;
 
 namespace sigil::token {
 
@@ -83,6 +84,9 @@ class PrivateKey {
   std::shared_ptr<EVP_PKEY> pkey_;
   std::string kid_;
   Algorithm alg_;
+  // A signing context set up for pkey_, copied by each Sign and never
+  // changed after construction; null for Ed25519.
+  std::shared_ptr<const EVP_MD_CTX> sign_template_;
 };
 
 }  // namespace sigil::token

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -98,6 +99,34 @@ TEST_P(KeyAlgorithmTest, SignThenVerify) {
             Reason::kBadSignature);
   EXPECT_EQ(ReasonOf(public_key.VerifySignature("header.payload", "")),
             Reason::kBadSignature);
+}
+
+// One key signs for every thread of the authority at once: each signature
+// must still be its own message's.
+TEST_P(KeyAlgorithmTest, OneKeySignsFromManyThreadsAtOnce) {
+  constexpr int kThreads = 4;
+  constexpr int kSignatures = 50;
+  const PrivateKey& key = KeyFor(GetParam());
+  const PublicKey public_key = key.public_key();
+  std::vector<std::vector<std::string>> signatures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kSignatures; ++i) {
+        absl::StatusOr<std::string> signature =
+            key.Sign(absl::StrCat("message ", t, " ", i));
+        signatures[t].push_back(signature.ok() ? *signature : "");
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kSignatures; ++i) {
+      const std::string message = absl::StrCat("message ", t, " ", i);
+      EXPECT_TRUE(public_key.VerifySignature(message, signatures[t][i]).ok())
+          << message;
+    }
+  }
 }
 
 TEST_P(KeyAlgorithmTest, SignatureOfAnotherKeyFails) {
