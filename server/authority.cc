@@ -85,9 +85,20 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
   }
   std::unique_ptr<Authority> authority(
       new Authority(std::move(options), store, clock, std::move(keys), feed));
-  absl::Status loaded = store->ForEachRevocation(
-      [&](const token::Revocation& r) { authority->index_.Apply(r); });
+  // Applied in chunks: one lock for many, not one each.
+  std::vector<token::Revocation> chunk;
+  constexpr size_t kChunk = 4096;
+  chunk.reserve(kChunk);
+  absl::Status loaded =
+      store->ForEachRevocation([&](const token::Revocation& r) {
+        chunk.push_back(r);
+        if (chunk.size() == kChunk) {
+          authority->index_.ApplyAll(chunk);
+          chunk.clear();
+        }
+      });
   if (!loaded.ok()) return loaded;
+  authority->index_.ApplyAll(chunk);
   authority->index_.Prune(clock->Now());
   return authority;
 }

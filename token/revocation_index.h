@@ -7,10 +7,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "token/jwt.h"
 #include "token/reason.h"
+#include "token/striped_mutex.h"
 
 namespace sigil::token {
 
@@ -39,12 +40,15 @@ struct Revocation {
 // The in-memory revocation table every verifier consults after the
 // signature check. Lookups are hash probes without allocation: cost does
 // not depend on the number of revocations. Thread-safe; Check takes a
-// shared lock.
+// shared lock on its thread's stripe only, so concurrent checks contend on
+// nothing.
 class RevocationIndex {
  public:
   // Records `r`, keeping the strictest (latest not_before, latest expiry)
   // entry per key. Applying the same revocation twice changes nothing.
   void Apply(const Revocation& r);
+  // The same for many, under one lock: for loading a table at start.
+  void ApplyAll(absl::Span<const Revocation> revocations);
 
   // Exchanges the contents of the two indexes in one step, so a reader of
   // either never sees a half-built table.
@@ -82,10 +86,11 @@ class RevocationIndex {
   using Table = absl::flat_hash_map<std::string, Entry>;
 
   static void Merge(Table& table, absl::string_view key, const Revocation& r);
+  void ApplyLocked(const Revocation& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops expired entries of `table`; true when it is left empty.
   static bool PruneTable(Table& table, absl::Time now);
 
-  mutable absl::Mutex mu_;
+  mutable StripedMutex mu_;
   Table tokens_ ABSL_GUARDED_BY(mu_);
   Table sessions_ ABSL_GUARDED_BY(mu_);
   // subject -> system -> entry.
