@@ -62,7 +62,7 @@ for c in "${concurrencies[@]}"; do
       --warmup=2000 >"$out/sigil_${scenario}_c$c.json"
   done
 done
-for scenario in verify_distinct verify_invalid issue refresh mix; do
+for scenario in verify_distinct verify_invalid issue logout refresh mix; do
   echo "sigil-bench $scenario, concurrency 16" >&2
   sigil_bench --scenario=$scenario --concurrency=16 --count=100000000 \
     --warmup=500 --tokens=5000 >"$out/sigil_${scenario}_c16.json"
@@ -70,6 +70,11 @@ done
 echo "sigil-bench issue, concurrency 64" >&2
 sigil_bench --scenario=issue --concurrency=64 --count=100000000 \
   --warmup=500 >"$out/sigil_issue_c64.json"
+for c in 1 64; do
+  echo "sigil-bench logout, concurrency $c" >&2
+  sigil_bench --scenario=logout --concurrency="$c" --count=100000000 \
+    --warmup=100 >"$out/sigil_logout_c$c.json"
+done
 echo "sigil-bench watch, 100 subscribers" >&2
 sigil_bench --scenario=watch --subscribers=100 --count=200 \
   >"$out/sigil_watch.json"

@@ -4,11 +4,12 @@
 # authorization server), jose and fast-jwt, at exact versions so every run
 # measures the same code. Benchmarks only: CI and scripts/install-deps.sh
 # never need these. Also the Debian packages the comparison uses (PyJWT,
-# gnuplot for the plot, openssl). Quick when everything is there.
+# gnuplot for the plot, openssl, valgrind for bench/instructions.sh). Quick
+# when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-jwt python3-cryptography gnuplot-nox openssl)
+packages=(python3-jwt python3-cryptography gnuplot-nox openssl valgrind)
 npm_packages=(oidc-provider@9.13.3 jose@5.9.6 fast-jwt@6.3.6)
 readonly peer_dir=.deps/bench
 

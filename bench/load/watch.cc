@@ -6,6 +6,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -26,7 +27,11 @@ int64_t NowNs() {
 class Subscriber
     : public grpc::ClientReadReactor<v1::WatchRevocationsResponse> {
  public:
-  explicit Subscriber(v1::Identity::Stub* stub) {
+  // Streams the events after `from` (the store's current seq and id).
+  Subscriber(v1::Identity::Stub* stub,
+             const v1::WatchRevocationsResponse& from) {
+    request_.set_after_seq(from.current_seq());
+    request_.set_store_id(from.store_id());
     stub->async()->WatchRevocations(&context_, &request_, this);
     StartRead(&response_);
     StartCall();
@@ -101,6 +106,24 @@ class Subscriber
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
+// The store's current seq and id, from the first message of a stream, so
+// the subscribers measure live delivery rather than replaying the log.
+absl::StatusOr<v1::WatchRevocationsResponse> Now(v1::Identity::Stub* stub,
+                                                 absl::Time deadline) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  v1::WatchRevocationsRequest request;
+  auto reader = stub->WatchRevocations(&context, request);
+  v1::WatchRevocationsResponse first;
+  const bool read = reader->Read(&first);
+  context.TryCancel();
+  reader->Finish().IgnoreError();
+  if (!read) {
+    return absl::UnavailableError("WatchRevocations sent nothing");
+  }
+  return first;
+}
+
 }  // namespace
 
 absl::Status RunWatch(
@@ -111,10 +134,12 @@ absl::Status RunWatch(
     stubs.push_back(v1::Identity::NewStub(channel));
   }
   const absl::Time deadline = absl::Now() + opts.max_time;
+  auto from = Now(stubs[0].get(), deadline);
+  if (!from.ok()) return from.status();
   std::vector<std::unique_ptr<Subscriber>> subscribers;
   for (int i = 0; i < opts.subscribers; ++i) {
     subscribers.push_back(
-        std::make_unique<Subscriber>(stubs[i % stubs.size()].get()));
+        std::make_unique<Subscriber>(stubs[i % stubs.size()].get(), *from));
   }
   int caught_up = 0;
   for (auto& subscriber : subscribers) {
