@@ -106,22 +106,29 @@ class Subscriber
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
-// The store's current seq and id, from the first message of a stream, so
-// the subscribers measure live delivery rather than replaying the log.
+// The store's current seq and id, read by one stream that catches up, so
+// that the subscribers measure live delivery rather than each replaying
+// the log.
 absl::StatusOr<v1::WatchRevocationsResponse> Now(v1::Identity::Stub* stub,
                                                  absl::Time deadline) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(deadline));
   v1::WatchRevocationsRequest request;
   auto reader = stub->WatchRevocations(&context, request);
-  v1::WatchRevocationsResponse first;
-  const bool read = reader->Read(&first);
+  v1::WatchRevocationsResponse message;
+  v1::WatchRevocationsResponse now;
+  bool caught_up = false;
+  while (!caught_up && reader->Read(&message)) {
+    if (!message.store_id().empty()) now.set_store_id(message.store_id());
+    now.set_current_seq(message.current_seq());
+    caught_up = !message.more();
+  }
   context.TryCancel();
   reader->Finish().IgnoreError();
-  if (!read) {
-    return absl::UnavailableError("WatchRevocations sent nothing");
+  if (!caught_up) {
+    return absl::UnavailableError("WatchRevocations never caught up");
   }
-  return first;
+  return now;
 }
 
 }  // namespace
