@@ -413,11 +413,47 @@ const EVP_MD* DigestFor(Algorithm alg) {
   return alg == Algorithm::kEdDSA ? nullptr : EVP_sha256();
 }
 
+// OpenSSL 3 looks the algorithm up in its provider tables on every
+// EVP_DigestSignInit / EVP_DigestVerifyInit; copying a context set up once
+// is a good part cheaper per signature. Null for Ed25519, which signs and
+// verifies in one shot and is set up each time, or when setting up fails
+// (each call then sets up its own and reports the failure).
+std::shared_ptr<const EVP_MD_CTX> ReadyContext(EVP_PKEY* pkey, Algorithm alg,
+                                               bool sign) {
+  if (alg == Algorithm::kEdDSA) return nullptr;
+  MdCtx ready(EVP_MD_CTX_new());
+  const int started = ready == nullptr ? 0
+                      : sign
+                          ? EVP_DigestSignInit(ready.get(), nullptr,
+                                               DigestFor(alg), nullptr, pkey)
+                          : EVP_DigestVerifyInit(ready.get(), nullptr,
+                                                 DigestFor(alg), nullptr, pkey);
+  if (started != 1) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  return std::shared_ptr<const EVP_MD_CTX>(ready.release(), EVP_MD_CTX_free);
+}
+
+// A context for one signature or verification: a copy of `ready` when
+// there is one.
+bool Start(EVP_MD_CTX* ctx, const EVP_MD_CTX* ready, EVP_PKEY* pkey,
+           Algorithm alg, bool sign) {
+  if (ctx == nullptr) return false;
+  if (ready != nullptr) return EVP_MD_CTX_copy_ex(ctx, ready) == 1;
+  return (sign ? EVP_DigestSignInit(ctx, nullptr, DigestFor(alg), nullptr, pkey)
+               : EVP_DigestVerifyInit(ctx, nullptr, DigestFor(alg), nullptr,
+                                      pkey)) == 1;
+}
+
 }  // namespace
 
 PublicKey::PublicKey(std::shared_ptr<EVP_PKEY> pkey, std::string kid,
                      Algorithm alg)
-    : pkey_(std::move(pkey)), kid_(std::move(kid)), alg_(alg) {}
+    : pkey_(std::move(pkey)),
+      kid_(std::move(kid)),
+      alg_(alg),
+      verify_template_(ReadyContext(pkey_.get(), alg_, /*sign=*/false)) {}
 
 absl::StatusOr<PublicKey> PublicKey::FromJwk(const Jwk& jwk) {
   if (!jwk.use.empty() && jwk.use != "sig") {
@@ -520,9 +556,8 @@ absl::Status PublicKey::VerifySignature(absl::string_view signing_input,
       break;
   }
   MdCtx ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr ||
-      EVP_DigestVerifyInit(ctx.get(), nullptr, DigestFor(alg_), nullptr,
-                           pkey_.get()) != 1) {
+  if (!Start(ctx.get(), verify_template_.get(), pkey_.get(), alg_,
+             /*sign=*/false)) {
     return Internal("cannot start verification");
   }
   if (EVP_DigestVerify(ctx.get(), Bytes(checked), checked.size(),
@@ -534,21 +569,10 @@ absl::Status PublicKey::VerifySignature(absl::string_view signing_input,
 
 PrivateKey::PrivateKey(std::shared_ptr<EVP_PKEY> pkey, std::string kid,
                        Algorithm alg)
-    : pkey_(std::move(pkey)), kid_(std::move(kid)), alg_(alg) {
-  // OpenSSL 3 looks the algorithm up in its provider tables on every
-  // EVP_DigestSignInit; copying a context set up once costs a fifth less
-  // per signature. Ed25519 signs in one shot and is set up each time.
-  if (alg_ == Algorithm::kEdDSA) return;
-  MdCtx ready(EVP_MD_CTX_new());
-  if (ready == nullptr ||
-      EVP_DigestSignInit(ready.get(), nullptr, DigestFor(alg_), nullptr,
-                         pkey_.get()) != 1) {
-    ERR_clear_error();
-    return;
-  }
-  sign_template_ =
-      std::shared_ptr<const EVP_MD_CTX>(ready.release(), EVP_MD_CTX_free);
-}
+    : pkey_(std::move(pkey)),
+      kid_(std::move(kid)),
+      alg_(alg),
+      sign_template_(ReadyContext(pkey_.get(), alg_, /*sign=*/true)) {}
 
 absl::StatusOr<PrivateKey> PrivateKey::Generate(Algorithm alg,
                                                 std::string kid) {
@@ -607,13 +631,10 @@ std::string PrivateKey::ToPem() const {
 absl::StatusOr<std::string> PrivateKey::Sign(
     absl::string_view signing_input) const {
   MdCtx ctx(EVP_MD_CTX_new());
-  const bool ready =
-      ctx != nullptr &&
-      (sign_template_ != nullptr
-           ? EVP_MD_CTX_copy_ex(ctx.get(), sign_template_.get()) == 1
-           : EVP_DigestSignInit(ctx.get(), nullptr, DigestFor(alg_), nullptr,
-                                pkey_.get()) == 1);
-  if (!ready) return Internal("cannot start signing");
+  if (!Start(ctx.get(), sign_template_.get(), pkey_.get(), alg_,
+             /*sign=*/true)) {
+    return Internal("cannot start signing");
+  }
   std::string signature(EVP_PKEY_get_size(pkey_.get()), '\0');
   size_t len = signature.size();
   if (EVP_DigestSign(ctx.get(),

@@ -57,6 +57,9 @@ class PublicKey {
   std::shared_ptr<EVP_PKEY> pkey_;
   std::string kid_;
   Algorithm alg_;
+  // A verification context set up for pkey_, copied by each
+  // VerifySignature and never changed after construction; null for Ed25519.
+  std::shared_ptr<const EVP_MD_CTX> verify_template_;
 };
 
 // A signing key: exactly one algorithm and one kid. Immutable, safe to use
