@@ -213,6 +213,19 @@ def peers_section(out, bench, speed, verify, health, oidc):
     print()
 
 
+def instructions_section(out):
+    print("## Instructions per call\n")
+    print("What sigild executes per call, counted by valgrind's callgrind "
+          "(`bench/instructions.sh`: two runs of each scenario at concurrency "
+          "4, the difference of their totals over the difference of their "
+          "calls). Unlike the rates above these hardly move when other work "
+          "shares the machine, so they are what to compare across changes. "
+          "Signing runs OpenSSL's generic code under valgrind, so Issue and "
+          "refresh count more than they cost natively.\n")
+    with open(os.path.join(out, "instructions.md")) as f:
+        print(f.read())
+
+
 def main():
     out, plot_path = sys.argv[1], sys.argv[2]
     bench = {b["name"]: b["items_per_second"]
@@ -235,6 +248,7 @@ def main():
     propagation_section(prop)
     health, verify, oidc = server_section(out, plot_path)
     peers_section(out, bench, speed, verify, health, oidc)
+    instructions_section(out)
     print("## Commands\n")
     print("```")
     print("bench/install-peers.sh   # once: oidc-provider, jose, fast-jwt into .deps/bench")

@@ -2,10 +2,11 @@
 # Runs every benchmark side by side in one run and writes docs/benchmarks.md
 # and docs/benchmarks.png: the SDK benchmarks, `openssl speed`, the logout
 # propagation harness, then bench/compare.sh (sigil-bench against a real
-# sigild, node oidc-provider, jose, fast-jwt, PyJWT). Usage: bench/run.sh
-# (after scripts/build.sh and bench/install-peers.sh); BUILD_DIR picks
-# another build directory, taken relative to the repository root; RAW_DIR,
-# if set, receives the raw results the page is made from.
+# sigild, node oidc-provider, jose, fast-jwt, PyJWT), then
+# bench/instructions.sh (instructions per call under callgrind). Usage:
+# bench/run.sh (after scripts/build.sh and bench/install-peers.sh);
+# BUILD_DIR picks another build directory, taken relative to the repository
+# root; RAW_DIR, if set, receives the raw results the page is made from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
@@ -27,6 +28,9 @@ if ! "$build/bench/propagation_bench" --subscribers=100 --rounds=30 --json \
   exit 1
 fi
 BUILD_DIR=$build bench/compare.sh "$out"
+echo "instructions per call (callgrind)" >&2
+BUILD_DIR=$build bench/instructions.sh health verify issue logout refresh \
+  >"$out/instructions.md"
 
 uptime >>"$out/load.txt"
 python3 bench/report.py "$out" "$out/plot.dat" >"$out/benchmarks.md"
