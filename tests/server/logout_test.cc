@@ -1,9 +1,12 @@
 // LogoutFromSystem, LogoutAll and Revoke through the gRPC API: the
 // revocation invariants of DESIGN.md, seen as a relying system sees them.
 
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
 
@@ -32,6 +35,54 @@ TEST_F(LogoutTest, LogoutFromOneSystemLeavesTheOthersLoggedIn) {
   EXPECT_EQ(Outcome(Check(a, "A")), kLoggedOut);
   EXPECT_EQ(Outcome(Check(b, "B")), kOk);
   EXPECT_EQ(Outcome(Check(c, "C")), kOk);
+}
+
+// Logouts arriving together share one synced write (group commit): each
+// still gets its own seq and its own count, and takes effect before its
+// reply; a session is counted by exactly one of the logouts that end it.
+TEST_F(LogoutTest, ConcurrentLogoutsEachTakeEffectWithTheirOwnSeq) {
+  constexpr int kThreads = 8;
+  constexpr int kSubjectsPerThread = 6;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kThreads * kSubjectsPerThread; ++i) {
+    tokens.push_back(Login(absl::StrCat("u", i), {"A"}).access_token());
+  }
+  const std::string shared = Login("shared", {"A"}).access_token();
+  const std::string elsewhere = Login("shared", {"B"}).access_token();
+
+  std::vector<std::vector<sigil::v1::LogoutResponse>> replies(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kSubjectsPerThread; ++i) {
+        replies[t].push_back(
+            LogoutSubject(absl::StrCat("u", t * kSubjectsPerThread + i), "A"));
+        EXPECT_EQ(Outcome(Check(tokens[t * kSubjectsPerThread + i], "A")),
+                  kLoggedOut);
+      }
+      replies[t].push_back(LogoutSubject("shared", "A"));
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  std::set<uint64_t> seqs;
+  int64_t shared_ended = 0;
+  for (const auto& thread_replies : replies) {
+    ASSERT_EQ(thread_replies.size(), kSubjectsPerThread + 1u);
+    for (int i = 0; i < kSubjectsPerThread; ++i) {
+      EXPECT_EQ(thread_replies[i].revoked_sessions(), 1);
+    }
+    shared_ended += thread_replies.back().revoked_sessions();
+    for (const auto& reply : thread_replies) {
+      EXPECT_TRUE(seqs.insert(reply.revocation_seq()).second)
+          << "seq " << reply.revocation_seq() << " handed out twice";
+    }
+  }
+  EXPECT_EQ(seqs.size(),
+            static_cast<size_t>(kThreads * (kSubjectsPerThread + 1)));
+  EXPECT_EQ(shared_ended, 1);
+  EXPECT_EQ(Outcome(Check(shared, "A")), kLoggedOut);
+  EXPECT_EQ(Outcome(Check(elsewhere, "B")), kOk);
 }
 
 TEST_F(LogoutTest, ReloginInTheSameMicrosecondAfterLogoutIsValid) {
