@@ -508,10 +508,13 @@ void Authority::Append(absl::Span<Revocations::Slot* const> batch) {
     return;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    token::Revocation& revocation = batch[i]->op;
+    revocations[i].seq = (*appended)[i].seq;
+  }
+  // Every one in the index before any is published or answered.
+  index_.ApplyAll(revocations);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const token::Revocation& revocation = revocations[i];
     const store::Store::AppendResult& result = (*appended)[i];
-    revocation.seq = result.seq;
-    index_.Apply(revocation);
     feed_->Publish(revocation);
 
     telemetry::LogFields fields = {
