@@ -1,8 +1,8 @@
 """sigil_cc_test: one gtest binary, as sigil_add_test in tests/CMakeLists.txt.
 
 Bazel runs a test in its runfiles tree, at this repository's root: the
-sources, the built binaries (server/sigild, client/agent/sigil-agent) and,
-one level up, the shared vectors repository are found from there, through
+sources, the built binaries (server/sigild, client/agent/sigil-agent) and
+the external test vectors (tests/vectors) are found from there, through
 the same compile definitions CMake sets to absolute paths. A test reads
 only what its `data` lists.
 """
@@ -13,7 +13,7 @@ def sigil_cc_test(name, srcs, deps = [], **kwargs):
         srcs = srcs,
         deps = deps + ["@system//:gmock", "@system//:gtest_main"],
         local_defines = [
-            'SIGIL_VECTORS_DIR=\\"../sigil_vectors\\"',
+            'SIGIL_VECTORS_DIR=\\"tests/vectors\\"',
             'SIGIL_BINARY_DIR=\\".\\"',
             'SIGIL_SOURCE_DIR=\\".\\"',
         ],

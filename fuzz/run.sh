@@ -20,7 +20,7 @@ fi
 build_dir=$(realpath -m "$1")
 seconds=${2:-600}
 source_dir=$(cd "$(dirname "$0")/.." && pwd)
-vectors_dir="$source_dir/../shared/vectors"
+vectors_dir="$source_dir/tests/vectors"
 targets=(json_fuzzer base64url_fuzzer jwt_fuzzer jwks_fuzzer wire_fuzzer)
 
 CC=clang CXX=clang++ cmake -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -32,12 +32,7 @@ corpus_root="$build_dir/fuzz-corpus"
 findings_root="$build_dir/fuzz-findings"
 logs="$build_dir/fuzz-logs"
 mkdir -p "$corpus_root" "$findings_root" "$logs"
-if [[ -d "$vectors_dir" ]]; then
-  "$build_dir/fuzz/sigil_fuzz_seeds" "$corpus_root" "$vectors_dir"
-else
-  echo "no $vectors_dir: seeding without the shared vectors" >&2
-  "$build_dir/fuzz/sigil_fuzz_seeds" "$corpus_root"
-fi
+"$build_dir/fuzz/sigil_fuzz_seeds" "$corpus_root" "$vectors_dir"
 
 # Findings of earlier runs stay; the summary counts this run's only.
 stamp="$logs/.run-start"

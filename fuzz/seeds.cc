@@ -1,7 +1,7 @@
 // sigil_fuzz_seeds OUT_DIR [VECTORS_DIR]: writes a seed corpus per fuzzer
-// under OUT_DIR/<fuzzer>/. Keys are throwaway ones made here; the shared
-// test vectors, when given, are read in place and never copied into the
-// repository.
+// under OUT_DIR/<fuzzer>/. Keys are throwaway ones made here; the external
+// test vectors (tests/vectors), when given, are read where they are, and
+// only OUT_DIR is written.
 
 #include <cstdint>
 #include <filesystem>
