@@ -4,13 +4,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <initializer_list>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/types/span.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -132,6 +132,21 @@ absl::Status ParseJsonPolicy(const std::string& path, const std::string& text,
   return absl::OkStatus();
 }
 
+enum class PolicyFormat { kText, kJson };
+
+// The format the file name's extension names.
+absl::StatusOr<PolicyFormat> FormatOf(const std::string& path) {
+  if (absl::EndsWith(path, ".textproto") || absl::EndsWith(path, ".txtpb") ||
+      absl::EndsWith(path, ".pbtxt")) {
+    return PolicyFormat::kText;
+  }
+  if (absl::EndsWith(path, ".json")) return PolicyFormat::kJson;
+  return absl::InvalidArgumentError(absl::StrCat(
+      path,
+      ": unknown policy format: name the file *.textproto, *.txtpb, "
+      "*.pbtxt (text format) or *.json"));
+}
+
 // Error prefixes: "FILE:LINE: " for text format, where the parser recorded
 // where each field was, and "FILE: " for JSON.
 class Where {
@@ -143,7 +158,7 @@ class Where {
 
   // The line (1-based) of the deepest field along `steps` that the text
   // names, or 0 when unknown (JSON).
-  int Line(std::initializer_list<Step> steps) const {
+  int Line(absl::Span<const Step> steps) const {
     int line = -1;
     const TextFormat::ParseInfoTree* tree = locations_;
     for (const Step& step : steps) {
@@ -157,7 +172,7 @@ class Where {
     return line + 1;
   }
 
-  std::string At(std::initializer_list<Step> steps) const {
+  std::string At(absl::Span<const Step> steps) const {
     const int line = Line(steps);
     if (line == 0) return absl::StrCat(path_, ": ");
     return absl::StrCat(path_, ":", line, ": ");
@@ -166,6 +181,141 @@ class Where {
  private:
   const std::string& path_;
   const TextFormat::ParseInfoTree* locations_;
+};
+
+// Checks a policy's grants one after another, in order. An error is
+// INVALID_ARGUMENT naming the place ("FILE:LINE: " or "FILE: "), the grant
+// ("grants[i]") and the field that is wrong.
+class GrantChecker {
+ public:
+  explicit GrantChecker(const Where& where)
+      : where_(where),
+        grants_(sigil::v1::Policy::descriptor()->FindFieldByName("grants")),
+        principal_(
+            sigil::v1::Grant::descriptor()->FindFieldByName("principal")),
+        issuer_(sigil::v1::Grant::descriptor()->FindFieldByName("issuer")),
+        system_(sigil::v1::Grant::descriptor()->FindFieldByName("system")),
+        issuer_systems_(
+            sigil::v1::IssuerRole::descriptor()->FindFieldByName("systems")),
+        system_name_(
+            sigil::v1::SystemRole::descriptor()->FindFieldByName("name")) {}
+
+  // grants[index]: its principal, that no earlier grant names the same
+  // one, that it grants some role, and the systems its roles name.
+  absl::Status Check(int index, const sigil::v1::Grant& grant) {
+    if (absl::Status status = CheckPrincipal(index, grant.principal());
+        !status.ok()) {
+      return status;
+    }
+    if (absl::Status status = CheckFirstGrant(index, grant.principal());
+        !status.ok()) {
+      return status;
+    }
+    if (!grant.has_issuer() && !grant.has_system() && !grant.admin()) {
+      return Error(index, {AtGrant(index)},
+                   absl::StrCat(" (", Quote(grant.principal()),
+                                ") grants no role: set issuer, system or "
+                                "admin"));
+    }
+    if (grant.has_issuer()) {
+      if (absl::Status status = CheckIssuerRole(index, grant.issuer());
+          !status.ok()) {
+        return status;
+      }
+    }
+    if (grant.has_system()) return CheckSystemRole(index, grant.system());
+    return absl::OkStatus();
+  }
+
+ private:
+  Where::Step AtGrant(int index) const { return {grants_, index}; }
+
+  absl::Status Error(int index, absl::Span<const Where::Step> steps,
+                     absl::string_view message) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where_.At(steps), "grants[", index, "]", message));
+  }
+
+  // Not empty, not too long, and only the characters a URI or DNS SAN
+  // can hold.
+  absl::Status CheckPrincipal(int index, const std::string& principal) const {
+    const Where::Step at[] = {AtGrant(index), {principal_, -1}};
+    if (principal.empty()) return Error(index, at, ".principal is empty");
+    if (principal.size() > kMaxPrincipalBytes) {
+      return Error(index, at,
+                   absl::StrCat(".principal is longer than ",
+                                kMaxPrincipalBytes, " bytes"));
+    }
+    for (char c : principal) {
+      if (!IsPrincipalChar(c)) {
+        return Error(index, at,
+                     absl::StrCat(".principal ", Quote(principal),
+                                  " may hold only printable ASCII without "
+                                  "spaces, as a URI or DNS name does"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // One grant per principal, holding all its roles: a second one is
+  // refused, naming the first.
+  absl::Status CheckFirstGrant(int index, const std::string& principal) {
+    const auto [it, fresh] = first_grant_.emplace(principal, index);
+    if (fresh) return absl::OkStatus();
+    const int first_line = where_.Line({AtGrant(it->second)});
+    return Error(
+        index, {AtGrant(index), {principal_, -1}},
+        absl::StrCat(
+            ".principal ", Quote(principal), " already has a grant: grants[",
+            it->second, "]",
+            first_line == 0 ? "" : absl::StrCat(" at line ", first_line),
+            "; give each principal one grant with all its roles"));
+  }
+
+  // At least one system, each a valid name and listed once.
+  absl::Status CheckIssuerRole(int index,
+                               const sigil::v1::IssuerRole& issuer) const {
+    const Where::Step at_issuer{issuer_, -1};
+    if (issuer.systems().empty()) {
+      return Error(index, {AtGrant(index), at_issuer},
+                   ".issuer lists no systems: name the systems it may "
+                   "issue for");
+    }
+    absl::flat_hash_set<absl::string_view> seen;
+    for (int k = 0; k < issuer.systems_size(); ++k) {
+      const std::string& system = issuer.systems(k);
+      const Where::Step at[] = {
+          AtGrant(index), at_issuer, {issuer_systems_, k}};
+      if (std::string problem = SystemProblem(system); !problem.empty()) {
+        return Error(index, at,
+                     absl::StrCat(".issuer.systems[", k, "] ", problem));
+      }
+      if (!seen.insert(system).second) {
+        return Error(index, at,
+                     absl::StrCat(".issuer.systems[", k, "] ", Quote(system),
+                                  " is listed twice"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckSystemRole(int index,
+                               const sigil::v1::SystemRole& system) const {
+    if (std::string problem = SystemProblem(system.name()); !problem.empty()) {
+      return Error(index, {AtGrant(index), {system_, -1}, {system_name_, -1}},
+                   absl::StrCat(".system.name ", problem));
+    }
+    return absl::OkStatus();
+  }
+
+  const Where& where_;
+  const FieldDescriptor* const grants_;
+  const FieldDescriptor* const principal_;
+  const FieldDescriptor* const issuer_;
+  const FieldDescriptor* const system_;
+  const FieldDescriptor* const issuer_systems_;
+  const FieldDescriptor* const system_name_;
+  absl::flat_hash_map<std::string, int> first_grant_;  // principal -> index
 };
 
 }  // namespace
@@ -193,118 +343,31 @@ absl::StatusOr<Policy> Policy::Load(const std::string& path) {
   if (absl::Status status = ReadFile(path, &text); !status.ok()) {
     return status;
   }
+  absl::StatusOr<PolicyFormat> format = FormatOf(path);
+  if (!format.ok()) return format.status();
   sigil::v1::Policy proto;
   TextFormat::ParseInfoTree locations;
-  const TextFormat::ParseInfoTree* where_fields = nullptr;
-  absl::Status parsed;
-  if (absl::EndsWith(path, ".textproto") || absl::EndsWith(path, ".txtpb") ||
-      absl::EndsWith(path, ".pbtxt")) {
-    parsed = ParseText(path, text, &proto, &locations);
-    where_fields = &locations;
-  } else if (absl::EndsWith(path, ".json")) {
-    parsed = ParseJsonPolicy(path, text, &proto);
-  } else {
-    parsed = absl::InvalidArgumentError(absl::StrCat(
-        path,
-        ": unknown policy format: name the file *.textproto, *.txtpb, "
-        "*.pbtxt (text format) or *.json"));
-  }
+  const absl::Status parsed = *format == PolicyFormat::kText
+                                  ? ParseText(path, text, &proto, &locations)
+                                  : ParseJsonPolicy(path, text, &proto);
   if (!parsed.ok()) return parsed;
 
-  const Where where(path, where_fields);
-  const auto* policy_fields = sigil::v1::Policy::descriptor();
-  const auto* grant_fields = sigil::v1::Grant::descriptor();
-  const FieldDescriptor* grants_field =
-      policy_fields->FindFieldByName("grants");
-  const FieldDescriptor* principal_field =
-      grant_fields->FindFieldByName("principal");
-  const FieldDescriptor* issuer_field = grant_fields->FindFieldByName("issuer");
-  const FieldDescriptor* system_field = grant_fields->FindFieldByName("system");
-  const FieldDescriptor* issuer_systems_field =
-      sigil::v1::IssuerRole::descriptor()->FindFieldByName("systems");
-  const FieldDescriptor* system_name_field =
-      sigil::v1::SystemRole::descriptor()->FindFieldByName("name");
-
+  // Only text format records where each field was.
+  const Where where(path,
+                    *format == PolicyFormat::kText ? &locations : nullptr);
+  GrantChecker checker(where);
   Policy policy;
-  absl::flat_hash_map<std::string, int> first_grant;  // principal -> index
   for (int i = 0; i < proto.grants_size(); ++i) {
     const sigil::v1::Grant& grant = proto.grants(i);
-    const std::string name = absl::StrCat("grants[", i, "]");
-    const auto error = [&](std::initializer_list<Where::Step> steps,
-                           absl::string_view message) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where.At(steps), name, message));
-    };
-    const Where::Step at_grant{grants_field, i};
-    const Where::Step at_principal{principal_field, -1};
-
-    const std::string& principal = grant.principal();
-    if (principal.empty()) {
-      return error({at_grant, at_principal}, ".principal is empty");
+    if (absl::Status valid = checker.Check(i, grant); !valid.ok()) {
+      return valid;
     }
-    if (principal.size() > kMaxPrincipalBytes) {
-      return error({at_grant, at_principal},
-                   absl::StrCat(".principal is longer than ",
-                                kMaxPrincipalBytes, " bytes"));
-    }
-    for (char c : principal) {
-      if (!IsPrincipalChar(c)) {
-        return error({at_grant, at_principal},
-                     absl::StrCat(".principal ", Quote(principal),
-                                  " may hold only printable ASCII without "
-                                  "spaces, as a URI or DNS name does"));
-      }
-    }
-    if (const auto [it, fresh] = first_grant.emplace(principal, i); !fresh) {
-      const int first_line = where.Line({{grants_field, it->second}});
-      return error(
-          {at_grant, at_principal},
-          absl::StrCat(
-              ".principal ", Quote(principal), " already has a grant: grants[",
-              it->second, "]",
-              first_line == 0 ? "" : absl::StrCat(" at line ", first_line),
-              "; give each principal one grant with all "
-              "its roles"));
-    }
-    if (!grant.has_issuer() && !grant.has_system() && !grant.admin()) {
-      return error({at_grant},
-                   absl::StrCat(" (", Quote(principal),
-                                ") grants no role: set issuer, system or "
-                                "admin"));
-    }
-
     Roles roles;
+    roles.issuer_for.insert(grant.issuer().systems().begin(),
+                            grant.issuer().systems().end());
+    if (grant.has_system()) roles.system = grant.system().name();
     roles.admin = grant.admin();
-    if (grant.has_issuer()) {
-      const Where::Step at_issuer{issuer_field, -1};
-      if (grant.issuer().systems().empty()) {
-        return error({at_grant, at_issuer},
-                     ".issuer lists no systems: name the systems it may "
-                     "issue for");
-      }
-      for (int k = 0; k < grant.issuer().systems_size(); ++k) {
-        const std::string& system = grant.issuer().systems(k);
-        const Where::Step at_system{issuer_systems_field, k};
-        if (std::string problem = SystemProblem(system); !problem.empty()) {
-          return error({at_grant, at_issuer, at_system},
-                       absl::StrCat(".issuer.systems[", k, "] ", problem));
-        }
-        if (!roles.issuer_for.insert(system).second) {
-          return error({at_grant, at_issuer, at_system},
-                       absl::StrCat(".issuer.systems[", k, "] ", Quote(system),
-                                    " is listed twice"));
-        }
-      }
-    }
-    if (grant.has_system()) {
-      const std::string& system = grant.system().name();
-      if (std::string problem = SystemProblem(system); !problem.empty()) {
-        return error({at_grant, {system_field, -1}, {system_name_field, -1}},
-                     absl::StrCat(".system.name ", problem));
-      }
-      roles.system = system;
-    }
-    policy.grants_.emplace(principal, std::move(roles));
+    policy.grants_.emplace(grant.principal(), std::move(roles));
   }
   return policy;
 }
