@@ -14,12 +14,6 @@ if [ -n "${BAZEL_OUTPUT_USER_ROOT:-}" ]; then
   startup+=(--output_user_root="$BAZEL_OUTPUT_USER_ROOT")
 fi
 
-# The e2e tests put Unix sockets in their temporary directory, whose path
-# must stay under the kernel's 108 bytes: a short one outside the output
-# tree.
-test_tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-bazel.XXXXXX")
-trap 'rm -rf "$test_tmpdir"' EXIT
-
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(//...)
-bazel "${startup[@]}" test --test_tmpdir="$test_tmpdir" "${targets[@]}"
+bazel "${startup[@]}" test "${targets[@]}"

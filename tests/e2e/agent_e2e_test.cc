@@ -1,5 +1,5 @@
 // End-to-end tests of sigil-agent: one real sigild and an agent for each of
-// systems A and B, all on unix sockets in a fresh temp dir, driven through
+// systems A and B, all on unix sockets in a fresh directory, driven through
 // the generated stubs. Covers the agent's cached verdicts, how fast a logout
 // at the authority reaches an agent (the 100 ms bound), and failing
 // closed while the authority is stopped.
@@ -75,10 +75,7 @@ absl::Duration Percentile(const std::vector<absl::Duration>& sorted, int p) {
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // sockaddr_un holds 107 bytes of path.
-    ASSERT_LT(dir_.Sub("sigild.sock").size(), 108u) << dir_.path();
-    const std::string authority =
-        absl::StrCat("unix:", dir_.Sub("sigild.sock"));
+    const std::string authority = sockets_.Address("sigild.sock");
     sigild_ = std::make_unique<SigilProcess>(
         kSigildPath,
         std::vector<std::string>{absl::StrCat("--listen=", authority),
@@ -124,8 +121,8 @@ class AgentTest : public ::testing::Test {
 
   std::unique_ptr<SigilProcess> NewAgent(const std::string& authority,
                                          const std::string& system) {
-    const std::string listen = absl::StrCat(
-        "unix:", dir_.Sub(absl::StrCat("agent-", system, ".sock")));
+    const std::string listen =
+        sockets_.Address(absl::StrCat("agent-", system, ".sock"));
     return std::make_unique<SigilProcess>(
         kAgentPath,
         std::vector<std::string>{
@@ -194,6 +191,8 @@ class AgentTest : public ::testing::Test {
   }
 
   sigil::testing::TempDir dir_;
+  // Declared before every process, so it outlives them all.
+  SocketDir sockets_;
   std::unique_ptr<SigilProcess> sigild_;
   std::unique_ptr<SigilProcess> agent_a_;
   std::unique_ptr<SigilProcess> agent_b_;

@@ -110,9 +110,7 @@ Scrape Parse(const std::string& text) {
 class AgentHttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_LT(dir_.Sub("agent-A.sock").size(), 108u) << dir_.path();
-    const std::string authority =
-        absl::StrCat("unix:", dir_.Sub("sigild.sock"));
+    const std::string authority = sockets_.Address("sigild.sock");
     WriteFile(dir_.Sub("sigild.flags"),
               absl::StrCat("# sigild for the agent's HTTP test\n", "--listen=",
                            authority, "\n--data_dir=", dir_.Sub("data"),
@@ -127,7 +125,7 @@ class AgentHttpTest : public ::testing::Test {
     authority_ = Identity::NewStub(
         grpc::CreateChannel(authority, grpc::InsecureChannelCredentials()));
 
-    const std::string listen = absl::StrCat("unix:", dir_.Sub("agent-A.sock"));
+    const std::string listen = sockets_.Address("agent-A.sock");
     WriteFile(
         dir_.Sub("agent.flags"),
         absl::StrCat("--authority=", authority, "\n--listen=", listen,
@@ -244,6 +242,8 @@ class AgentHttpTest : public ::testing::Test {
   }
 
   sigil::testing::TempDir dir_;
+  // Declared before every process, so it outlives them all.
+  SocketDir sockets_;
   std::unique_ptr<SigilProcess> sigild_;
   std::unique_ptr<SigilProcess> agent_;
   std::unique_ptr<Identity::Stub> authority_;

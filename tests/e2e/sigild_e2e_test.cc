@@ -45,6 +45,7 @@ namespace {
 
 using ::sigil::e2e::kExitTimeout;
 using ::sigil::e2e::SigilProcess;
+using ::sigil::e2e::SocketDir;
 using ::sigil::v1::Identity;
 
 constexpr char kSigildPath[] = SIGIL_BINARY_DIR "/server/sigild";
@@ -83,11 +84,7 @@ class SigildTest : public ::testing::Test {
  protected:
   SigildTest()
       : data_dir_(dir_.path() + "/data"),
-        listen_(absl::StrCat("unix:", dir_.path(), "/sigild.sock")) {
-    // sockaddr_un holds 107 bytes of path; "second.sock" is the longest name.
-    EXPECT_LT(dir_.path().size() + sizeof("/second.sock"), 108u)
-        << "temp dir too long for a unix socket: " << dir_.path();
-  }
+        listen_(sockets_.Address("sigild.sock")) {}
 
   // A sigild on the fixture's socket and data dir, not yet started.
   std::unique_ptr<SigilProcess> NewSigild(
@@ -193,6 +190,8 @@ class SigildTest : public ::testing::Test {
   }
 
   ScratchDir dir_;
+  // Declared before every process, so it outlives them all.
+  SocketDir sockets_;
   const std::string data_dir_;
   const std::string listen_;
   int runs_ = 0;
@@ -372,7 +371,7 @@ TEST_F(SigildTest, RefreshRotationSurvivesKill9AndReuseIsCaughtAfter) {
 
 TEST_F(SigildTest, SecondSigildOnTheSameDataDirExitsInUse) {
   ASSERT_NO_FATAL_FAILURE(StartSigild());
-  auto second = NewSigild(absl::StrCat("unix:", dir_.path(), "/second.sock"));
+  auto second = NewSigild(sockets_.Address("second.sock"));
   ASSERT_TRUE(second->Spawn());
   EXPECT_EQ(second->WaitExit(kExitTimeout), 1);
   EXPECT_TRUE(absl::StrContains(second->Log(), "in use")) << second->Log();
