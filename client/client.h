@@ -33,7 +33,7 @@ struct ClientOptions {
   std::string issuer = "sigil";
   size_t cache_capacity = 100000;
   // Past this without proof that every revocation has been applied, the
-  // cache and the local index are not trusted (DESIGN.md, the SDK cache).
+  // cache and the local index are not trusted (docs/design.md, section 9).
   absl::Duration max_staleness = absl::Seconds(2);
   absl::Duration deadline = absl::Seconds(2);
   // An unknown kid refetches the key set at most this often. Rotations do

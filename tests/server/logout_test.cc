@@ -1,5 +1,5 @@
 // LogoutFromSystem, LogoutAll and Revoke through the gRPC API: the
-// revocation invariants of DESIGN.md, seen as a relying system sees them.
+// revocation invariants of docs/design.md, seen as a relying system sees them.
 
 #include <set>
 #include <string>

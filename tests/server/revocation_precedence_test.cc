@@ -1,7 +1,7 @@
 // Revocation precedence end to end: tokens issued before and after every
 // kind of revocation the API offers (Revoke, LogoutFromSystem, LogoutAll, by
 // subject and by token), alone and combined, verified through the real
-// authority against an oracle that restates DESIGN.md's "strictest wins".
+// authority against an oracle that restates docs/design.md's "strictest wins".
 // Session revocations have no RPC of their own; the index-level matrix in
 // tests/token/revocation_precedence_test.cc covers them.
 
@@ -133,7 +133,7 @@ class RevocationPrecedenceTest : public ServiceTest {
     }
   }
 
-  // DESIGN.md's precedence over a history, strictest first. Every call
+  // docs/design.md's precedence over a history, strictest first. Every call
   // gets its own instant, so "after the token" is "later in the history";
   // a token revocation counts whenever it came.
   static std::string Expected(const History& history, const Issued& token,
