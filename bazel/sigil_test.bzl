@@ -1,5 +1,8 @@
 """sigil_cc_test: one gtest binary, as sigil_add_test in tests/CMakeLists.txt.
 
+Like sigil_add_test, it links gMock and the status matchers of tests/testing
+into every test.
+
 Bazel runs a test in its runfiles tree, at this repository's root: the
 sources, the built binaries (server/sigild, client/agent/sigil-agent) and
 the external test vectors (tests/vectors) are found from there, through
@@ -11,7 +14,11 @@ def sigil_cc_test(name, srcs, deps = [], **kwargs):
     native.cc_test(
         name = name,
         srcs = srcs,
-        deps = deps + ["@system//:gmock", "@system//:gtest_main"],
+        deps = deps + [
+            "//tests/testing:status_matchers",
+            "@system//:gmock",
+            "@system//:gtest_main",
+        ],
         local_defines = [
             'SIGIL_VECTORS_DIR=\\"tests/vectors\\"',
             'SIGIL_BINARY_DIR=\\".\\"',
