@@ -267,8 +267,15 @@ absl::StatusOr<KeyManager::Key> KeyManager::NewKey(Stage stage,
                                                    absl::Time now) {
   auto key = token::PrivateKey::Generate(alg_, RandomId());
   if (!key.ok()) return key.status();
+  // No PEM, no file: an empty key file would only fail the next start.
+  absl::StatusOr<std::string> pem = key->ToPem();
+  if (!pem.ok()) {
+    return absl::Status(pem.status().code(),
+                        absl::StrCat("cannot store new key ", key->kid(), ": ",
+                                     pem.status().message()));
+  }
   absl::Status written =
-      WritePrivateFile(KeyFilePath(data_dir_, key->kid()), key->ToPem());
+      WritePrivateFile(KeyFilePath(data_dir_, key->kid()), *pem);
   if (!written.ok()) return written;
   store::KeyRecord record{key->kid(), std::string(token::AlgorithmName(alg_)),
                           now, stage};

@@ -99,7 +99,8 @@ class KeyManager {
         clock_(clock) {}
 
   // A fresh key of alg_ in `stage`, created (and if active, activated)
-  // `now`, its file written.
+  // `now`, its file written. Fails, writing no file, when the key cannot
+  // be generated or encoded.
   absl::StatusOr<Key> NewKey(store::KeyRecord::Stage stage, absl::Time now);
   // Takes retired keys past their removal out of `keys`; returns their kids.
   std::vector<std::string> DropExpired(std::vector<Key>* keys,

@@ -615,17 +615,19 @@ PublicKey PrivateKey::public_key() const {
   return PublicKey(pkey_, kid_, alg_);
 }
 
-std::string PrivateKey::ToPem() const {
+absl::StatusOr<std::string> PrivateKey::ToPem() const {
   Bio bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr ||
-      PEM_write_bio_PrivateKey(bio.get(), pkey_.get(), nullptr, nullptr, 0,
+  if (bio == nullptr) return Internal("out of memory");
+  if (PEM_write_bio_PrivateKey(bio.get(), pkey_.get(), nullptr, nullptr, 0,
                                nullptr, nullptr) != 1) {
-    ERR_clear_error();
-    return "";
+    return Internal("cannot encode the private key as pem");
   }
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, len);
+  if (data == nullptr || len <= 0) {
+    return Internal("cannot encode the private key as pem");
+  }
+  return std::string(data, static_cast<size_t>(len));
 }
 
 absl::StatusOr<std::string> PrivateKey::Sign(

@@ -75,8 +75,9 @@ class PrivateKey {
   const std::string& kid() const { return kid_; }
   Algorithm algorithm() const { return alg_; }
   PublicKey public_key() const;
-  // Unencrypted PKCS#8 PEM.
-  std::string ToPem() const;
+  // Unencrypted PKCS#8 PEM, which FromPem reads back. INTERNAL when
+  // OpenSSL cannot encode the key; never an empty or partial PEM.
+  absl::StatusOr<std::string> ToPem() const;
 
   // A JWS signature over `signing_input` (ES256 as 64-byte r||s).
   absl::StatusOr<std::string> Sign(absl::string_view signing_input) const;

@@ -256,7 +256,7 @@ TEST_F(KeyManagerTest, RecordsWithoutStagesAreReadByAge) {
     ASSERT_TRUE(generated.ok()) << generated.status();
     {
       std::ofstream out(KeyFile(key.kid));
-      out << generated->ToPem();
+      out << generated->ToPem().value();
     }
     ASSERT_EQ(::chmod(KeyFile(key.kid).c_str(), 0600), 0);
     ASSERT_TRUE(store_->PutKey({key.kid, "ES256", key.created}).ok());

@@ -115,7 +115,7 @@ std::string HmacToken(absl::string_view alg, const char* digest,
 }
 
 std::string PublicKeyPem(const PrivateKey& key) {
-  const std::string pem = key.ToPem();
+  const std::string pem = key.ToPem().value();
   std::unique_ptr<BIO, decltype(&BIO_free)> in(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(

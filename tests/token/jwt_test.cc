@@ -143,7 +143,7 @@ std::string HmacToken(absl::string_view secret, const PrivateKey& victim) {
 using UniquePkey = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 
 UniquePkey OpenSslKey(const PrivateKey& key) {
-  const std::string pem = key.ToPem();
+  const std::string pem = key.ToPem().value();
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
   return UniquePkey(

@@ -46,7 +46,7 @@ const PrivateKey& KeyFor(Algorithm alg) {
 // The SubjectPublicKeyInfo PEM of a private key, through OpenSSL directly:
 // the library itself never writes public PEM.
 std::string PublicPem(const PrivateKey& key) {
-  const std::string pem = key.ToPem();
+  const std::string pem = key.ToPem().value_or("");
   std::unique_ptr<BIO, decltype(&BIO_free)> in(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
@@ -142,14 +142,16 @@ TEST_P(KeyAlgorithmTest, SignatureOfAnotherKeyFails) {
 
 TEST_P(KeyAlgorithmTest, PrivatePemRoundTrip) {
   const PrivateKey& key = KeyFor(GetParam());
-  const std::string pem = key.ToPem();
-  EXPECT_TRUE(absl::StartsWith(pem, "-----BEGIN PRIVATE KEY-----\n")) << pem;
+  absl::StatusOr<std::string> pem = key.ToPem();
+  ASSERT_TRUE(pem.ok()) << pem.status();
+  EXPECT_TRUE(absl::StartsWith(*pem, "-----BEGIN PRIVATE KEY-----\n")) << *pem;
+  EXPECT_TRUE(absl::EndsWith(*pem, "-----END PRIVATE KEY-----\n")) << *pem;
 
   absl::StatusOr<PrivateKey> restored =
-      PrivateKey::FromPem(pem, "restored", GetParam());
+      PrivateKey::FromPem(*pem, "restored", GetParam());
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(restored->kid(), "restored");
-  EXPECT_EQ(restored->ToPem(), pem);
+  EXPECT_EQ(restored->ToPem().value_or(""), *pem);
   absl::StatusOr<std::string> signature = restored->Sign("message");
   ASSERT_TRUE(signature.ok());
   EXPECT_TRUE(key.public_key().VerifySignature("message", *signature).ok());
@@ -160,7 +162,7 @@ TEST_P(KeyAlgorithmTest, PrivatePemRoundTrip) {
 }
 
 TEST_P(KeyAlgorithmTest, PemOfAnotherKeyTypeIsRejected) {
-  const std::string pem = KeyFor(GetParam()).ToPem();
+  const std::string pem = KeyFor(GetParam()).ToPem().value();
   const std::string public_pem = PublicPem(KeyFor(GetParam()));
   ASSERT_FALSE(public_pem.empty());
   for (Algorithm other : kAllAlgorithms) {
@@ -188,7 +190,7 @@ TEST_P(KeyAlgorithmTest, PublicPemImports) {
 
 TEST_P(KeyAlgorithmTest, PemOfTheWrongKindIsRejected) {
   const PrivateKey& key = KeyFor(GetParam());
-  EXPECT_FALSE(PublicKey::FromPem(key.ToPem(), "kid", GetParam()).ok())
+  EXPECT_FALSE(PublicKey::FromPem(key.ToPem().value(), "kid", GetParam()).ok())
       << "a private key PEM is not a public key PEM";
   EXPECT_FALSE(PrivateKey::FromPem(PublicPem(key), "kid", GetParam()).ok())
       << "a public key PEM is not a private key PEM";
@@ -227,7 +229,7 @@ TEST(KeyTest, JwkExportHasOnlyPublicMembers) {
 TEST(KeyTest, EmptyKidIsRejectedForSigningKeys) {
   EXPECT_EQ(PrivateKey::Generate(Algorithm::kES256, "").status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(PrivateKey::FromPem(KeyFor(Algorithm::kES256).ToPem(), "",
+  EXPECT_EQ(PrivateKey::FromPem(KeyFor(Algorithm::kES256).ToPem().value(), "",
                                 Algorithm::kES256)
                 .status()
                 .code(),
