@@ -1,7 +1,7 @@
 // The precedence of revocation levels, generated: every level that can
 // apply to a token (token, session, subject x system, subject), each absent
 // or at every instant around the token's issue that matters, against an
-// oracle that restates DESIGN.md's "strictest wins" rules. The hand-written
+// oracle restating docs/design.md's "strictest wins" rules. The hand-written
 // Precedence table in revocation_index_test.cc names the cases a reader
 // looks for first; this file shows there is no combination they miss.
 
@@ -35,7 +35,7 @@ constexpr char kElsewhere[] = "B";
 const absl::Time kFarFuture = absl::FromUnixSeconds(1700003600);
 
 // Where a revocation's not_before falls relative to the token's issue
-// instant. `covers` is DESIGN.md's rule written out per row rather than
+// instant. `covers` is docs/design.md's rule written out per row rather than
 // computed, so the oracle does not share the index's comparison: a
 // revocation covers the tokens issued strictly before it.
 struct Timing {
@@ -118,7 +118,7 @@ std::vector<Case> AllCases() {
   return cases;
 }
 
-// DESIGN.md's precedence, strictest first: the first rule that applies
+// docs/design.md's precedence, strictest first: the first rule that applies
 // gives the verdict. Rules read the case's description, never an index.
 struct Rule {
   Reason reason;
@@ -217,7 +217,7 @@ bool ExpectVerdict(const std::vector<const Named*>& order,
 // rest would only bury them.
 constexpr int kMaxMismatches = 20;
 
-TEST(RevocationPrecedenceTest, MatrixReachesEveryRule) {
+TEST(RevocationIndexPrecedenceTest, MatrixReachesEveryRule) {
   const std::vector<Case> cases = AllCases();
   constexpr size_t kTimingCount = std::size(kTimings);
   EXPECT_EQ(cases.size(), std::size(kIssueInstants) * std::size(kAudiences) *
@@ -232,7 +232,7 @@ TEST(RevocationPrecedenceTest, MatrixReachesEveryRule) {
   }
 }
 
-TEST(RevocationPrecedenceTest, StrictestLevelWinsInEveryCombination) {
+TEST(RevocationIndexPrecedenceTest, StrictestLevelWinsInEveryCombination) {
   const std::vector<Case> cases = AllCases();
   int mismatches = 0;
   for (const Case& c : cases) {
@@ -262,7 +262,7 @@ TEST(RevocationPrecedenceTest, StrictestLevelWinsInEveryCombination) {
   RecordProperty("cases", static_cast<int>(cases.size()));
 }
 
-TEST(RevocationPrecedenceTest, EveryOrderOfApplyingGivesTheSameVerdict) {
+TEST(RevocationIndexPrecedenceTest, EveryOrderOfApplyingGivesTheSameVerdict) {
   // The timings next to the issue instant, where an order dependence would
   // flip the verdict, at every level and in every permutation.
   auto near_issue = [](const Timing* t) {
