@@ -17,12 +17,12 @@ void RevocationIndex::Merge(Table& table, absl::string_view key,
 }
 
 void RevocationIndex::Apply(const Revocation& r) {
-  StripedWriterLock lock(&mu_);
+  base::StripedWriterLock lock(&mu_);
   ApplyLocked(r);
 }
 
 void RevocationIndex::ApplyAll(absl::Span<const Revocation> revocations) {
-  StripedWriterLock lock(&mu_);
+  base::StripedWriterLock lock(&mu_);
   for (const Revocation& r : revocations) ApplyLocked(r);
 }
 
@@ -49,11 +49,11 @@ void RevocationIndex::Swap(RevocationIndex& other) {
   if (&other == this) return;
   // A fixed lock order keeps two concurrent swaps of the same pair from
   // deadlocking.
-  const bool mine_first = std::less<StripedMutex*>()(&mu_, &other.mu_);
-  StripedMutex* first = mine_first ? &mu_ : &other.mu_;
-  StripedMutex* second = mine_first ? &other.mu_ : &mu_;
-  StripedWriterLock lock_first(first);
-  StripedWriterLock lock_second(second);
+  const bool mine_first = std::less<base::StripedMutex*>()(&mu_, &other.mu_);
+  base::StripedMutex* first = mine_first ? &mu_ : &other.mu_;
+  base::StripedMutex* second = mine_first ? &other.mu_ : &mu_;
+  base::StripedWriterLock lock_first(first);
+  base::StripedWriterLock lock_second(second);
   tokens_.swap(other.tokens_);
   sessions_.swap(other.sessions_);
   subject_systems_.swap(other.subject_systems_);
@@ -65,7 +65,7 @@ void RevocationIndex::Swap(RevocationIndex& other) {
 
 Reason RevocationIndex::Check(const JwtClaims& claims,
                               absl::string_view system) const {
-  StripedReaderLock lock(&mu_);
+  base::StripedReaderLock lock(&mu_);
   const int64_t iat = claims.issued_at_us;
   // A revocation covers tokens issued strictly before it: the authority
   // gives revocations and tokens distinct instants, so a token issued right
@@ -95,7 +95,7 @@ bool RevocationIndex::PruneTable(Table& table, absl::Time now) {
 }
 
 void RevocationIndex::Prune(absl::Time now) {
-  StripedWriterLock lock(&mu_);
+  base::StripedWriterLock lock(&mu_);
   PruneTable(tokens_, now);
   PruneTable(sessions_, now);
   PruneTable(subjects_, now);
@@ -104,7 +104,7 @@ void RevocationIndex::Prune(absl::Time now) {
 }
 
 size_t RevocationIndex::size() const {
-  StripedReaderLock lock(&mu_);
+  base::StripedReaderLock lock(&mu_);
   size_t total = tokens_.size() + sessions_.size() + subjects_.size();
   for (const auto& [subject, systems] : subject_systems_) {
     total += systems.size();
@@ -113,7 +113,7 @@ size_t RevocationIndex::size() const {
 }
 
 uint64_t RevocationIndex::last_seq() const {
-  StripedReaderLock lock(&mu_);
+  base::StripedReaderLock lock(&mu_);
   return last_seq_;
 }
 

@@ -9,9 +9,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "base/striped_mutex.h"
 #include "token/jwt.h"
 #include "token/reason.h"
-#include "token/striped_mutex.h"
 
 namespace sigil::token {
 
@@ -90,7 +90,7 @@ class RevocationIndex {
   // Drops expired entries of `table`; true when it is left empty.
   static bool PruneTable(Table& table, absl::Time now);
 
-  mutable StripedMutex mu_;
+  mutable base::StripedMutex mu_;
   Table tokens_ ABSL_GUARDED_BY(mu_);
   Table sessions_ ABSL_GUARDED_BY(mu_);
   // subject -> system -> entry.

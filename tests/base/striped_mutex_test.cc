@@ -1,4 +1,4 @@
-#include "token/striped_mutex.h"
+#include "base/striped_mutex.h"
 
 #include <atomic>
 #include <thread>
@@ -8,7 +8,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 
-namespace sigil::token {
+namespace sigil::base {
 namespace {
 
 // Readers of different threads are inside together: the lock does not
@@ -72,4 +72,4 @@ TEST(StripedMutexTest, WritersExcludeReadersOfEveryStripe) {
 }
 
 }  // namespace
-}  // namespace sigil::token
+}  // namespace sigil::base

@@ -1,8 +1,8 @@
-#include "token/striped_mutex.h"
+#include "base/striped_mutex.h"
 
 #include <atomic>
 
-namespace sigil::token {
+namespace sigil::base {
 namespace {
 
 // Threads get stripes in turn as they first read, so a handful of threads
@@ -36,4 +36,4 @@ void StripedMutex::ReaderUnlock(size_t stripe) const {
   stripes_[stripe].mu.ReaderUnlock();
 }
 
-}  // namespace sigil::token
+}  // namespace sigil::base

@@ -1,5 +1,5 @@
-#ifndef SIGIL_TOKEN_STRIPED_MUTEX_H_
-#define SIGIL_TOKEN_STRIPED_MUTEX_H_
+#ifndef SIGIL_BASE_STRIPED_MUTEX_H_
+#define SIGIL_BASE_STRIPED_MUTEX_H_
 
 #include <array>
 #include <cstddef>
@@ -7,7 +7,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace sigil::token {
+namespace sigil::base {
 
 // A reader-writer lock for data read on every request and written rarely.
 // A reader takes one of kStripes mutexes, the one of its thread, so readers
@@ -58,6 +58,6 @@ class ABSL_SCOPED_LOCKABLE StripedWriterLock {
   StripedMutex* const mu_;
 };
 
-}  // namespace sigil::token
+}  // namespace sigil::base
 
-#endif  // SIGIL_TOKEN_STRIPED_MUTEX_H_
+#endif  // SIGIL_BASE_STRIPED_MUTEX_H_
