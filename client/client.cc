@@ -65,15 +65,7 @@ absl::StatusOr<VerifiedToken> Client::Verify(
   const uint64_t generation = watcher_.index().generation();
   token::VerdictCache::Hit hit = cache_.Find(token, now, generation);
   if (hit.claims != nullptr) {
-    if (!hit.checked) {
-      absl::Status revoked = CheckRevocation(*hit.claims);
-      if (!revoked.ok()) {
-        cache_.Erase(token);
-        return revoked;
-      }
-      cache_.MarkChecked(token, generation);
-    }
-    return Grant(std::move(hit.claims), required_scopes);
+    return FromCache(token, std::move(hit), generation, required_scopes);
   }
   auto claims = options_.mode == ClientOptions::Mode::kLocal
                     ? VerifyLocally(token)
@@ -84,6 +76,20 @@ absl::StatusOr<VerifiedToken> Client::Verify(
   if (!revoked.ok()) return revoked;
   cache_.Insert(token, shared, generation, now);
   return Grant(std::move(shared), required_scopes);
+}
+
+absl::StatusOr<VerifiedToken> Client::FromCache(
+    absl::string_view token, token::VerdictCache::Hit hit, uint64_t generation,
+    absl::Span<const std::string> required_scopes) {
+  if (!hit.checked) {
+    absl::Status revoked = CheckRevocation(*hit.claims);
+    if (!revoked.ok()) {
+      cache_.Erase(token);
+      return revoked;
+    }
+    cache_.MarkChecked(token, generation);
+  }
+  return Grant(std::move(hit.claims), required_scopes);
 }
 
 absl::Status Client::CheckRevocation(const token::JwtClaims& claims) const {
@@ -210,10 +216,18 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
   const bool current = watcher_.IsCurrent(now, options_.max_staleness);
   const uint64_t generation = watcher_.index().generation();
   if (token.empty() ||
-      (current && (options_.mode == ClientOptions::Mode::kLocal ||
-                   cache_.Find(token, now, generation).claims != nullptr))) {
+      (current && options_.mode == ClientOptions::Mode::kLocal)) {
     done(Verify(token, scopes));
     return;
+  }
+  if (current) {
+    // Remote mode: a hit is answered from this one lookup, so the cache
+    // counts it once, as Verify would.
+    token::VerdictCache::Hit hit = cache_.Find(token, now, generation);
+    if (hit.claims != nullptr) {
+      done(FromCache(token, std::move(hit), generation, scopes));
+      return;
+    }
   }
   struct Call {
     std::unique_ptr<grpc::ClientContext> context;

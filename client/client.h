@@ -140,6 +140,12 @@ class Client {
   // On the watcher's thread, off the Verify path: fetches the key set when
   // the authority's version differs from the one held.
   void OnKeySetVersion(const std::string& version);
+  // The answer for a cache hit found at `generation`: the claims are
+  // checked against the index again (and dropped when revoked) unless they
+  // were last checked at that generation.
+  absl::StatusOr<VerifiedToken> FromCache(
+      absl::string_view token, token::VerdictCache::Hit hit,
+      uint64_t generation, absl::Span<const std::string> required_scopes);
   // OK, or the reason the index says the token is revoked.
   absl::Status CheckRevocation(const token::JwtClaims& claims) const;
   static absl::StatusOr<VerifiedToken> Grant(

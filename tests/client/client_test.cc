@@ -3,14 +3,17 @@
 #include "client/client.h"
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 #include "token/reason.h"
 
 namespace sigil::server {
@@ -18,6 +21,8 @@ namespace {
 
 using client::Client;
 using client::ClientOptions;
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 
 std::string OutcomeOf(const absl::StatusOr<client::VerifiedToken>& result) {
   if (result.ok()) return "OK VALID";
@@ -40,7 +45,7 @@ class ClientTest : public ServiceTest {
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
                             grpc::InsecureChannelCredentials()),
         options);
-    EXPECT_TRUE(client.ok()) << client.status();
+    EXPECT_THAT(client, IsOk());
     return client.ok() ? *std::move(client) : nullptr;
   }
 
@@ -63,12 +68,24 @@ TEST_F(ClientTest, LocalVerifyCachesAndLogoutReachesTheCache) {
   const std::string a = Login("u", {"A"}, {"orders.read"}).access_token();
   const std::string other = Login("v", {"A"}).access_token();
 
+  const token::VerdictCache::Stats before = client->stats().cache;
   auto verified = client->Verify(a, {"orders.read"});
-  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_THAT(verified, IsOk());
   EXPECT_EQ(verified->claims().subject, "u");
-  EXPECT_EQ(OutcomeOf(client->Verify(a)), "OK VALID");  // cache hit
+  const token::VerdictCache::Stats first = client->stats().cache;
+  EXPECT_EQ(first.misses, before.misses + 1);
+  EXPECT_EQ(first.hits, before.hits);
+
+  // The second verify is answered from the cache.
+  EXPECT_EQ(OutcomeOf(client->Verify(a)), "OK VALID");
+  const token::VerdictCache::Stats second = client->stats().cache;
+  EXPECT_EQ(second.hits, first.hits + 1);
+  EXPECT_EQ(second.misses, first.misses);
+  EXPECT_EQ(second.size, first.size);
+  // So is a scope check on the cached claims.
   EXPECT_EQ(OutcomeOf(client->Verify(a, {"orders.write"})),
             "PERMISSION_DENIED INSUFFICIENT_SCOPE");
+  EXPECT_EQ(client->stats().cache.hits, second.hits + 1);
 
   AwaitSeq(*client, LogoutSubject("u", "A").revocation_seq());
   EXPECT_EQ(OutcomeOf(client->Verify(a)), "UNAUTHENTICATED LOGGED_OUT");
@@ -97,8 +114,7 @@ TEST_F(ClientTest, HostileAndForeignTokensAreUnauthenticated) {
   EXPECT_EQ(OutcomeOf(client->Verify("a.b.c")), "UNAUTHENTICATED MALFORMED");
   EXPECT_EQ(OutcomeOf(client->Verify(Login("u", {"B"}).access_token())),
             "UNAUTHENTICATED WRONG_AUDIENCE");
-  EXPECT_EQ(client->Verify("").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(client->Verify(""), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(ClientTest, RemoteModeAsksTheAuthorityAndAppliesRevocations) {
@@ -126,8 +142,51 @@ TEST_F(ClientTest, StaleAndCutOffItFailsClosed) {
   // Past it, with the authority gone, nothing can be proven.
   clock_.Advance(absl::Seconds(2));
   EXPECT_FALSE(client->IsCurrent());
-  EXPECT_EQ(client->Verify(a).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(client->Verify(a), StatusIs(absl::StatusCode::kUnavailable));
 }
+
+// Counts the answers one VerifyAsync gives, and learns when the client has
+// let go of every copy of its callback: from then on no further answer can
+// come, so the count is final without waiting for stragglers.
+class AnswerProbe {
+ public:
+  // The callback to hand to VerifyAsync.
+  Client::VerifyCallback Callback() {
+    auto state = state_;
+    auto release = std::make_shared<Release>(state);
+    return [state, release](absl::StatusOr<client::VerifiedToken> result) {
+      if (state->answers.fetch_add(1) == 0) {
+        state->outcome = OutcomeOf(result);
+        state->answered.Notify();
+      }
+    };
+  }
+
+  // Waits (bounded) until the callback and all its copies are destroyed.
+  bool AwaitReleased() {
+    return state_->released.WaitForNotificationWithTimeout(absl::Seconds(10));
+  }
+  bool answered() const { return state_->answered.HasBeenNotified(); }
+  int answers() const { return state_->answers.load(); }
+  // The first answer's outcome; read once answered() is true.
+  const std::string& outcome() const { return state_->outcome; }
+
+ private:
+  struct State {
+    std::atomic<int> answers{0};
+    std::string outcome;  // written by the first answer only
+    absl::Notification answered;
+    absl::Notification released;
+  };
+  // Owned by the callback alone: destroyed with its last copy.
+  struct Release {
+    explicit Release(std::shared_ptr<State> state) : state(std::move(state)) {}
+    ~Release() { state->released.Notify(); }
+    std::shared_ptr<State> state;
+  };
+
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
 
 TEST_F(ClientTest, AsyncVerifyAnswersOnceInBothModes) {
   for (auto mode :
@@ -142,23 +201,51 @@ TEST_F(ClientTest, AsyncVerifyAnswersOnceInBothModes) {
       std::vector<std::string> scopes;
       std::string outcome;
     };
+    // In remote mode the first and the third go to the authority, the
+    // second is a cache hit and the last is refused without a call.
     const std::vector<Case> cases = {
         {a, {"orders.read"}, "OK VALID"},
         {a, {"orders.write"}, "PERMISSION_DENIED INSUFFICIENT_SCOPE"},
         {"a.b.c", {}, "UNAUTHENTICATED MALFORMED"},
+        {"", {}, "INVALID_ARGUMENT MALFORMED"},
     };
     for (const Case& c : cases) {
       SCOPED_TRACE(c.outcome);
-      absl::Notification answered;
-      std::string outcome;
-      client->VerifyAsync(c.token, c.scopes,
-                          [&](absl::StatusOr<client::VerifiedToken> result) {
-                            outcome = OutcomeOf(result);
-                            answered.Notify();
-                          });
-      ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
-      EXPECT_EQ(outcome, c.outcome);
+      AnswerProbe probe;
+      client->VerifyAsync(c.token, c.scopes, probe.Callback());
+      // Once the callback is gone it cannot answer again: whatever count
+      // it left is every answer there will be, in any build type.
+      ASSERT_TRUE(probe.AwaitReleased());
+      ASSERT_TRUE(probe.answered());
+      EXPECT_EQ(probe.answers(), 1);
+      EXPECT_EQ(probe.outcome(), c.outcome);
     }
+  }
+}
+
+TEST_F(ClientTest, AsyncCacheHitIsAnsweredInlineAndCountedOnce) {
+  for (auto mode :
+       {ClientOptions::Mode::kLocal, ClientOptions::Mode::kRemote}) {
+    SCOPED_TRACE(mode == ClientOptions::Mode::kLocal ? "local" : "remote");
+    auto client = Connect("A", mode);
+    ASSERT_NE(client, nullptr);
+    AwaitSeq(*client, 0);
+    const std::string a = Login("u", {"A"}).access_token();
+    ASSERT_THAT(client->Verify(a), IsOk());  // a miss, now cached
+    const token::VerdictCache::Stats before = client->stats().cache;
+
+    AnswerProbe probe;
+    client->VerifyAsync(a, {}, probe.Callback());
+    // A hit needs no call to the authority: the answer came before
+    // VerifyAsync returned.
+    EXPECT_TRUE(probe.answered());
+    ASSERT_TRUE(probe.AwaitReleased());
+    EXPECT_EQ(probe.answers(), 1);
+    EXPECT_EQ(probe.outcome(), "OK VALID");
+
+    const token::VerdictCache::Stats after = client->stats().cache;
+    EXPECT_EQ(after.hits, before.hits + 1);
+    EXPECT_EQ(after.misses, before.misses);
   }
 }
 
@@ -218,10 +305,9 @@ TEST_F(ClientTest, LearnsRotatedKeysFromTheStreamWithoutAFailedVerify) {
   for (int rotation = 1; rotation <= 2; ++rotation) {
     SCOPED_TRACE(absl::StrCat("rotation ", rotation));
     sigil::v1::KeysResponse keys;
-    ASSERT_TRUE(
-        stub_
-            ->RotateKeys(Context().get(), sigil::v1::RotateKeysRequest(), &keys)
-            .ok());
+    ASSERT_THAT(stub_->RotateKeys(Context().get(),
+                                  sigil::v1::RotateKeysRequest(), &keys),
+                IsOk());
     ASSERT_EQ(keys.keys(0).stage(), sigil::v1::NEXT);
     const std::string upcoming = keys.keys(0).kid();
     // Bounded wait for the stream to bring the new version.
@@ -243,8 +329,8 @@ TEST_F(ClientTest, ARevocationDropsAVerdictCachedBeforeIt) {
   AwaitSeq(*client, 0);
   const std::string kept = Login("kept", {"A"}).access_token();
   const std::string dropped = Login("dropped", {"A"}).access_token();
-  ASSERT_TRUE(client->Verify(kept).ok());
-  ASSERT_TRUE(client->Verify(dropped).ok());
+  ASSERT_THAT(client->Verify(kept), IsOk());
+  ASSERT_THAT(client->Verify(dropped), IsOk());
   AwaitSeq(*client, LogoutSubject("dropped", "A").revocation_seq());
   // Both hits follow a revocation; only the covered one is refused, every
   // time.
