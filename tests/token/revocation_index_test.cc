@@ -1,12 +1,15 @@
 #include "token/revocation_index.h"
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "gtest/gtest.h"
 #include "token/clock.h"
 #include "token/jwt.h"
@@ -80,10 +83,11 @@ struct PrecedenceCase {
   Reason want;
 };
 
-TEST(RevocationIndexTest, Precedence) {
+// The hand-written precedence table: the cases a reader looks for first.
+std::vector<PrecedenceCase> PrecedenceCases() {
   const JwtClaims single = Claims({"A"});
   const JwtClaims multi = Claims({"A", "B", "C"});
-  const std::vector<PrecedenceCase> cases = {
+  return {
       {"empty index", {}, single, "A", Reason::kValid},
 
       {"token revoked before issue",
@@ -287,12 +291,220 @@ TEST(RevocationIndexTest, Precedence) {
        "A",
        Reason::kLoggedOutAll},
   };
-  for (const PrecedenceCase& c : cases) {
+}
+
+TEST(RevocationIndexTest, Precedence) {
+  for (const PrecedenceCase& c : PrecedenceCases()) {
     SCOPED_TRACE(c.name);
     RevocationIndex index;
     for (const Revocation& r : c.revocations) index.Apply(r);
     EXPECT_EQ(ReasonName(index.Check(c.claims, c.system)), ReasonName(c.want));
   }
+}
+
+TEST(RevocationIndexTest, PrecedenceWhenTheRevocationsComeAsOneBatch) {
+  for (const PrecedenceCase& c : PrecedenceCases()) {
+    SCOPED_TRACE(c.name);
+    RevocationIndex index;
+    index.ApplyAll(c.revocations);
+    EXPECT_EQ(ReasonName(index.Check(c.claims, c.system)), ReasonName(c.want));
+  }
+}
+
+// Every verdict `index` gives over a grid of tokens and verifying systems
+// around the revocations the ApplyAll tests use, one line per verdict, so
+// that two indexes compare in one EXPECT_EQ that names any difference.
+std::vector<std::string> Verdicts(const RevocationIndex& index) {
+  const std::vector<std::vector<std::string>> audiences = {
+      {"A"}, {"B"}, {"A", "B"}, {"A", "B", "C"}};
+  std::vector<std::string> verdicts;
+  for (const char* subject : {"alice", "bob", "carol"}) {
+    for (const char* token_id : {"jti-1", "jti-2"}) {
+      for (const char* session_id : {"sid-1", "sid-2"}) {
+        for (int64_t iat : {kIat - 2, kIat - 1, kIat, kIat + 1, kIat + 2}) {
+          for (const std::vector<std::string>& audience : audiences) {
+            JwtClaims claims = Claims(audience, iat, subject);
+            claims.token_id = token_id;
+            claims.session_id = session_id;
+            for (const std::string& system : audience) {
+              verdicts.push_back(absl::StrCat(
+                  subject, " ", token_id, " ", session_id, " iat ", iat, " at ",
+                  system, ": ", ReasonName(index.Check(claims, system))));
+            }
+          }
+        }
+      }
+    }
+  }
+  return verdicts;
+}
+
+// A batch with every scope, the same keys more than once with looser and
+// stricter bounds in both orders, and seqs out of order.
+std::vector<Revocation> MixedBatch() {
+  std::vector<Revocation> batch = {
+      TokenRevocation("jti-2", kIat),
+      SessionRevocation("sid-2", kIat + 1),
+      SessionRevocation("sid-2", kIat - 1),
+      SystemRevocation("alice", "A", kIat),
+      SystemRevocation("alice", "B", kIat + 2),
+      SystemRevocation("alice", "A", kIat + 1),
+      SubjectRevocation("bob", kIat - 1),
+      SubjectRevocation("bob", kIat + 2),
+      SystemRevocation("carol", "C", kIat + 1),
+      SubjectRevocation("carol", kIat),
+  };
+  uint64_t seq = 40;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    // 40, 39, 42, 37, ..., 48, 31: the highest is not the last.
+    batch[i].seq = i % 2 == 0 ? seq + i : seq - i;
+    batch[i].expires_at =
+        kStart +
+        absl::Minutes(static_cast<int64_t>(1 + (i * 7) % batch.size()));
+  }
+  return batch;
+}
+
+TEST(RevocationIndexTest, ApplyAllAppliesEveryRevocationOfTheBatch) {
+  const std::vector<Revocation> batch = {
+      TokenRevocation("jti-1", kIat + 1),
+      SessionRevocation("sid-1", kIat + 1),
+      SystemRevocation("alice", "A", kIat + 1),
+      SubjectRevocation("bob", kIat + 1),
+  };
+  RevocationIndex index;
+  const uint64_t generation = index.generation();
+  index.ApplyAll(batch);
+  EXPECT_NE(index.generation(), generation);
+  EXPECT_EQ(index.size(), 4u);
+
+  // Each revocation is found on its own: the token that each one alone
+  // covers carries ids no other revocation of the batch names.
+  JwtClaims by_token = Claims({"B"}, kIat, "dave");
+  by_token.session_id = "sid-other";
+  EXPECT_EQ(index.Check(by_token, "B"), Reason::kTokenRevoked);
+  JwtClaims by_session = Claims({"B"}, kIat, "dave");
+  by_session.token_id = "jti-other";
+  EXPECT_EQ(index.Check(by_session, "B"), Reason::kSessionRevoked);
+  JwtClaims by_system = Claims({"A"}, kIat, "alice");
+  by_system.token_id = "jti-other";
+  by_system.session_id = "sid-other";
+  EXPECT_EQ(index.Check(by_system, "A"), Reason::kLoggedOut);
+  JwtClaims by_subject = Claims({"A"}, kIat, "bob");
+  by_subject.token_id = "jti-other";
+  by_subject.session_id = "sid-other";
+  EXPECT_EQ(index.Check(by_subject, "A"), Reason::kLoggedOutAll);
+}
+
+TEST(RevocationIndexTest, ApplyAllGivesTheResultsOfApplyOneByOne) {
+  const std::vector<Revocation> batch = MixedBatch();
+  RevocationIndex one_by_one;
+  for (const Revocation& r : batch) one_by_one.Apply(r);
+  RevocationIndex batched;
+  batched.ApplyAll(batch);
+
+  ASSERT_EQ(batched.size(), one_by_one.size());
+  EXPECT_EQ(batched.last_seq(), one_by_one.last_seq());
+  EXPECT_EQ(batched.last_seq(), 48u);
+  const std::vector<std::string> expected = Verdicts(one_by_one);
+  EXPECT_EQ(Verdicts(batched), expected);
+  // The revocations did cover something: the comparison is not between
+  // two indexes that find every token valid.
+  EXPECT_GT(std::count_if(expected.begin(), expected.end(),
+                          [](const std::string& verdict) {
+                            return !absl::EndsWith(verdict, ": VALID");
+                          }),
+            0);
+
+  // Both kept the same expiry per key: they shrink alike as time passes.
+  for (int minute = 1; minute <= 11; ++minute) {
+    SCOPED_TRACE(absl::StrCat("pruned at minute ", minute));
+    one_by_one.Prune(kStart + absl::Minutes(minute));
+    batched.Prune(kStart + absl::Minutes(minute));
+    EXPECT_EQ(batched.size(), one_by_one.size());
+    EXPECT_EQ(Verdicts(batched), Verdicts(one_by_one));
+  }
+  EXPECT_EQ(batched.size(), 0u);
+}
+
+TEST(RevocationIndexTest, ApplyAllOnTopOfAppliedRevocations) {
+  const std::vector<Revocation> batch = MixedBatch();
+  // The first half one by one, the rest as a batch, against all of it one
+  // by one.
+  const size_t half = batch.size() / 2;
+  RevocationIndex mixed;
+  for (size_t i = 0; i < half; ++i) mixed.Apply(batch[i]);
+  mixed.ApplyAll(absl::MakeConstSpan(batch).subspan(half));
+  RevocationIndex one_by_one;
+  for (const Revocation& r : batch) one_by_one.Apply(r);
+
+  EXPECT_EQ(mixed.size(), one_by_one.size());
+  EXPECT_EQ(mixed.last_seq(), one_by_one.last_seq());
+  EXPECT_EQ(Verdicts(mixed), Verdicts(one_by_one));
+}
+
+TEST(RevocationIndexTest, ApplyAllOfAnEmptyBatchChangesNothing) {
+  RevocationIndex empty;
+  empty.ApplyAll({});
+  EXPECT_EQ(empty.size(), 0u);
+  EXPECT_EQ(empty.last_seq(), 0u);
+  EXPECT_EQ(empty.Check(Claims({"A"}), "A"), Reason::kValid);
+
+  RevocationIndex index;
+  index.ApplyAll(MixedBatch());
+  const size_t size = index.size();
+  const uint64_t last_seq = index.last_seq();
+  const std::vector<std::string> verdicts = Verdicts(index);
+  index.ApplyAll({});
+  index.ApplyAll(std::vector<Revocation>());
+  EXPECT_EQ(index.size(), size);
+  EXPECT_EQ(index.last_seq(), last_seq);
+  EXPECT_EQ(Verdicts(index), verdicts);
+}
+
+TEST(RevocationIndexTest, ApplyAllMergesRevocationsOfTheSameKey) {
+  // The same subject logged out three times in one batch: the latest
+  // not_before and the latest expiry are kept, in whatever order they come.
+  Revocation early = SubjectRevocation("alice", kIat - 1);
+  early.seq = 1;
+  early.expires_at = kStart + absl::Minutes(10);
+  Revocation late = SubjectRevocation("alice", kIat + 1);
+  late.seq = 2;
+  late.expires_at = kStart + absl::Minutes(5);
+  Revocation middle = SubjectRevocation("alice", kIat);
+  middle.seq = 3;
+  middle.expires_at = kStart + absl::Minutes(1);
+
+  for (const std::vector<Revocation>& batch :
+       {std::vector<Revocation>{early, late, middle},
+        std::vector<Revocation>{middle, late, early},
+        std::vector<Revocation>{late, early, middle}}) {
+    SCOPED_TRACE(absl::StrCat("seqs in order ", batch[0].seq, batch[1].seq,
+                              batch[2].seq));
+    RevocationIndex index;
+    index.ApplyAll(batch);
+    EXPECT_EQ(index.size(), 1u);
+    EXPECT_EQ(index.last_seq(), 3u);
+    // Covered up to the latest not_before (kIat + 1), exclusive.
+    EXPECT_EQ(index.Check(Claims({"A"}, kIat), "A"), Reason::kLoggedOutAll);
+    EXPECT_EQ(index.Check(Claims({"A"}, kIat + 1), "A"), Reason::kValid);
+    // Kept until the latest expiry, though that came with the earliest
+    // not_before.
+    index.Prune(kStart + absl::Minutes(7));
+    EXPECT_EQ(index.size(), 1u);
+    EXPECT_EQ(index.Check(Claims({"A"}, kIat), "A"), Reason::kLoggedOutAll);
+    index.Prune(kStart + absl::Minutes(10));
+    EXPECT_EQ(index.size(), 0u);
+  }
+
+  // Within one batch a key of one scope does not merge with the same
+  // string under another scope.
+  RevocationIndex index;
+  Revocation session = SessionRevocation("alice", kIat + 1);
+  Revocation subject = SubjectRevocation("alice", kIat - 1);
+  index.ApplyAll({session, subject});
+  EXPECT_EQ(index.size(), 2u);
+  EXPECT_EQ(index.Check(Claims({"A"}, kIat), "A"), Reason::kValid);
 }
 
 TEST(RevocationIndexTest, TokenIssuedAfterLogoutIsValid) {
