@@ -219,6 +219,25 @@ absl::StatusOr<IssuedToken> Authority::Refresh(absl::string_view refresh_token,
   const absl::Status invalid =
       absl::UnauthenticatedError("refresh token is not valid");
   if (!LooksLikeRefreshToken(refresh_token)) return invalid;
+  // The store writes a rotation only over the session as this call read it.
+  // ABORTED says it changed in between: a revocation ended it (and must not
+  // be undone) or a concurrent refresh rotated the same token first. Read
+  // again; the second read sees either the end or a spent token.
+  constexpr int kAttempts = 4;
+  for (int attempt = 1; attempt < kAttempts; ++attempt) {
+    absl::StatusOr<IssuedToken> refreshed =
+        TryRefresh(refresh_token, authorize);
+    if (refreshed.status().code() != absl::StatusCode::kAborted) {
+      return refreshed;
+    }
+  }
+  return TryRefresh(refresh_token, authorize);
+}
+
+absl::StatusOr<IssuedToken> Authority::TryRefresh(
+    absl::string_view refresh_token, const Authorize& authorize) {
+  const absl::Status invalid =
+      absl::UnauthenticatedError("refresh token is not valid");
   const std::string hash = RefreshTokenHash(refresh_token);
 
   std::optional<store::Session> session;

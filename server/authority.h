@@ -126,7 +126,11 @@ class Authority {
   // systems and scopes) and the token's successor. UNAUTHENTICATED for an
   // unknown token, an ended or expired session, and reuse: a spent token
   // presented after the grace window ends its session (a session
-  // revocation, streamed like any other) before the answer.
+  // revocation, streamed like any other) before the answer. A revocation
+  // racing the call is never undone by it: the rotation is written only if
+  // the session is still alive and unchanged (see Store::RotateRefreshToken);
+  // ABORTED in the unlikely case that it changed at every one of a few
+  // reads, which the caller may retry.
   absl::StatusOr<IssuedToken> Refresh(absl::string_view refresh_token,
                                       const Authorize& authorize = {});
 
@@ -184,6 +188,10 @@ class Authority {
   // out, whatever its audience; from verified_ after the first call.
   absl::StatusOr<token::VerdictCache::Claims> VerifySignature(
       absl::string_view token) const;
+  // One read of the refresh token and its session, and a rotation
+  // conditional on that read: ABORTED when the session changed meanwhile.
+  absl::StatusOr<IssuedToken> TryRefresh(absl::string_view refresh_token,
+                                         const Authorize& authorize);
   absl::StatusOr<std::string> SubjectOf(const LogoutTarget& target,
                                         absl::string_view system,
                                         const Authorize& authorize) const;

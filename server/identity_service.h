@@ -32,11 +32,15 @@ struct Access {
 // Thread-safe.
 // The frequent calls are on gRPC's callback API, free of the sync
 // server's per-call thread hand-off, which would cost Verify more than its
-// work. Issue, Verify and WatchRevocations never wait for the disk and run
-// on gRPC's own threads; Refresh, the logouts and Revoke, which wait for a
-// synced write, run on the service's writer threads, so they cannot hold
-// up the others, and those arriving together share one write. The rare
-// administrative calls stay synchronous.
+// work. Verify and WatchRevocations never wait for the disk, and Issue
+// writes its session unsynced; these run on gRPC's own threads. Issue can
+// still wait behind a synced write now and then: when its tick passes the
+// reserved horizon (a synced ReserveTicks, about once a minute) and while a
+// logout of a subject holds the store's session counters across its synced
+// write (see docs/design.md, "Locks"). Refresh, the logouts and Revoke,
+// which wait for a synced write each, run on the service's writer threads,
+// so they cannot hold up the others, and those arriving together share one
+// write. The rare administrative calls stay synchronous.
 class IdentityService final
     : public sigil::v1::Identity::WithCallbackMethod_Issue<
           sigil::v1::Identity::WithCallbackMethod_Verify<

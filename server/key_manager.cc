@@ -52,17 +52,19 @@ bool SyncDir(const std::string& dir) {
   return synced;
 }
 
+// Failures are UNAVAILABLE: the disk under the data dir failed, as the
+// store's own failures are.
 absl::Status WritePrivateFile(const std::string& path,
                               const std::string& contents) {
   const std::string dir = path.substr(0, path.rfind('/'));
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return absl::FailedPreconditionError(
+    return absl::UnavailableError(
         absl::StrCat("cannot create key dir ", dir, ": ", strerror(errno)));
   }
   // O_EXCL: never overwrite an existing key; 0600 from the first byte.
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
-    return absl::FailedPreconditionError(
+    return absl::UnavailableError(
         absl::StrCat("cannot create key file ", path, ": ", strerror(errno)));
   }
   size_t written = 0;
@@ -72,7 +74,7 @@ absl::Status WritePrivateFile(const std::string& path,
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       close(fd);
-      return absl::FailedPreconditionError(
+      return absl::UnavailableError(
           absl::StrCat("cannot write key file ", path, ": ", strerror(errno)));
     }
     written += static_cast<size_t>(n);
@@ -80,7 +82,7 @@ absl::Status WritePrivateFile(const std::string& path,
   const bool synced = fsync(fd) == 0;
   close(fd);
   if (!synced || !SyncDir(dir)) {
-    return absl::FailedPreconditionError(
+    return absl::UnavailableError(
         absl::StrCat("cannot sync key file ", path));
   }
   return absl::OkStatus();

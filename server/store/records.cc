@@ -99,6 +99,7 @@ std::string EncodeSession(const Session& session) {
       google::protobuf::util::TimeUtil::MicrosecondsToDuration(
           absl::ToInt64Microseconds(session.access_ttl));
   stored.set_refresh_secret(session.refresh_secret);
+  stored.set_revision(session.revision);
   // An idle session is as dead as an expired one: the compaction filter
   // may drop it then.
   return Frame(
@@ -130,6 +131,7 @@ std::optional<Session> DecodeSession(absl::string_view value) {
       google::protobuf::util::TimeUtil::DurationToMicroseconds(
           stored.access_ttl()));
   session.refresh_secret = stored.refresh_secret();
+  session.revision = stored.revision();
   return session;
 }
 

@@ -87,6 +87,9 @@ class RocksStoreImpl final : public RocksStore {
         expiry_filter_(clock),
         session_puts_([this](absl::Span<SessionPuts::Slot* const> batch) {
           CommitSessions(batch);
+        }),
+        rotations_([this](absl::Span<Rotations::Slot* const> batch) {
+          CommitRotations(batch);
         }) {}
   ~RocksStoreImpl() override;
 
@@ -158,11 +161,32 @@ class RocksStoreImpl final : public RocksStore {
   };
   using SessionPuts = GroupCommit<SessionPut, absl::Status>;
   void CommitSessions(absl::Span<SessionPuts::Slot* const> batch);
+  struct Rotation {
+    const Session* session;
+    const RefreshToken* spent;
+    const std::string* successor_hash;
+    absl::Time now;
+  };
+  using Rotations = GroupCommit<Rotation, absl::Status>;
+  void CommitRotations(absl::Span<Rotations::Slot* const> batch);
+  // Adds `rotation` to `batch` if its session is alive and unchanged since
+  // it was read; ABORTED otherwise.
+  absl::Status AddRotation(const Rotation& rotation,
+                           rocksdb::WriteBatchWithIndex* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `session` with only its live systems, or nullopt when it has none left
   // or has expired.
   std::optional<Session> Alive(
       Session session, const std::map<std::string, SessionCounter>& counters);
   void PublishTickFloor() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Writes `batch` synced to disk, as the Store contract promises for every
+  // write but a login's (unless Options::sync says otherwise); UNAVAILABLE
+  // "`what` ..." on failure.
+  absl::Status WriteSynced(rocksdb::WriteBatch* batch, absl::string_view what);
+  absl::Status PutSynced(rocksdb::ColumnFamilyHandle* family,
+                         absl::string_view key, absl::string_view value,
+                         absl::string_view what);
 
   absl::Status Failed(absl::string_view what,
                       const rocksdb::Status& status) const;
@@ -184,8 +208,9 @@ class RocksStoreImpl final : public RocksStore {
   std::string id_;  // set once by Init
 
   // Serializes appends, so that seqs are written in order and the merge
-  // with an existing revocation entry reads what the last append wrote, and
-  // tick reservations, which share the tick floor.
+  // with an existing revocation entry reads what the last append wrote;
+  // tick reservations, which share the tick floor; and refresh rotations,
+  // which check the session they write inside the write.
   absl::Mutex mu_;
   int64_t tick_lease_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t max_not_before_ ABSL_GUARDED_BY(mu_) = 0;
@@ -198,8 +223,9 @@ class RocksStoreImpl final : public RocksStore {
   // concurrent logins are all counted and a logout resets exactly what it
   // reports.
   absl::Mutex counters_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  // Logins arriving together share one write.
+  // Logins arriving together share one write, and so do rotations.
   SessionPuts session_puts_;
+  Rotations rotations_;
 };
 
 RocksStoreImpl::~RocksStoreImpl() {
@@ -297,22 +323,17 @@ absl::Status RocksStoreImpl::LoadId() {
   }
   id_ = absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
-  rocksdb::WriteOptions synced;
-  synced.sync = sync_;
-  rocksdb::Status put = db_->Put(synced, meta_, kStoreIdKey, id_);
-  if (!put.ok()) return Failed("cannot write store id", put);
-  return absl::OkStatus();
+  return PutSynced(meta_, kStoreIdKey, id_, "cannot write store id");
 }
 
 absl::Status RocksStoreImpl::LoadMeta() {
   auto version = ReadMeta(kFormatVersionKey);
   if (!version.ok()) return version.status();
   if (!version->has_value()) {
-    rocksdb::WriteOptions synced;
-    synced.sync = sync_;
-    rocksdb::Status put = db_->Put(synced, meta_, kFormatVersionKey,
-                                   EncodeFixed64(kFormatVersion));
-    if (!put.ok()) return Failed("cannot write format version", put);
+    absl::Status put = PutSynced(meta_, kFormatVersionKey,
+                                 EncodeFixed64(kFormatVersion),
+                                 "cannot write format version");
+    if (!put.ok()) return put;
   } else if (**version > kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "data dir ", data_dir_, " has store format version ", **version,
@@ -401,10 +422,9 @@ RocksStoreImpl::AppendRevocations(
               EncodeFixed64(static_cast<uint64_t>(max_not_before)));
   }
 
-  rocksdb::WriteOptions synced;
-  synced.sync = sync_;
-  rocksdb::Status written = db_->Write(synced, batch.GetWriteBatch());
-  if (!written.ok()) return Failed("cannot append revocation", written);
+  absl::Status written =
+      WriteSynced(batch.GetWriteBatch(), "cannot append revocation");
+  if (!written.ok()) return written;
   last_seq_.store(seq);
   max_not_before_ = max_not_before;
   PublishTickFloor();
@@ -690,34 +710,81 @@ absl::StatusOr<std::optional<RefreshToken>> RocksStoreImpl::GetRefreshToken(
 absl::Status RocksStoreImpl::RotateRefreshToken(
     const Session& session, const RefreshToken& spent,
     const std::string& successor_hash, absl::Time now) {
-  RefreshToken rotated = spent;
-  rotated.rotated_at = now;
-  rocksdb::WriteBatch batch;
-  batch.Put(sessions_, SessionKey(session.subject, session.session_id),
-            EncodeSession(session));
-  batch.Put(sessions_, RefreshKey(spent.hash),
-            EncodeRefreshToken(rotated, session.expires_at));
-  batch.Put(sessions_, RefreshKey(successor_hash),
-            EncodeRefreshToken(RefreshToken{successor_hash, session.subject,
-                                            session.session_id},
-                               session.expires_at));
+  return rotations_.Submit(Rotation{&session, &spent, &successor_hash, now});
+}
+
+void RocksStoreImpl::CommitRotations(
+    absl::Span<Rotations::Slot* const> batch) {
+  // Under mu_, which every append holds from reading to writing: a session
+  // revocation or logout is either already in the database when a rotation
+  // checks the session, or is written after the rotation and ends it then.
+  absl::MutexLock lock(&mu_);
+  // Indexed, so that a rotation sees an earlier one of the same batch.
+  rocksdb::WriteBatchWithIndex writes(rocksdb::BytewiseComparator(), 0,
+                                      /*overwrite_key=*/true);
+  for (Rotations::Slot* slot : batch) {
+    writes.SetSavePoint();
+    slot->result = AddRotation(slot->op, &writes);
+    rocksdb::Status kept = slot->result.ok() ? writes.PopSavePoint()
+                                             : writes.RollbackToSavePoint();
+    kept.PermitUncheckedError();
+  }
+  if (writes.GetWriteBatch()->Count() == 0) return;
   // Synced: a rotation forgotten in a crash would make the spent token
   // current again, and its reuse undetectable.
-  rocksdb::WriteOptions synced;
-  synced.sync = sync_;
-  rocksdb::Status written = db_->Write(synced, &batch);
-  if (!written.ok()) return Failed("cannot rotate refresh token", written);
+  absl::Status written = WriteSynced(writes.GetWriteBatch(),
+                                     "cannot rotate refresh token");
+  if (written.ok()) return;
+  for (Rotations::Slot* slot : batch) {
+    if (slot->result.ok()) slot->result = written;
+  }
+}
+
+absl::Status RocksStoreImpl::AddRotation(const Rotation& rotation,
+                                         rocksdb::WriteBatchWithIndex* batch) {
+  const Session& read = *rotation.session;
+  const absl::Status ended =
+      absl::AbortedError("session ended while its refresh token was rotated");
+  const std::string key = SessionKey(read.subject, read.session_id);
+  std::string value;
+  rocksdb::Status got = batch->GetFromBatchAndDB(
+      db_.get(), rocksdb::ReadOptions(), sessions_, key, &value);
+  // A session revocation deletes the record.
+  if (got.IsNotFound()) return ended;
+  if (!got.ok()) return Failed("cannot read session", got);
+  std::optional<Session> stored = DecodeSession(value);
+  if (!stored.has_value()) return Corrupt(kSessionsFamily, key);
+  if (stored->revision != read.revision) {
+    return absl::AbortedError(
+        "session was refreshed concurrently; read it again");
+  }
+  auto counters = ReadCounters(read.subject, batch);
+  if (!counters.ok()) return counters.status();
+  // Logouts of every system of the session, or its expiry.
+  if (!Alive(*stored, *counters).has_value()) return ended;
+
+  // Only what a rotation changes; the systems stay as stored, logouts
+  // narrow them on reading.
+  stored->last_refreshed = read.last_refreshed;
+  stored->idle_expires_at = read.idle_expires_at;
+  ++stored->revision;
+  RefreshToken rotated = *rotation.spent;
+  rotated.rotated_at = rotation.now;
+  batch->Put(sessions_, key, EncodeSession(*stored));
+  batch->Put(sessions_, RefreshKey(rotated.hash),
+             EncodeRefreshToken(rotated, stored->expires_at));
+  batch->Put(sessions_, RefreshKey(*rotation.successor_hash),
+             EncodeRefreshToken(RefreshToken{*rotation.successor_hash,
+                                             stored->subject,
+                                             stored->session_id},
+                                stored->expires_at));
   return absl::OkStatus();
 }
 
 absl::Status RocksStoreImpl::PutKey(const KeyRecord& key) {
   // Synced: tokens signed with this key right after must stay verifiable
   // after a crash, which takes the record that points at its file.
-  rocksdb::WriteOptions synced;
-  synced.sync = sync_;
-  rocksdb::Status put = db_->Put(synced, keys_, key.kid, EncodeKey(key));
-  if (!put.ok()) return Failed("cannot record key", put);
-  return absl::OkStatus();
+  return PutSynced(keys_, key.kid, EncodeKey(key), "cannot record key");
 }
 
 absl::StatusOr<std::vector<KeyRecord>> RocksStoreImpl::ListKeys() {
@@ -741,25 +808,41 @@ absl::Status RocksStoreImpl::UpdateKeys(
   for (const std::string& kid : remove) batch.Delete(keys_, kid);
   // Synced: a rotation reported done must not come undone in a crash, with
   // the retired key signing again.
-  rocksdb::WriteOptions synced;
-  synced.sync = sync_;
-  rocksdb::Status written = db_->Write(synced, &batch);
-  if (!written.ok()) return Failed("cannot update keys", written);
-  return absl::OkStatus();
+  return WriteSynced(&batch, "cannot update keys");
 }
 
 absl::Status RocksStoreImpl::ReserveTicks(int64_t until_us) {
   absl::MutexLock lock(&mu_);
   if (until_us <= tick_lease_) return absl::OkStatus();
-  rocksdb::WriteOptions synced;
-  synced.sync = sync_;
-  rocksdb::Status put =
-      db_->Put(synced, meta_, kTickLeaseKey,
-               EncodeFixed64(static_cast<uint64_t>(until_us)));
-  if (!put.ok()) return Failed("cannot reserve ticks", put);
+  absl::Status put =
+      PutSynced(meta_, kTickLeaseKey,
+                EncodeFixed64(static_cast<uint64_t>(until_us)),
+                "cannot reserve ticks");
+  if (!put.ok()) return put;
   tick_lease_ = until_us;
   PublishTickFloor();
   return absl::OkStatus();
+}
+
+absl::Status RocksStoreImpl::WriteSynced(rocksdb::WriteBatch* batch,
+                                         absl::string_view what) {
+  rocksdb::WriteOptions synced;
+  synced.sync = sync_;
+  rocksdb::Status written = db_->Write(synced, batch);
+  if (!written.ok()) return Failed(what, written);
+  return absl::OkStatus();
+}
+
+absl::Status RocksStoreImpl::PutSynced(rocksdb::ColumnFamilyHandle* family,
+                                       absl::string_view key,
+                                       absl::string_view value,
+                                       absl::string_view what) {
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put =
+      batch.Put(family, rocksdb::Slice(key.data(), key.size()),
+                rocksdb::Slice(value.data(), value.size()));
+  if (!put.ok()) return Failed(what, put);
+  return WriteSynced(&batch, what);
 }
 
 void RocksStoreImpl::PublishTickFloor() {

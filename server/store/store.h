@@ -36,6 +36,10 @@ struct Session {
   // Keys the derivation of each refresh token from its predecessor, so two
   // concurrent refreshes of one token get the same successor.
   std::string refresh_secret;
+  // The store's count of the session's refresh rotations: what
+  // RotateRefreshToken compares to know the session is unchanged since it
+  // was read.
+  uint64_t revision = 0;
 };
 
 // A refresh token, known by the SHA-256 of its text only.
@@ -135,8 +139,14 @@ class Store {
   virtual absl::StatusOr<std::optional<RefreshToken>> GetRefreshToken(
       absl::string_view hash) = 0;
   // Marks `spent` rotated at `now`, records `successor_hash` as the
-  // session's live refresh token, and stores `session` (its refresh and
-  // idle instants), in one synced write.
+  // session's live refresh token, and stores the session's new refresh and
+  // idle instants with its revision bumped, in one synced write. The write
+  // is conditional, checked inside it: the session must still be alive (no
+  // session revocation, no logout of all its systems, not expired) and
+  // still at `session.revision`, the revision it was read at. Otherwise
+  // ABORTED and nothing is written: a revocation that lands between a
+  // refresh's read and its rotation can never be undone by the rotation.
+  // The caller reads again. Concurrent calls may share one write.
   virtual absl::Status RotateRefreshToken(const Session& session,
                                           const RefreshToken& spent,
                                           const std::string& successor_hash,

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -814,6 +815,88 @@ TEST_F(RocksStoreTest, RefreshTokenRotationIsDurable) {
   auto unknown = store->GetRefreshToken("hash-unknown");
   ASSERT_TRUE(unknown.ok());
   EXPECT_FALSE(unknown->has_value());
+}
+
+// A rotation as Authority::Refresh makes it: over the session as read.
+absl::Status Rotate(Store& store, const Session& read, absl::Time now,
+                    const std::string& successor) {
+  auto spent = store.GetRefreshToken("hash-" + read.session_id);
+  if (!spent.ok()) return spent.status();
+  if (!spent->has_value()) return absl::NotFoundError("no refresh token");
+  Session refreshed = read;
+  refreshed.last_refreshed = now;
+  refreshed.idle_expires_at = now + absl::Minutes(45);
+  return store.RotateRefreshToken(refreshed, **spent, successor, now);
+}
+
+TEST_F(RocksStoreTest, RotationBumpsTheSessionRevision) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      Put(*store, MakeSession("s1", "alice", {"a"}, kStart + absl::Hours(1)))
+          .ok());
+  auto read = store->GetSession("alice", "s1");
+  ASSERT_TRUE(read.ok() && read->has_value()) << read.status();
+  EXPECT_EQ((*read)->revision, 0u);
+  ASSERT_TRUE(Rotate(*store, **read, kStart + absl::Minutes(1), "hash-2").ok());
+  auto after = store->GetSession("alice", "s1");
+  ASSERT_TRUE(after.ok() && after->has_value()) << after.status();
+  EXPECT_EQ((*after)->revision, 1u);
+  EXPECT_EQ((*after)->last_refreshed, kStart + absl::Minutes(1));
+}
+
+TEST_F(RocksStoreTest, RotationOverAStaleReadIsAbortedAndWritesNothing) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      Put(*store, MakeSession("s1", "alice", {"a"}, kStart + absl::Hours(1)))
+          .ok());
+  auto read = store->GetSession("alice", "s1");
+  ASSERT_TRUE(read.ok() && read->has_value()) << read.status();
+  ASSERT_TRUE(Rotate(*store, **read, kStart + absl::Minutes(1), "hash-2").ok());
+  // The same read again, as a concurrent refresh that lost would write.
+  absl::Status stale =
+      Rotate(*store, **read, kStart + absl::Minutes(2), "hash-3");
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted) << stale;
+  auto unknown = store->GetRefreshToken("hash-3");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_FALSE(unknown->has_value());
+  auto after = store->GetSession("alice", "s1");
+  ASSERT_TRUE(after.ok() && after->has_value()) << after.status();
+  EXPECT_EQ((*after)->last_refreshed, kStart + absl::Minutes(1));
+}
+
+TEST_F(RocksStoreTest, RotationOfAnEndedSessionIsAbortedAndWritesNothing) {
+  // Each ending for a subject of its own, after the rotation's read.
+  const absl::Time later = kStart + absl::Seconds(1);
+  const absl::Time kept = kStart + absl::Hours(2);
+  Revocation session_revocation = SessionRevocation("s-alice", later, kept);
+  const std::vector<std::pair<std::string, Revocation>> endings = {
+      {"alice", session_revocation},
+      {"bob", SubjectSystemRevocation("bob", "a", later, kept)},
+      {"carol", SubjectRevocation("carol", later, kept)},
+  };
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  for (const auto& [subject, revocation] : endings) {
+    SCOPED_TRACE(subject);
+    const std::string id = "s-" + subject;
+    ASSERT_TRUE(
+        Put(*store, MakeSession(id, subject, {"a"}, kStart + absl::Hours(1)))
+            .ok());
+    auto read = store->GetSession(subject, id);
+    ASSERT_TRUE(read.ok() && read->has_value()) << read.status();
+    Append(*store, revocation);
+    absl::Status rotated =
+        Rotate(*store, **read, kStart + absl::Minutes(1), "next-" + subject);
+    EXPECT_EQ(rotated.code(), absl::StatusCode::kAborted) << rotated;
+    auto session = store->GetSession(subject, id);
+    ASSERT_TRUE(session.ok()) << session.status();
+    EXPECT_FALSE(session->has_value()) << "the rotation revived the session";
+    auto successor = store->GetRefreshToken("next-" + subject);
+    ASSERT_TRUE(successor.ok()) << successor.status();
+    EXPECT_FALSE(successor->has_value());
+  }
 }
 
 TEST_F(RocksStoreTest, SubjectWithNulIsRejected) {
