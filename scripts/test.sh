@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, and runs every test: once as
+# Installs what is missing, checks that the C++ files are clang-formatted,
+# builds everything (warnings are errors), and runs every test: once as
 # shipped (gcc), then again built by clang with AddressSanitizer and UBSan,
 # where each libFuzzer target also gets a short smoke run, and last the
 # C++ tests once more built by Bazel, offline.
@@ -8,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/check-format.sh
 scripts/build.sh -DSIGIL_BUILD_TESTS=ON
 ctest --test-dir build --output-on-failure -j2
 

@@ -82,8 +82,7 @@ absl::Status WritePrivateFile(const std::string& path,
   const bool synced = fsync(fd) == 0;
   close(fd);
   if (!synced || !SyncDir(dir)) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot sync key file ", path));
+    return absl::UnavailableError(absl::StrCat("cannot sync key file ", path));
   }
   return absl::OkStatus();
 }

@@ -330,9 +330,9 @@ absl::Status RocksStoreImpl::LoadMeta() {
   auto version = ReadMeta(kFormatVersionKey);
   if (!version.ok()) return version.status();
   if (!version->has_value()) {
-    absl::Status put = PutSynced(meta_, kFormatVersionKey,
-                                 EncodeFixed64(kFormatVersion),
-                                 "cannot write format version");
+    absl::Status put =
+        PutSynced(meta_, kFormatVersionKey, EncodeFixed64(kFormatVersion),
+                  "cannot write format version");
     if (!put.ok()) return put;
   } else if (**version > kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -713,8 +713,7 @@ absl::Status RocksStoreImpl::RotateRefreshToken(
   return rotations_.Submit(Rotation{&session, &spent, &successor_hash, now});
 }
 
-void RocksStoreImpl::CommitRotations(
-    absl::Span<Rotations::Slot* const> batch) {
+void RocksStoreImpl::CommitRotations(absl::Span<Rotations::Slot* const> batch) {
   // Under mu_, which every append holds from reading to writing: a session
   // revocation or logout is either already in the database when a rotation
   // checks the session, or is written after the rotation and ends it then.
@@ -732,8 +731,8 @@ void RocksStoreImpl::CommitRotations(
   if (writes.GetWriteBatch()->Count() == 0) return;
   // Synced: a rotation forgotten in a crash would make the spent token
   // current again, and its reuse undetectable.
-  absl::Status written = WriteSynced(writes.GetWriteBatch(),
-                                     "cannot rotate refresh token");
+  absl::Status written =
+      WriteSynced(writes.GetWriteBatch(), "cannot rotate refresh token");
   if (written.ok()) return;
   for (Rotations::Slot* slot : batch) {
     if (slot->result.ok()) slot->result = written;
@@ -773,11 +772,11 @@ absl::Status RocksStoreImpl::AddRotation(const Rotation& rotation,
   batch->Put(sessions_, key, EncodeSession(*stored));
   batch->Put(sessions_, RefreshKey(rotated.hash),
              EncodeRefreshToken(rotated, stored->expires_at));
-  batch->Put(sessions_, RefreshKey(*rotation.successor_hash),
-             EncodeRefreshToken(RefreshToken{*rotation.successor_hash,
-                                             stored->subject,
-                                             stored->session_id},
-                                stored->expires_at));
+  batch->Put(
+      sessions_, RefreshKey(*rotation.successor_hash),
+      EncodeRefreshToken(RefreshToken{*rotation.successor_hash, stored->subject,
+                                      stored->session_id},
+                         stored->expires_at));
   return absl::OkStatus();
 }
 
@@ -814,10 +813,9 @@ absl::Status RocksStoreImpl::UpdateKeys(
 absl::Status RocksStoreImpl::ReserveTicks(int64_t until_us) {
   absl::MutexLock lock(&mu_);
   if (until_us <= tick_lease_) return absl::OkStatus();
-  absl::Status put =
-      PutSynced(meta_, kTickLeaseKey,
-                EncodeFixed64(static_cast<uint64_t>(until_us)),
-                "cannot reserve ticks");
+  absl::Status put = PutSynced(meta_, kTickLeaseKey,
+                               EncodeFixed64(static_cast<uint64_t>(until_us)),
+                               "cannot reserve ticks");
   if (!put.ok()) return put;
   tick_lease_ = until_us;
   PublishTickFloor();

@@ -279,8 +279,7 @@ TEST_P(RefreshRaceTest, EndedSessionStaysEnded) {
 INSTANTIATE_TEST_SUITE_P(
     EveryEndingEveryOrder, RefreshRaceTest,
     ::testing::Combine(
-        ::testing::Values(Racer::kRevokeRefreshToken,
-                          Racer::kReuseOfSpentToken,
+        ::testing::Values(Racer::kRevokeRefreshToken, Racer::kReuseOfSpentToken,
                           Racer::kLogoutOfEverySystem, Racer::kLogoutAll),
         ::testing::Values(Order::kBeforeRefresh, Order::kDuringRotation,
                           Order::kAfterRotation)),
