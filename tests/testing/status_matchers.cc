@@ -26,15 +26,19 @@ bool IsOkMatcher::MatchStatus(const absl::Status& status,
 }
 
 void StatusIsMatcher::DescribeTo(std::ostream* os) const {
-  *os << "has status code " << absl::StatusCodeToString(code_)
-      << " and a message that ";
-  message_.DescribeTo(os);
+  *os << "has status code " << absl::StatusCodeToString(code_);
+  if (message_.has_value()) {
+    *os << " and a message that ";
+    message_->DescribeTo(os);
+  }
 }
 
 void StatusIsMatcher::DescribeNegationTo(std::ostream* os) const {
-  *os << "does not have status code " << absl::StatusCodeToString(code_)
-      << ", or has a message that ";
-  message_.DescribeNegationTo(os);
+  *os << "does not have status code " << absl::StatusCodeToString(code_);
+  if (message_.has_value()) {
+    *os << ", or has a message that ";
+    message_->DescribeNegationTo(os);
+  }
 }
 
 bool StatusIsMatcher::MatchStatus(
@@ -42,9 +46,10 @@ bool StatusIsMatcher::MatchStatus(
     ::testing::MatchResultListener* listener) const {
   *listener << "which has status " << Describe(status);
   if (status.code() != code_) return false;
+  if (!message_.has_value()) return true;
   ::testing::StringMatchResultListener message_listener;
-  const bool matched = message_.MatchAndExplain(std::string(status.message()),
-                                                &message_listener);
+  const bool matched = message_->MatchAndExplain(std::string(status.message()),
+                                                 &message_listener);
   if (!message_listener.str().empty()) {
     *listener << ", whose message " << message_listener.str();
   }

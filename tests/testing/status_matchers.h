@@ -14,6 +14,7 @@
 // mismatch explains itself with the status's code and message, which
 // ASSERT_TRUE(x.ok()) leaves out.
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <type_traits>
@@ -65,8 +66,9 @@ class IsOkMatcher {
 
 class StatusIsMatcher {
  public:
+  // Without a message matcher any message goes.
   StatusIsMatcher(absl::StatusCode code,
-                  ::testing::Matcher<const std::string&> message)
+                  std::optional<::testing::Matcher<const std::string&>> message)
       : code_(code), message_(std::move(message)) {}
 
   template <typename T>
@@ -82,7 +84,7 @@ class StatusIsMatcher {
                    ::testing::MatchResultListener* listener) const;
 
   absl::StatusCode code_;
-  ::testing::Matcher<const std::string&> message_;
+  std::optional<::testing::Matcher<const std::string&>> message_;
 };
 
 // Turns into a Matcher<const absl::StatusOr<T>&> once gMock knows T, so
@@ -147,11 +149,18 @@ inline ::testing::PolymorphicMatcher<internal_status::IsOkMatcher> IsOk() {
   return ::testing::MakePolymorphicMatcher(internal_status::IsOkMatcher());
 }
 
-// Matches a status, or a StatusOr's status, with this code (and a message
-// matching `message`, a string or a string matcher such as HasSubstr).
+// Matches a status, or a StatusOr's status, with this code, whatever its
+// message.
 inline ::testing::PolymorphicMatcher<internal_status::StatusIsMatcher> StatusIs(
-    absl::StatusCode code,
-    ::testing::Matcher<const std::string&> message = ::testing::_) {
+    absl::StatusCode code) {
+  return ::testing::MakePolymorphicMatcher(
+      internal_status::StatusIsMatcher(code, std::nullopt));
+}
+
+// The same, and a message matching `message`: a string, or a string
+// matcher such as HasSubstr.
+inline ::testing::PolymorphicMatcher<internal_status::StatusIsMatcher> StatusIs(
+    absl::StatusCode code, ::testing::Matcher<const std::string&> message) {
   return ::testing::MakePolymorphicMatcher(
       internal_status::StatusIsMatcher(code, std::move(message)));
 }

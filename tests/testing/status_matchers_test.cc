@@ -120,6 +120,12 @@ TEST(StatusIsTest, MatchesTheMessage) {
 }
 
 TEST(StatusIsTest, Describes) {
+  EXPECT_EQ(
+      DescribeMatcher<absl::Status>(StatusIs(absl::StatusCode::kNotFound)),
+      "has status code NOT_FOUND");
+  EXPECT_EQ(DescribeMatcher<absl::StatusOr<int>>(
+                StatusIs(absl::StatusCode::kNotFound), true),
+            "does not have status code NOT_FOUND");
   EXPECT_EQ(DescribeMatcher<absl::Status>(
                 StatusIs(absl::StatusCode::kNotFound, HasSubstr("kid"))),
             "has status code NOT_FOUND and a message that has substring "
