@@ -4,10 +4,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/rocks_store.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "token/clock.h"
 #include "token/jwt.h"
@@ -16,6 +19,8 @@
 
 namespace sigil::bench {
 namespace {
+
+using ::sigil::testing::IsOk;
 
 TEST(PopulateRevocationsTest, StoreReadsBackEveryRevocation) {
   testing::TempDir dir;
@@ -26,20 +31,20 @@ TEST(PopulateRevocationsTest, StoreReadsBackEveryRevocation) {
   ASSERT_EQ(std::system(command.c_str()), 0);
 
   auto store = server::store::RocksStore::Open(data_dir, &token::RealClock());
-  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_THAT(store, IsOk());
   EXPECT_EQ((*store)->LastSeq(), 1000u);
   auto events = (*store)->ReadEvents(0, 2000);
-  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_THAT(events, IsOk());
   EXPECT_EQ(events->size(), 1000u);
 
   token::RevocationIndex index;
   int tokens = 0;
-  ASSERT_TRUE((*store)
-                  ->ForEachRevocation([&](const token::Revocation& r) {
-                    if (r.scope == token::RevocationScope::kToken) ++tokens;
-                    index.Apply(r);
-                  })
-                  .ok());
+  const absl::Status read =
+      (*store)->ForEachRevocation([&](const token::Revocation& r) {
+        if (r.scope == token::RevocationScope::kToken) ++tokens;
+        index.Apply(r);
+      });
+  ASSERT_THAT(read, IsOk());
   EXPECT_EQ(tokens, 900);
   EXPECT_EQ(index.size(), 1000u);
 

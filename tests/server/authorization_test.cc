@@ -15,9 +15,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/agent/agent_server.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/sigil_server.h"
 #include "sigil/v1/identity.grpc.pb.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_pki.h"
 #include "token/clock.h"
@@ -25,6 +27,10 @@
 
 namespace sigil::server {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
+using ::testing::Not;
 
 namespace agent = ::sigil::client::agent;
 using sigil::v1::Identity;
@@ -35,9 +41,9 @@ class AuthorizationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto pki = testing::TestPki::Create(dir_.path(), "test");
-    ASSERT_TRUE(pki.ok()) << pki.status();
+    ASSERT_THAT(pki, IsOk());
     auto server_cert = pki->IssueServer("server");
-    ASSERT_TRUE(server_cert.ok()) << server_cert.status();
+    ASSERT_THAT(server_cert, IsOk());
     const std::map<std::string, std::string> principals = {
         {"login", "spiffe://example.org/login"},
         {"admin", "spiffe://example.org/admin"},
@@ -51,15 +57,15 @@ class AuthorizationTest : public ::testing::Test {
       // The CN names the admin: names are read from SANs only.
       auto cert = pki->IssueClient(
           name, testing::ClientNames{"spiffe://example.org/admin", {uri}, {}});
-      ASSERT_TRUE(cert.ok()) << cert.status();
+      ASSERT_THAT(cert, IsOk());
       clients_[name] = *cert;
     }
     auto other = testing::TestPki::Create(dir_.path(), "other");
-    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_THAT(other, IsOk());
     auto forged = other->IssueClient(
         "forged",
         testing::ClientNames{"admin", {"spiffe://example.org/admin"}, {}});
-    ASSERT_TRUE(forged.ok()) << forged.status();
+    ASSERT_THAT(forged, IsOk());
     clients_["forged"] = *forged;
     ca_pem_ = pki->ca_cert_pem();
 
@@ -71,7 +77,7 @@ class AuthorizationTest : public ::testing::Test {
     options.policy_file = kPolicy;
     options.audit_log = dir_.Sub("audit.log");
     auto server = SigilServer::Start(options, &token::RealClock());
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
     server_options_ = options;
   }
@@ -185,10 +191,9 @@ TEST_F(AuthorizationTest, OnlyLocalListenersRunWithoutTlsOrPolicy) {
     c.change(options);
     auto server = SigilServer::Start(options, &token::RealClock());
     if (c.error[0] == '\0') {
-      EXPECT_TRUE(server.ok()) << server.status();
+      EXPECT_THAT(server, IsOk());
     } else {
-      ASSERT_FALSE(server.ok());
-      EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
+      ASSERT_THAT(server, StatusIs(absl::StatusCode::kFailedPrecondition));
       EXPECT_TRUE(absl::StrContains(server.status().message(), c.error))
           << server.status();
     }
@@ -203,12 +208,12 @@ TEST_F(AuthorizationTest, AnAgentActsWithItsSystemsRightsOnly) {
   const testing::IssuedCert& cert = clients_.at("A");
   auto to_authority = wire::ChannelCredentialsFor(
       {cert.cert_path, cert.key_path, dir_.Sub("test-ca.crt")});
-  ASSERT_TRUE(to_authority.ok()) << to_authority.status();
+  ASSERT_THAT(to_authority, IsOk());
   auto agent = agent::AgentServer::Start(
       grpc::CreateChannel(absl::StrCat("localhost:", server_->port()),
                           *to_authority),
       options);
-  ASSERT_TRUE(agent.ok()) << agent.status();
+  ASSERT_THAT(agent, IsOk());
   auto through_agent = Identity::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*agent)->port()),
                           grpc::InsecureChannelCredentials()));
@@ -218,7 +223,7 @@ TEST_F(AuthorizationTest, AnAgentActsWithItsSystemsRightsOnly) {
   verify.set_token(token_a.access_token());
   verify.set_system("A");
   sigil::v1::VerifyResponse verdict;
-  ASSERT_TRUE(through_agent->Verify(Context().get(), verify, &verdict).ok());
+  ASSERT_THAT(through_agent->Verify(Context().get(), verify, &verdict), IsOk());
   EXPECT_EQ(verdict.verdict().code(), "OK");
   // Forwarded with A's certificate, Issue gets A's rights: none.
   sigil::v1::IssueRequest issue;
@@ -233,7 +238,7 @@ TEST_F(AuthorizationTest, AnAgentActsWithItsSystemsRightsOnly) {
       grpc::CreateChannel(absl::StrCat("localhost:", server_->port()),
                           *to_authority),
       options);
-  ASSERT_FALSE(exposed.ok());
+  ASSERT_THAT(exposed, Not(IsOk()));
   EXPECT_TRUE(absl::StrContains(exposed.status().message(),
                                 "refusing to serve plaintext"))
       << exposed.status();
@@ -408,7 +413,7 @@ TEST_F(AuthorizationTest, StateChangesAndDenialsAreAuditedWithoutTokens) {
   sigil::v1::RevokeRequest revoke;
   revoke.set_token(login.access_token());
   sigil::v1::RevokeResponse revoked;
-  ASSERT_TRUE(As("A")->Revoke(Context().get(), revoke, &revoked).ok());
+  ASSERT_THAT(As("A")->Revoke(Context().get(), revoke, &revoked), IsOk());
 
   const std::string audit = AuditText();
   EXPECT_TRUE(absl::StrContains(

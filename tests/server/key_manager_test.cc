@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/rocks_store.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "token/clock.h"
 #include "token/jwt.h"
@@ -24,6 +25,7 @@
 namespace sigil::server {
 namespace {
 
+using ::sigil::testing::IsOk;
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
 using Stage = store::KeyRecord::Stage;
@@ -67,14 +69,14 @@ class KeyManagerTest : public ::testing::Test {
   void OpenStore() {
     store_.reset();
     auto store = store::RocksStore::Open(data_dir(), &clock_);
-    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_THAT(store, IsOk());
     store_ = *std::move(store);
   }
 
   std::unique_ptr<KeyManager> Load() {
     auto keys = KeyManager::Load(data_dir(), token::Algorithm::kES256, kMaxTtl,
                                  store_.get(), &clock_);
-    EXPECT_TRUE(keys.ok()) << keys.status();
+    EXPECT_THAT(keys, IsOk());
     return keys.ok() ? *std::move(keys) : nullptr;
   }
 
@@ -98,7 +100,7 @@ class KeyManagerTest : public ::testing::Test {
     claims.session_id = "sid";
     claims.issued_at_us = absl::ToUnixMicros(clock_.Now());
     auto token = keys.signer.Sign(claims);
-    EXPECT_TRUE(token.ok()) << token.status();
+    EXPECT_THAT(token, IsOk());
     return token.ok() ? *token : "";
   }
 
@@ -146,7 +148,7 @@ TEST_F(KeyManagerTest, RotationMovesEveryKeyOneStage) {
     SCOPED_TRACE(absl::StrCat("rotation ", rotation));
     clock_.Advance(absl::Hours(1));
     auto rotated = manager->Rotate();
-    ASSERT_TRUE(rotated.ok()) << rotated.status();
+    ASSERT_THAT(rotated, IsOk());
     const KeySnapshot& keys = **rotated;
     EXPECT_EQ(manager->Current(), *rotated);
     history.push_back(KidOf(keys, Stage::kNext));
@@ -177,10 +179,10 @@ TEST_F(KeyManagerTest, RetiredKeyVerifiesItsTokensUntilTheyExpireThenLeaves) {
   const absl::Time retired = kStart + absl::Minutes(1);
 
   clock_.Set(retired);
-  ASSERT_TRUE(manager->Rotate().ok());
+  ASSERT_THAT(manager->Rotate(), IsOk());
   EXPECT_EQ(Check(token, *manager->Current()), "OK");
   clock_.Advance(absl::Minutes(1));
-  ASSERT_TRUE(manager->Rotate().ok());
+  ASSERT_THAT(manager->Rotate(), IsOk());
   EXPECT_EQ(Check(token, *manager->Current()), "OK");
 
   clock_.Set(kStart + kMaxTtl - absl::Seconds(1));
@@ -190,7 +192,7 @@ TEST_F(KeyManagerTest, RetiredKeyVerifiesItsTokensUntilTheyExpireThenLeaves) {
 
   clock_.Set(retired + kMaxTtl + kMargin - absl::Seconds(1));
   auto removed = manager->RemoveExpired();
-  ASSERT_TRUE(removed.ok()) << removed.status();
+  ASSERT_THAT(removed, IsOk());
   EXPECT_FALSE(*removed);
   EXPECT_NE(manager->Current()->public_keys.Find(first), nullptr);
   EXPECT_TRUE(KeyFileExists(first));
@@ -198,14 +200,14 @@ TEST_F(KeyManagerTest, RetiredKeyVerifiesItsTokensUntilTheyExpireThenLeaves) {
   clock_.Set(retired + kMaxTtl + kMargin);
   const std::string version = manager->Current()->version;
   removed = manager->RemoveExpired();
-  ASSERT_TRUE(removed.ok()) << removed.status();
+  ASSERT_THAT(removed, IsOk());
   EXPECT_TRUE(*removed);
   EXPECT_EQ(manager->Current()->public_keys.Find(first), nullptr);
   EXPECT_EQ(manager->Current()->keys.size(), 3u);
   EXPECT_NE(manager->Current()->version, version);
   EXPECT_FALSE(KeyFileExists(first));
   auto records = store_->ListKeys();
-  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_THAT(records, IsOk());
   for (const store::KeyRecord& record : *records) EXPECT_NE(record.kid, first);
 }
 
@@ -215,7 +217,7 @@ TEST_F(KeyManagerTest, KeysAndStagesSurviveReopen) {
     auto manager = Load();
     ASSERT_NE(manager, nullptr);
     clock_.Advance(absl::Hours(1));
-    ASSERT_TRUE(manager->Rotate().ok());
+    ASSERT_THAT(manager->Rotate(), IsOk());
     before = manager->Current();
   }
   ASSERT_NO_FATAL_FAILURE(OpenStore());
@@ -253,13 +255,13 @@ TEST_F(KeyManagerTest, RecordsWithoutStagesAreReadByAge) {
   for (const Legacy& key : legacy) {
     auto generated =
         token::PrivateKey::Generate(token::Algorithm::kES256, key.kid);
-    ASSERT_TRUE(generated.ok()) << generated.status();
+    ASSERT_THAT(generated, IsOk());
     {
       std::ofstream out(KeyFile(key.kid));
       out << generated->ToPem().value();
     }
     ASSERT_EQ(::chmod(KeyFile(key.kid).c_str(), 0600), 0);
-    ASSERT_TRUE(store_->PutKey({key.kid, "ES256", key.created}).ok());
+    ASSERT_THAT(store_->PutKey({key.kid, "ES256", key.created}), IsOk());
   }
 
   clock_.Set(now);
@@ -276,7 +278,7 @@ TEST_F(KeyManagerTest, RecordsWithoutStagesAreReadByAge) {
 
   // The derived stages are recorded.
   auto records = store_->ListKeys();
-  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_THAT(records, IsOk());
   std::vector<std::string> stored;
   for (const store::KeyRecord& record : *records) {
     stored.push_back(absl::StrCat(StageName(record.stage), " ", record.kid));
@@ -292,7 +294,7 @@ TEST_F(KeyManagerTest, RotateIfDueCountsFromActivationAcrossRestarts) {
     auto manager = Load();
     ASSERT_NE(manager, nullptr);
     clock_.Advance(absl::Hours(1));
-    ASSERT_TRUE(manager->Rotate().ok());
+    ASSERT_THAT(manager->Rotate(), IsOk());
     active = KidOf(*manager->Current(), Stage::kActive);
   }
   const absl::Time activated = kStart + absl::Hours(1);
@@ -301,13 +303,13 @@ TEST_F(KeyManagerTest, RotateIfDueCountsFromActivationAcrossRestarts) {
   auto manager = Load();
   ASSERT_NE(manager, nullptr);
   auto due = manager->RotateIfDue(kPeriod);
-  ASSERT_TRUE(due.ok()) << due.status();
+  ASSERT_THAT(due, IsOk());
   EXPECT_FALSE(*due);
   EXPECT_EQ(KidOf(*manager->Current(), Stage::kActive), active);
 
   clock_.Set(activated + kPeriod);
   due = manager->RotateIfDue(kPeriod);
-  ASSERT_TRUE(due.ok()) << due.status();
+  ASSERT_THAT(due, IsOk());
   EXPECT_TRUE(*due);
   EXPECT_EQ(KidOf(*manager->Current(), Stage::kRetired), active);
 }

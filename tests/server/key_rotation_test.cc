@@ -12,11 +12,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 #include "token/jws.h"
 
 namespace sigil::server {
 namespace {
 
+using ::sigil::testing::IsOk;
 using sigil::v1::KeysResponse;
 using sigil::v1::KeyStage;
 using ::testing::Contains;
@@ -49,7 +51,7 @@ class KeyRotationTest : public ServiceTest {
     KeysResponse response;
     grpc::Status status = stub_->RotateKeys(
         Context().get(), sigil::v1::RotateKeysRequest(), &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_THAT(status, IsOk());
     return response;
   }
 
@@ -57,7 +59,7 @@ class KeyRotationTest : public ServiceTest {
     KeysResponse response;
     grpc::Status status = stub_->ListKeys(
         Context().get(), sigil::v1::ListKeysRequest(), &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_THAT(status, IsOk());
     return response;
   }
 
@@ -65,7 +67,7 @@ class KeyRotationTest : public ServiceTest {
     sigil::v1::GetJwksResponse response;
     grpc::Status status =
         stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_THAT(status, IsOk());
     return response;
   }
 };
@@ -112,10 +114,10 @@ TEST_F(KeyRotationTest, TokenVerifiesThroughTwoRotationsUntilExpiry) {
   const absl::Time leaves =
       issued + options_.authority.max_ttl + absl::Minutes(1);
   clock_.Set(leaves - absl::Seconds(1));
-  ASSERT_TRUE(server_->authority().MaintainKeys().ok());
+  ASSERT_THAT(server_->authority().MaintainKeys(), IsOk());
   EXPECT_THAT(KidsOf(Jwks()), Contains(first));
   clock_.Set(leaves);
-  ASSERT_TRUE(server_->authority().MaintainKeys().ok());
+  ASSERT_THAT(server_->authority().MaintainKeys(), IsOk());
   EXPECT_THAT(KidsOf(Jwks()), Not(Contains(first)));
   EXPECT_EQ(List().keys_size(), 3);
 }

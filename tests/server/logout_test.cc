@@ -7,11 +7,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::server {
 namespace {
+
+using ::sigil::testing::IsOk;
 
 constexpr char kOk[] = "OK VALID";
 constexpr char kLoggedOut[] = "UNAUTHENTICATED LOGGED_OUT";
@@ -144,14 +148,14 @@ TEST_F(LogoutTest, UserLogsOutWithTheirOwnToken) {
   request.set_token(a);
   request.set_system("A");
   sigil::v1::LogoutResponse response;
-  ASSERT_TRUE(
-      stub_->LogoutFromSystem(Context().get(), request, &response).ok());
+  ASSERT_THAT(stub_->LogoutFromSystem(Context().get(), request, &response),
+              IsOk());
   EXPECT_EQ(Outcome(Check(a, "A")), kLoggedOut);
   EXPECT_EQ(Outcome(Check(b, "B")), kOk);
 
   sigil::v1::LogoutAllRequest all;
   all.set_token(b);
-  ASSERT_TRUE(stub_->LogoutAll(Context().get(), all, &response).ok());
+  ASSERT_THAT(stub_->LogoutAll(Context().get(), all, &response), IsOk());
   EXPECT_EQ(Outcome(Check(b, "B")), kLoggedOutAll);
 }
 
@@ -188,7 +192,7 @@ TEST_F(LogoutTest, RevokedTokenCannotLogItsSubjectOut) {
   sigil::v1::RevokeRequest revoke;
   revoke.set_token(stolen);
   sigil::v1::RevokeResponse revoked;
-  ASSERT_TRUE(stub_->Revoke(Context().get(), revoke, &revoked).ok());
+  ASSERT_THAT(stub_->Revoke(Context().get(), revoke, &revoked), IsOk());
 
   sigil::v1::LogoutAllRequest request;
   request.set_token(stolen);
@@ -204,7 +208,7 @@ TEST_F(LogoutTest, TokenLoggedOutOfOneSystemCanStillLogOutEverywhere) {
   sigil::v1::LogoutAllRequest request;
   request.set_token(ab);
   sigil::v1::LogoutResponse response;
-  ASSERT_TRUE(stub_->LogoutAll(Context().get(), request, &response).ok());
+  ASSERT_THAT(stub_->LogoutAll(Context().get(), request, &response), IsOk());
   EXPECT_EQ(Outcome(Check(ab, "B")), kLoggedOutAll);
 }
 
@@ -216,7 +220,7 @@ TEST_F(LogoutTest, RevocationOutlivesItsTokensWhenTheClockStepsBack) {
   issue.mutable_ttl()->set_seconds(
       absl::ToInt64Seconds(options_.authority.max_ttl));
   sigil::v1::IssueResponse token;
-  ASSERT_TRUE(stub_->Issue(Context().get(), issue, &token).ok());
+  ASSERT_THAT(stub_->Issue(Context().get(), issue, &token), IsOk());
 
   clock_.Set(issued - absl::Hours(2));
   LogoutSubject("u", "A");
@@ -232,7 +236,7 @@ TEST_F(LogoutTest, RevokeEndsOneTokenAndIsIdempotent) {
     sigil::v1::RevokeRequest request;
     request.set_token(first);
     sigil::v1::RevokeResponse response;
-    ASSERT_TRUE(stub_->Revoke(Context().get(), request, &response).ok());
+    ASSERT_THAT(stub_->Revoke(Context().get(), request, &response), IsOk());
   }
   EXPECT_EQ(Outcome(Check(first, "A")), "UNAUTHENTICATED TOKEN_REVOKED");
   EXPECT_EQ(Outcome(Check(second, "A")), kOk);
@@ -241,7 +245,7 @@ TEST_F(LogoutTest, RevokeEndsOneTokenAndIsIdempotent) {
   sigil::v1::RevokeRequest garbage;
   garbage.set_token("x.y.z");
   sigil::v1::RevokeResponse response;
-  EXPECT_TRUE(stub_->Revoke(Context().get(), garbage, &response).ok());
+  EXPECT_THAT(stub_->Revoke(Context().get(), garbage, &response), IsOk());
   EXPECT_EQ(Outcome(Check(second, "A")), kOk);
 }
 

@@ -1,8 +1,12 @@
 #include "tests/server/service_fixture.h"
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::server {
+
+using ::sigil::testing::IsOk;
 
 ServiceTest::ServiceTest()
     : clock_(absl::FromCivil(absl::CivilSecond(2026, 11, 29, 8, 0, 0),
@@ -17,7 +21,7 @@ void ServiceTest::SetUp() { StartServer(); }
 
 void ServiceTest::StartServer() {
   auto server = SigilServer::Start(options_, &clock_);
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_THAT(server, IsOk());
   server_ = *std::move(server);
   channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
                                  grpc::InsecureChannelCredentials());
@@ -45,7 +49,7 @@ sigil::v1::IssueResponse ServiceTest::Login(
   for (const std::string& s : scopes) request.add_scopes(s);
   sigil::v1::IssueResponse response;
   grpc::Status status = stub_->Issue(Context().get(), request, &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(status, IsOk());
   return response;
 }
 
@@ -58,7 +62,7 @@ sigil::v1::VerifyResponse ServiceTest::Check(
   for (const std::string& s : required_scopes) request.add_required_scopes(s);
   sigil::v1::VerifyResponse response;
   grpc::Status status = stub_->Verify(Context().get(), request, &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(status, IsOk());
   return response;
 }
 
@@ -70,7 +74,7 @@ sigil::v1::LogoutResponse ServiceTest::LogoutSubject(
   sigil::v1::LogoutResponse response;
   grpc::Status status =
       stub_->LogoutFromSystem(Context().get(), request, &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(status, IsOk());
   return response;
 }
 
@@ -80,7 +84,7 @@ sigil::v1::LogoutResponse ServiceTest::LogoutSubjectEverywhere(
   request.set_subject(subject);
   sigil::v1::LogoutResponse response;
   grpc::Status status = stub_->LogoutAll(Context().get(), request, &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(status, IsOk());
   return response;
 }
 

@@ -4,14 +4,17 @@
 #include <set>
 #include <string>
 
+#include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::server {
 namespace {
 
+using ::sigil::testing::IsOk;
 using StandardServicesTest = ServiceTest;
 
 TEST_F(StandardServicesTest, HealthReportsServing) {
@@ -21,7 +24,7 @@ TEST_F(StandardServicesTest, HealthReportsServing) {
     grpc::health::v1::HealthCheckRequest request;
     request.set_service(service);
     grpc::health::v1::HealthCheckResponse response;
-    ASSERT_TRUE(health->Check(Context().get(), request, &response).ok());
+    ASSERT_THAT(health->Check(Context().get(), request, &response), IsOk());
     EXPECT_EQ(response.status(),
               grpc::health::v1::HealthCheckResponse::SERVING);
   }
@@ -55,7 +58,7 @@ TEST_F(StandardServicesTest, ReflectionListsAndDescribesTheIdentityService) {
   EXPECT_GT(response.file_descriptor_response().file_descriptor_proto_size(), 0)
       << response.DebugString();
   stream->WritesDone();
-  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_THAT(stream->Finish(), IsOk());
 }
 
 }  // namespace

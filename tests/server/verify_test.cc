@@ -10,12 +10,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 #include "token/jwt.h"
 #include "token/key_set.h"
 
 namespace sigil::server {
 namespace {
 
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
+using ::testing::Not;
 using VerifyTest = ServiceTest;
 
 TEST_F(VerifyTest, ValidTokenReturnsClaimsAndCacheUntilExpiry) {
@@ -53,7 +57,7 @@ TEST_F(VerifyTest, RequestedTtlIsHonoured) {
   request.add_systems("A");
   request.mutable_ttl()->set_seconds(60);
   sigil::v1::IssueResponse issued;
-  ASSERT_TRUE(stub_->Issue(Context().get(), request, &issued).ok());
+  ASSERT_THAT(stub_->Issue(Context().get(), request, &issued), IsOk());
   EXPECT_EQ(issued.expires_at().seconds(),
             absl::ToUnixSeconds(clock_.Now()) + 60);
   clock_.Advance(absl::Seconds(60));
@@ -130,8 +134,9 @@ TEST_F(VerifyTest, HostileTokensAreVerdictsAndTheServerStaysUp) {
 TEST_F(VerifyTest, GetJwksVerifiesIssuedTokensWithAStandardKeySet) {
   const std::string token = Login("alice", {"A"}).access_token();
   sigil::v1::GetJwksResponse jwks;
-  ASSERT_TRUE(
-      stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &jwks).ok());
+  ASSERT_THAT(
+      stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &jwks),
+      IsOk());
   ASSERT_EQ(jwks.keys_size(), 2);  // the active and the next key
   std::vector<std::string> kids;
   for (const sigil::v1::Jwk& key : jwks.keys()) {
@@ -143,10 +148,10 @@ TEST_F(VerifyTest, GetJwksVerifiesIssuedTokensWithAStandardKeySet) {
   }
 
   auto keys = token::KeySet::FromJwksJson(jwks.jwks_json());
-  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_THAT(keys, IsOk());
   token::JwtVerifier verifier({"https://sigil.test", &clock_});
   auto jwt = verifier.Verify(token, *keys, "A");
-  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  ASSERT_THAT(jwt, IsOk());
   EXPECT_EQ(jwt->claims().subject, "alice");
   EXPECT_THAT(kids, ::testing::Contains(jwt->kid()));
 }
@@ -174,7 +179,7 @@ TEST_F(VerifyTest, KeyFileReadableByOthersStopsTheStart) {
   }
   ASSERT_EQ(keys, 2);  // the active and the next key
   auto server = SigilServer::Start(options_, &clock_);
-  ASSERT_FALSE(server.ok());
+  ASSERT_THAT(server, Not(IsOk()));
   EXPECT_NE(server.status().message().find("readable by others"),
             absl::string_view::npos)
       << server.status();
@@ -182,8 +187,7 @@ TEST_F(VerifyTest, KeyFileReadableByOthersStopsTheStart) {
 
 TEST_F(VerifyTest, SecondServerOnTheSameDataDirFailsClearly) {
   auto second = SigilServer::Start(options_, &clock_);
-  ASSERT_FALSE(second.ok());
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_THAT(second, StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_NE(second.status().message().find("in use"), absl::string_view::npos)
       << second.status();
   EXPECT_EQ(Outcome(Check(Login("alice", {"A"}).access_token(), "A")),

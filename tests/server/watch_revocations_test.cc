@@ -6,13 +6,17 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::server {
 namespace {
 
+using ::sigil::testing::IsOk;
 using sigil::v1::WatchRevocationsResponse;
+using ::testing::Not;
 
 class WatchRevocationsTest : public ServiceTest {
  protected:
@@ -187,7 +191,7 @@ TEST_F(WatchRevocationsTest, ShutdownEndsOpenStreams) {
   server_->Shutdown(absl::Milliseconds(100));
   while (watch.reader->Read(&response)) {
   }
-  EXPECT_FALSE(watch.reader->Finish().ok());
+  EXPECT_THAT(watch.reader->Finish(), Not(IsOk()));
 }
 
 }  // namespace

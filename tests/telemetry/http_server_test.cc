@@ -8,11 +8,16 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "telemetry/metrics.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::telemetry {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::testing::Not;
 
 TEST(TelemetryHttpServerTest, ReadyzFollowsTheOwnersRuleUntilADrain) {
   MetricsRegistry metrics;
@@ -22,7 +27,7 @@ TEST(TelemetryHttpServerTest, ReadyzFollowsTheOwnersRuleUntilADrain) {
   options.metrics = &metrics;
   options.ready = [&current] { return current.load(); };
   auto server = HttpServer::Start(std::move(options));
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_THAT(server, IsOk());
   httplib::Client client("127.0.0.1", (*server)->port());
 
   struct Step {
@@ -64,7 +69,7 @@ TEST(TelemetryHttpServerTest, OwnerRoutesKnowThePortAndReadHeaders) {
     return routes;
   };
   auto server = HttpServer::Start(std::move(options));
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_THAT(server, IsOk());
   httplib::Client client("127.0.0.1", (*server)->port());
 
   httplib::Result echo = client.Get("/echo", {{"X-Probe", "yes"}});
@@ -88,12 +93,12 @@ TEST(TelemetryHttpServerTest, TakenPortFailsNamingTheAddress) {
   first.listen = "127.0.0.1:0";
   first.metrics = &metrics;
   auto server = HttpServer::Start(std::move(first));
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_THAT(server, IsOk());
   HttpServerOptions second;
   second.listen = absl::StrCat("127.0.0.1:", (*server)->port());
   second.metrics = &metrics;
   auto taken = HttpServer::Start(std::move(second));
-  ASSERT_FALSE(taken.ok());
+  ASSERT_THAT(taken, Not(IsOk()));
   EXPECT_NE(taken.status().message().find(
                 absl::StrCat("cannot listen on 127.0.0.1:", (*server)->port())),
             std::string::npos)

@@ -2,10 +2,15 @@
 
 #include <string>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::token {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 
 struct RoundTripCase {
   const char* name;
@@ -33,14 +38,14 @@ TEST(Base64UrlTest, CanonicalRoundTrips) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(Base64UrlEncode(c.data), c.encoded);
     absl::StatusOr<std::string> decoded = Base64UrlDecode(c.encoded);
-    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    ASSERT_THAT(decoded, IsOk());
     EXPECT_EQ(*decoded, c.data);
   }
 }
 
 TEST(Base64UrlTest, EveryLengthZeroToTenRoundTrips) {
   for (size_t len = 0; len <= 10; ++len) {
-    SCOPED_TRACE(testing::Message() << "length " << len);
+    SCOPED_TRACE(::testing::Message() << "length " << len);
     std::string data;
     for (size_t i = 0; i < len; ++i) {
       data.push_back(static_cast<char>(0xf0 - 37 * i));
@@ -49,7 +54,7 @@ TEST(Base64UrlTest, EveryLengthZeroToTenRoundTrips) {
     EXPECT_EQ(encoded.size(), (len * 4 + 2) / 3);
     EXPECT_EQ(encoded.find('='), std::string::npos);
     absl::StatusOr<std::string> decoded = Base64UrlDecode(encoded);
-    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    ASSERT_THAT(decoded, IsOk());
     EXPECT_EQ(*decoded, data);
   }
 }
@@ -58,11 +63,11 @@ TEST(Base64UrlTest, EveryByteValueRoundTrips) {
   std::string data;
   for (int b = 0; b < 256; ++b) data.push_back(static_cast<char>(b));
   for (size_t offset = 0; offset < 3; ++offset) {
-    SCOPED_TRACE(testing::Message() << "offset " << offset);
+    SCOPED_TRACE(::testing::Message() << "offset " << offset);
     std::string slice = data.substr(offset);
     absl::StatusOr<std::string> decoded =
         Base64UrlDecode(Base64UrlEncode(slice));
-    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    ASSERT_THAT(decoded, IsOk());
     EXPECT_EQ(*decoded, slice);
   }
 }
@@ -101,8 +106,7 @@ TEST(Base64UrlTest, RejectsNonCanonicalInput) {
   for (const RejectCase& c : cases) {
     SCOPED_TRACE(c.name);
     absl::StatusOr<std::string> decoded = Base64UrlDecode(c.text);
-    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument)
-        << decoded.status();
+    EXPECT_THAT(decoded, StatusIs(absl::StatusCode::kInvalidArgument));
   }
 }
 

@@ -19,7 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/token/jws_forge.h"
 #include "token/base64url.h"
 #include "token/clock.h"
@@ -31,6 +33,8 @@
 
 namespace sigil::token {
 namespace {
+
+using ::sigil::testing::StatusIs;
 
 constexpr int64_t kNow = 1'700'000'000;
 constexpr char kIssuer[] = "https://sigil.example";
@@ -159,7 +163,7 @@ void ExpectVerdicts(const std::vector<Row>& rows,
     EXPECT_EQ(std::string(ReasonName(ReasonOf(status))),
               std::string(ReasonName(row.want)))
         << status;
-    EXPECT_EQ(status.code(), CodeOf(row.want)) << status;
+    EXPECT_THAT(status, StatusIs(CodeOf(row.want)));
   }
 }
 
@@ -946,7 +950,7 @@ TEST(HardeningTest, RsaModulusVerdictIsRepeatable) {
     SCOPED_TRACE(row.name);
     for (int i = 0; i < 64; ++i) {
       const absl::Status status = PublicKey::FromJwk(row.jwk).status();
-      ASSERT_EQ(status.code(), row.want) << "load " << i << ": " << status;
+      ASSERT_THAT(status, StatusIs(row.want)) << "load " << i;
     }
   }
 }

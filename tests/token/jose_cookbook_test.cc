@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "token/json.h"
 #include "token/jws.h"
 #include "token/key.h"
@@ -19,6 +20,9 @@
 
 namespace sigil::token {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 
 JsonValue LoadExample(absl::string_view relative) {
   const std::string path =
@@ -29,7 +33,7 @@ JsonValue LoadExample(absl::string_view relative) {
   const std::string text = buffer.str();
   EXPECT_FALSE(text.empty()) << "cannot read " << path;
   absl::StatusOr<JsonValue> doc = ParseJson(text, {text.size(), 8});
-  EXPECT_TRUE(doc.ok()) << relative << ": " << doc.status();
+  EXPECT_THAT(doc, IsOk()) << relative;
   return doc.ok() ? *std::move(doc) : JsonValue();
 }
 
@@ -66,7 +70,7 @@ struct SignedExample {
   bool has_kid;
 };
 
-class CookbookSignedTest : public testing::TestWithParam<SignedExample> {};
+class CookbookSignedTest : public ::testing::TestWithParam<SignedExample> {};
 
 void PrintTo(const SignedExample& example, std::ostream* os) {
   *os << example.file;
@@ -74,9 +78,9 @@ void PrintTo(const SignedExample& example, std::ostream* os) {
 
 INSTANTIATE_TEST_SUITE_P(
     Examples, CookbookSignedTest,
-    testing::Values(SignedExample{"curve25519/jws.json", false},
-                    SignedExample{"jws/4_1.rsa_v15_signature.json", true}),
-    [](const testing::TestParamInfo<SignedExample>& info) {
+    ::testing::Values(SignedExample{"curve25519/jws.json", false},
+                      SignedExample{"jws/4_1.rsa_v15_signature.json", true}),
+    [](const ::testing::TestParamInfo<SignedExample>& info) {
       return info.param.has_kid ? std::string("Rfc7520Rs256")
                                 : std::string("Rfc8037Ed25519");
     });
@@ -84,12 +88,12 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_P(CookbookSignedTest, CompactOutputVerifies) {
   const JsonValue doc = LoadExample(GetParam().file);
   absl::StatusOr<PublicKey> key = ExampleKey(doc);
-  ASSERT_TRUE(key.ok()) << key.status();
+  ASSERT_THAT(key, IsOk());
   const std::string compact = StringAt(doc, {"output", "compact"});
   ASSERT_FALSE(compact.empty());
 
   absl::StatusOr<std::string> payload = VerifyJwsCompact(compact, *key);
-  ASSERT_TRUE(payload.ok()) << payload.status();
+  ASSERT_THAT(payload, IsOk());
   EXPECT_EQ(*payload, StringAt(doc, {"input", "payload"}));
 
   const std::string tampered =
@@ -104,17 +108,17 @@ TEST_P(CookbookSignedTest, CompactOutputVerifies) {
 TEST(CookbookTest, Rfc7520Rs256VerifiesThroughAKeySet) {
   const JsonValue doc = LoadExample("jws/4_1.rsa_v15_signature.json");
   absl::StatusOr<PublicKey> key = ExampleKey(doc);
-  ASSERT_TRUE(key.ok()) << key.status();
+  ASSERT_THAT(key, IsOk());
   EXPECT_EQ(key->kid(), "bilbo.baggins@hobbiton.example");
   KeySet set;
-  ASSERT_TRUE(set.Add(*key).ok());
+  ASSERT_THAT(set.Add(*key), IsOk());
   absl::StatusOr<UnverifiedJws> jws = ParseJwsCompact(
       StringAt(doc, {"output", "compact"}), kDefaultMaxJwsBytes);
-  ASSERT_TRUE(jws.ok()) << jws.status();
+  ASSERT_THAT(jws, IsOk());
   EXPECT_EQ(jws->header.alg, Algorithm::kRS256);
   EXPECT_FALSE(jws->header.typ.has_value());
   absl::StatusOr<const PublicKey*> used = VerifyJwsSignature(*jws, set);
-  ASSERT_TRUE(used.ok()) << used.status();
+  ASSERT_THAT(used, IsOk());
   EXPECT_EQ((*used)->kid(), "bilbo.baggins@hobbiton.example");
 }
 
@@ -123,7 +127,7 @@ TEST(CookbookTest, Rfc8037PrivateMemberIsNotExported) {
   const JsonValue doc = LoadExample("curve25519/jws.json");
   ASSERT_NE(At(doc, {"input", "key", "d"}), nullptr);
   absl::StatusOr<PublicKey> key = ExampleKey(doc);
-  ASSERT_TRUE(key.ok()) << key.status();
+  ASSERT_THAT(key, IsOk());
   const Jwk exported = key->ToJwk();
   EXPECT_EQ(exported.x, StringAt(doc, {"input", "key", "x"}));
   EXPECT_EQ(JwkToJson(exported).find("\"d\""), std::string::npos);
@@ -136,7 +140,7 @@ TEST(CookbookTest, Es512IsUnsupported) {
                          .status()),
             Reason::kUnsupportedAlgorithm);
   absl::StatusOr<PublicKey> key = ExampleKey(doc);
-  EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument)
+  EXPECT_THAT(key, StatusIs(absl::StatusCode::kInvalidArgument))
       << "a P-521 key must not import";
 }
 

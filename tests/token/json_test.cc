@@ -8,10 +8,16 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::token {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
+using ::testing::Not;
 
 // Names a case by its input with unprintable bytes escaped.
 std::string Describe(absl::string_view name, absl::string_view input) {
@@ -99,7 +105,7 @@ TEST(JsonTest, AcceptsAndSerializesCompactly) {
   for (const AcceptCase& c : cases) {
     SCOPED_TRACE(Describe(c.name, c.input));
     absl::StatusOr<JsonValue> value = ParseJson(c.input, c.limits);
-    ASSERT_TRUE(value.ok()) << value.status();
+    ASSERT_THAT(value, IsOk());
     EXPECT_EQ(value->Serialize(), c.serialized);
   }
 }
@@ -252,8 +258,8 @@ TEST(JsonTest, RejectsMalformedOrAmbiguousInput) {
   for (const RejectCase& c : cases) {
     SCOPED_TRACE(Describe(c.name, c.input));
     absl::StatusOr<JsonValue> value = ParseJson(c.input, c.limits);
-    EXPECT_EQ(value.status().code(), absl::StatusCode::kInvalidArgument)
-        << (value.ok() ? value->Serialize() : value.status().ToString());
+    EXPECT_THAT(value, StatusIs(absl::StatusCode::kInvalidArgument))
+        << (value.ok() ? value->Serialize() : "");
   }
 }
 
@@ -268,7 +274,7 @@ TEST(JsonTest, SizeIsCheckedBeforeParsing) {
   for (const RejectCase& c : cases) {
     SCOPED_TRACE(c.name);
     absl::StatusOr<JsonValue> value = ParseJson(c.input, c.limits);
-    ASSERT_FALSE(value.ok());
+    ASSERT_THAT(value, Not(IsOk()));
     EXPECT_NE(value.status().message().find("too large"), std::string::npos)
         << value.status();
   }
@@ -278,7 +284,7 @@ TEST(JsonTest, DecodesStringsAndTypes) {
   absl::StatusOr<JsonValue> value = ParseJson(
       "{\"s\":\"a\\u00e9\\ud83d\\ude00\\n\",\"n\":-12,\"t\":true,"
       "\"z\":null,\"arr\":[1,\"x\"],\"o\":{}}");
-  ASSERT_TRUE(value.ok()) << value.status();
+  ASSERT_THAT(value, IsOk());
   ASSERT_TRUE(value->is_object());
   ASSERT_EQ(value->members().size(), 6u);
   EXPECT_EQ(value->members()[0].first, "s");
@@ -341,7 +347,7 @@ TEST(JsonTest, AsInt64AcceptsOnlyPlainIntegersInRange) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.literal);
     absl::StatusOr<JsonValue> value = ParseJson(c.literal);
-    ASSERT_TRUE(value.ok()) << value.status();
+    ASSERT_THAT(value, IsOk());
     EXPECT_EQ(value->AsInt64(), c.want);
   }
 }
@@ -351,7 +357,7 @@ TEST(JsonTest, AsInt64OfNonNumbers) {
   for (const char* input : cases) {
     SCOPED_TRACE(input);
     absl::StatusOr<JsonValue> value = ParseJson(input);
-    ASSERT_TRUE(value.ok()) << value.status();
+    ASSERT_THAT(value, IsOk());
     EXPECT_EQ(value->AsInt64(), std::nullopt);
   }
 }
@@ -389,18 +395,18 @@ TEST(JsonTest, BuildsAndSerializesValues) {
     std::string serialized = c.value.Serialize();
     EXPECT_EQ(serialized, c.want);
     absl::StatusOr<JsonValue> reparsed = ParseJson(serialized);
-    ASSERT_TRUE(reparsed.ok()) << reparsed.status();
+    ASSERT_THAT(reparsed, IsOk());
     EXPECT_EQ(reparsed->Serialize(), serialized);
   }
 }
 
 TEST(JsonTest, EveryControlCharacterRoundTrips) {
   for (int c = 1; c < 0x20; ++c) {
-    SCOPED_TRACE(testing::Message() << "byte " << c);
+    SCOPED_TRACE(::testing::Message() << "byte " << c);
     std::string s = absl::StrCat("x", std::string(1, static_cast<char>(c)));
     absl::StatusOr<JsonValue> reparsed =
         ParseJson(JsonValue::String(s).Serialize());
-    ASSERT_TRUE(reparsed.ok()) << reparsed.status();
+    ASSERT_THAT(reparsed, IsOk());
     EXPECT_EQ(reparsed->string_value(), s);
   }
 }

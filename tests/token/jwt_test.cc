@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/token/jws_forge.h"
 #include "token/base64url.h"
 #include "token/clock.h"
@@ -33,6 +34,9 @@
 
 namespace sigil::token {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 
 constexpr int64_t kNow = 1'700'000'000;
 constexpr char kIssuer[] = "https://sigil.example";
@@ -972,7 +976,7 @@ TEST(JwtTest, HostileTokens) {
     EXPECT_EQ(ReasonName(ReasonOf(verified.status())), ReasonName(c.want))
         << verified.status();
     if (c.want != Reason::kValid) {
-      EXPECT_EQ(verified.status().code(), absl::StatusCode::kUnauthenticated);
+      EXPECT_THAT(verified, StatusIs(absl::StatusCode::kUnauthenticated));
     }
   }
 }
@@ -991,12 +995,12 @@ JwtClaims SampleClaims() {
   return claims;
 }
 
-class JwtAlgorithmTest : public testing::TestWithParam<Algorithm> {};
+class JwtAlgorithmTest : public ::testing::TestWithParam<Algorithm> {};
 
 INSTANTIATE_TEST_SUITE_P(All, JwtAlgorithmTest,
-                         testing::Values(Algorithm::kES256, Algorithm::kEdDSA,
-                                         Algorithm::kRS256),
-                         [](const testing::TestParamInfo<Algorithm>& info) {
+                         ::testing::Values(Algorithm::kES256, Algorithm::kEdDSA,
+                                           Algorithm::kRS256),
+                         [](const ::testing::TestParamInfo<Algorithm>& info) {
                            return std::string(AlgorithmName(info.param));
                          });
 
@@ -1017,12 +1021,12 @@ TEST_P(JwtAlgorithmTest, SignThenVerifyRoundTrip) {
   JwtClaims claims = SampleClaims();
   claims.audience = {"system-b", kAudience};
   absl::StatusOr<std::string> token = signer.Sign(claims);
-  ASSERT_TRUE(token.ok()) << token.status();
+  ASSERT_THAT(token, IsOk());
 
   FakeClock clock(absl::FromUnixSeconds(kNow));
   absl::StatusOr<VerifiedJwt> verified =
       JwtVerifier(Options(&clock)).Verify(*token, Keys().set, kAudience);
-  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_THAT(verified, IsOk());
   const JwtClaims& got = verified->claims();
   EXPECT_EQ(verified->kid(), KeyFor(GetParam()).kid());
   EXPECT_EQ(got.issuer, claims.issuer);
@@ -1043,7 +1047,7 @@ TEST_P(JwtAlgorithmTest, SignThenVerifyRoundTrip) {
 TEST(JwtTest, SignerWritesTheRfc9068Shape) {
   const JwtSigner signer(Keys().es256);
   absl::StatusOr<std::string> token = signer.Sign(SampleClaims());
-  ASSERT_TRUE(token.ok()) << token.status();
+  ASSERT_THAT(token, IsOk());
   const std::vector<std::string> parts = Split(*token);
   ASSERT_EQ(parts.size(), 3u);
   EXPECT_EQ(*Base64UrlDecode(parts[0]),
@@ -1064,10 +1068,10 @@ TEST(JwtTest, SignerWritesAudienceArrayAndOmitsEmptyOptionals) {
   claims.scopes.clear();
   claims.issued_at_us = 0;
   absl::StatusOr<std::string> token = signer.Sign(claims);
-  ASSERT_TRUE(token.ok()) << token.status();
+  ASSERT_THAT(token, IsOk());
   absl::StatusOr<JsonValue> payload =
       ParseJson(*Base64UrlDecode(Split(*token)[1]));
-  ASSERT_TRUE(payload.ok());
+  ASSERT_THAT(payload, IsOk());
   ASSERT_NE(payload->Find("aud"), nullptr);
   ASSERT_TRUE(payload->Find("aud")->is_array());
   EXPECT_EQ(payload->Find("aud")->items().size(), 2u);
@@ -1077,7 +1081,7 @@ TEST(JwtTest, SignerWritesAudienceArrayAndOmitsEmptyOptionals) {
   FakeClock clock(absl::FromUnixSeconds(kNow));
   absl::StatusOr<VerifiedJwt> verified =
       JwtVerifier(Options(&clock)).Verify(*token, Keys().set, "system-b");
-  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_THAT(verified, IsOk());
   EXPECT_TRUE(verified->claims().scopes.empty());
   EXPECT_EQ(verified->claims().issued_at_us, (kNow - 10) * 1'000'000);
 }
@@ -1112,8 +1116,8 @@ TEST(JwtTest, SignerRefusesIncompleteClaims) {
     SCOPED_TRACE(c.name);
     JwtClaims claims = SampleClaims();
     c.mutate(claims);
-    EXPECT_EQ(signer.Sign(claims).status().code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(signer.Sign(claims),
+                StatusIs(absl::StatusCode::kInvalidArgument));
   }
 }
 
@@ -1141,7 +1145,7 @@ TEST(JwtTest, VerifyIgnoringAudienceSkipsOnlyTheAudience) {
       Reason::kWrongAudience);
   absl::StatusOr<VerifiedJwt> verified =
       verifier.VerifyIgnoringAudience(other_system, Keys().set);
-  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_THAT(verified, IsOk());
   EXPECT_EQ(verified->claims().audience, std::vector<std::string>{"system-b"});
 
   const std::string expired = Signed(
@@ -1166,9 +1170,9 @@ TEST(JwtTest, ExpiryFollowsTheClock) {
   FakeClock clock(absl::FromUnixSeconds(kNow));
   const JwtVerifier verifier(Options(&clock));
   const std::string token = ValidToken();
-  EXPECT_TRUE(verifier.Verify(token, Keys().set, kAudience).ok());
+  EXPECT_THAT(verifier.Verify(token, Keys().set, kAudience), IsOk());
   clock.Set(absl::FromUnixSeconds(kNow + 300) - absl::Nanoseconds(1));
-  EXPECT_TRUE(verifier.Verify(token, Keys().set, kAudience).ok());
+  EXPECT_THAT(verifier.Verify(token, Keys().set, kAudience), IsOk());
   clock.Advance(absl::Nanoseconds(1));
   EXPECT_EQ(ReasonOf(verifier.Verify(token, Keys().set, kAudience).status()),
             Reason::kExpired);
@@ -1185,11 +1189,10 @@ TEST(JwtTest, LeewayNeverExtendsExpiry) {
                            Keys().set, kAudience)
                    .status()),
       Reason::kExpired);
-  EXPECT_TRUE(
-      verifier
-          .Verify(Signed(EsHeader(), ClaimsWith("iat", Num(kNow + 3000))),
-                  Keys().set, kAudience)
-          .ok());
+  EXPECT_THAT(
+      verifier.Verify(Signed(EsHeader(), ClaimsWith("iat", Num(kNow + 3000))),
+                      Keys().set, kAudience),
+      IsOk());
 }
 
 TEST(JwtTest, SizeCapIsExact) {
@@ -1197,7 +1200,8 @@ TEST(JwtTest, SizeCapIsExact) {
   const std::string token = ValidToken();
   JwtVerifierOptions options = Options(&clock);
   options.max_token_bytes = token.size();
-  EXPECT_TRUE(JwtVerifier(options).Verify(token, Keys().set, kAudience).ok());
+  EXPECT_THAT(JwtVerifier(options).Verify(token, Keys().set, kAudience),
+              IsOk());
   options.max_token_bytes = token.size() - 1;
   EXPECT_EQ(
       ReasonOf(
@@ -1213,8 +1217,8 @@ TEST(JwtTest, RealClockIsTheDefault) {
   claims.issued_at = absl::Now();
   claims.expires_at = claims.issued_at + absl::Minutes(5);
   absl::StatusOr<std::string> token = JwtSigner(Keys().es256).Sign(claims);
-  ASSERT_TRUE(token.ok());
-  EXPECT_TRUE(verifier.Verify(*token, Keys().set, kAudience).ok());
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(verifier.Verify(*token, Keys().set, kAudience), IsOk());
   EXPECT_EQ(
       ReasonOf(verifier.Verify(ValidToken(), Keys().set, kAudience).status()),
       Reason::kExpired)

@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "token/algorithm.h"
 #include "token/json.h"
 #include "token/jws.h"
@@ -18,6 +19,9 @@
 
 namespace sigil::token {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 
 const std::vector<PrivateKey>& SigningKeys() {
   static const auto* keys = new std::vector<PrivateKey>{
@@ -31,7 +35,7 @@ const std::vector<PrivateKey>& SigningKeys() {
 KeySet AllPublicKeys() {
   KeySet set;
   for (const PrivateKey& key : SigningKeys()) {
-    EXPECT_TRUE(set.Add(key.public_key()).ok());
+    EXPECT_THAT(set.Add(key.public_key()), IsOk());
   }
   return set;
 }
@@ -56,7 +60,7 @@ TEST(KeySetTest, JwksRoundTrip) {
   const KeySet set = AllPublicKeys();
   const std::string json = set.ToJwksJson();
   absl::StatusOr<KeySet> parsed = KeySet::FromJwksJson(json);
-  ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << json;
+  ASSERT_THAT(parsed, IsOk()) << json;
   ASSERT_EQ(parsed->keys().size(), SigningKeys().size());
   EXPECT_EQ(parsed->ToJwksJson(), json);
   for (const PrivateKey& key : SigningKeys()) {
@@ -65,8 +69,8 @@ TEST(KeySetTest, JwksRoundTrip) {
     ASSERT_NE(found, nullptr);
     EXPECT_EQ(found->algorithm(), key.algorithm());
     absl::StatusOr<std::string> signature = key.Sign("message");
-    ASSERT_TRUE(signature.ok());
-    EXPECT_TRUE(found->VerifySignature("message", *signature).ok());
+    ASSERT_THAT(signature, IsOk());
+    EXPECT_THAT(found->VerifySignature("message", *signature), IsOk());
   }
 }
 
@@ -74,25 +78,25 @@ TEST(KeySetTest, EmptySetRoundTrips) {
   const KeySet empty;
   EXPECT_EQ(empty.ToJwksJson(), "{\"keys\":[]}");
   absl::StatusOr<KeySet> parsed = KeySet::FromJwksJson("{\"keys\":[]}");
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_TRUE(parsed->keys().empty());
 }
 
 TEST(KeySetTest, AddRefusesDuplicateAndEmptyKids) {
   KeySet set = AllPublicKeys();
-  EXPECT_EQ(set.Add(SigningKeys()[0].public_key()).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(set.Add(SigningKeys()[0].public_key()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   absl::StatusOr<PrivateKey> same_kid =
       PrivateKey::Generate(Algorithm::kEdDSA, "es256-key");
-  ASSERT_TRUE(same_kid.ok());
-  EXPECT_EQ(set.Add(same_kid->public_key()).code(),
-            absl::StatusCode::kInvalidArgument);
+  ASSERT_THAT(same_kid, IsOk());
+  EXPECT_THAT(set.Add(same_kid->public_key()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 
   Jwk no_kid = SigningKeys()[1].public_key().ToJwk();
   no_kid.kid.clear();
   absl::StatusOr<PublicKey> key = PublicKey::FromJwk(no_kid);
-  ASSERT_TRUE(key.ok());
-  EXPECT_EQ(set.Add(*key).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_THAT(key, IsOk());
+  EXPECT_THAT(set.Add(*key), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(set.keys().size(), SigningKeys().size());
 }
 
@@ -113,9 +117,9 @@ TEST(KeySetTest, FindComparesKidsAsExactBytes) {
 TEST(KeySetTest, JwkPrivateMembersAreIgnored) {
   absl::StatusOr<Jwk> jwk =
       ParseJwk(Es256JwkJsonWith("\"d\":\"c2VjcmV0\",\"ext\":true"));
-  ASSERT_TRUE(jwk.ok()) << jwk.status();
+  ASSERT_THAT(jwk, IsOk());
   absl::StatusOr<PublicKey> key = PublicKey::FromJwk(*jwk);
-  ASSERT_TRUE(key.ok()) << key.status();
+  ASSERT_THAT(key, IsOk());
   EXPECT_EQ(JwkToJson(key->ToJwk()), Es256JwkJson());
 }
 
@@ -185,8 +189,7 @@ TEST(KeySetTest, BadKeySetsAreRejected) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     absl::StatusOr<KeySet> set = KeySet::FromJwksJson(c.json);
-    EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument)
-        << c.json;
+    EXPECT_THAT(set, StatusIs(absl::StatusCode::kInvalidArgument)) << c.json;
   }
 }
 
@@ -227,7 +230,7 @@ TEST(KeySetTest, WycheproofJsonWebKeyVectors) {
   const std::string text = ReadVectorFile(kFile);
   ASSERT_FALSE(text.empty()) << kFile;
   absl::StatusOr<JsonValue> doc = ParseJson(text, {text.size(), 16});
-  ASSERT_TRUE(doc.ok()) << doc.status();
+  ASSERT_THAT(doc, IsOk());
 
   int processed = 0;
   int skipped = 0;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "token/algorithm.h"
 #include "token/base64url.h"
 #include "token/key_set.h"
@@ -23,10 +24,14 @@
 namespace sigil::token {
 namespace {
 
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
+using ::testing::Not;
+
 constexpr Algorithm kAllAlgorithms[] = {Algorithm::kES256, Algorithm::kEdDSA,
                                         Algorithm::kRS256};
 
-std::string AlgorithmTestName(const testing::TestParamInfo<Algorithm>& info) {
+std::string AlgorithmTestName(const ::testing::TestParamInfo<Algorithm>& info) {
   return std::string(AlgorithmName(info.param));
 }
 
@@ -66,23 +71,24 @@ bool SameJwk(const Jwk& a, const Jwk& b) {
          a.crv == b.crv && a.x == b.x && a.y == b.y && a.n == b.n && a.e == b.e;
 }
 
-class KeyAlgorithmTest : public testing::TestWithParam<Algorithm> {};
+class KeyAlgorithmTest : public ::testing::TestWithParam<Algorithm> {};
 
 INSTANTIATE_TEST_SUITE_P(All, KeyAlgorithmTest,
-                         testing::ValuesIn(kAllAlgorithms), AlgorithmTestName);
+                         ::testing::ValuesIn(kAllAlgorithms),
+                         AlgorithmTestName);
 
 TEST_P(KeyAlgorithmTest, SignThenVerify) {
   const PrivateKey& key = KeyFor(GetParam());
   EXPECT_EQ(key.algorithm(), GetParam());
   absl::StatusOr<std::string> signature = key.Sign("header.payload");
-  ASSERT_TRUE(signature.ok()) << signature.status();
+  ASSERT_THAT(signature, IsOk());
   const size_t expected_size = GetParam() == Algorithm::kRS256 ? 256 : 64;
   EXPECT_EQ(signature->size(), expected_size);
 
   const PublicKey public_key = key.public_key();
   EXPECT_EQ(public_key.kid(), key.kid());
   EXPECT_EQ(public_key.algorithm(), GetParam());
-  EXPECT_TRUE(public_key.VerifySignature("header.payload", *signature).ok());
+  EXPECT_THAT(public_key.VerifySignature("header.payload", *signature), IsOk());
 
   absl::Status tampered_input =
       public_key.VerifySignature("header.payloaD", *signature);
@@ -123,7 +129,7 @@ TEST_P(KeyAlgorithmTest, OneKeySignsFromManyThreadsAtOnce) {
   for (int t = 0; t < kThreads; ++t) {
     for (int i = 0; i < kSignatures; ++i) {
       const std::string message = absl::StrCat("message ", t, " ", i);
-      EXPECT_TRUE(public_key.VerifySignature(message, signatures[t][i]).ok())
+      EXPECT_THAT(public_key.VerifySignature(message, signatures[t][i]), IsOk())
           << message;
     }
   }
@@ -131,9 +137,9 @@ TEST_P(KeyAlgorithmTest, OneKeySignsFromManyThreadsAtOnce) {
 
 TEST_P(KeyAlgorithmTest, SignatureOfAnotherKeyFails) {
   absl::StatusOr<PrivateKey> other = PrivateKey::Generate(GetParam(), "other");
-  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_THAT(other, IsOk());
   absl::StatusOr<std::string> signature = other->Sign("message");
-  ASSERT_TRUE(signature.ok());
+  ASSERT_THAT(signature, IsOk());
   EXPECT_EQ(ReasonOf(KeyFor(GetParam())
                          .public_key()
                          .VerifySignature("message", *signature)),
@@ -143,18 +149,18 @@ TEST_P(KeyAlgorithmTest, SignatureOfAnotherKeyFails) {
 TEST_P(KeyAlgorithmTest, PrivatePemRoundTrip) {
   const PrivateKey& key = KeyFor(GetParam());
   absl::StatusOr<std::string> pem = key.ToPem();
-  ASSERT_TRUE(pem.ok()) << pem.status();
+  ASSERT_THAT(pem, IsOk());
   EXPECT_TRUE(absl::StartsWith(*pem, "-----BEGIN PRIVATE KEY-----\n")) << *pem;
   EXPECT_TRUE(absl::EndsWith(*pem, "-----END PRIVATE KEY-----\n")) << *pem;
 
   absl::StatusOr<PrivateKey> restored =
       PrivateKey::FromPem(*pem, "restored", GetParam());
-  ASSERT_TRUE(restored.ok()) << restored.status();
+  ASSERT_THAT(restored, IsOk());
   EXPECT_EQ(restored->kid(), "restored");
   EXPECT_EQ(restored->ToPem().value_or(""), *pem);
   absl::StatusOr<std::string> signature = restored->Sign("message");
-  ASSERT_TRUE(signature.ok());
-  EXPECT_TRUE(key.public_key().VerifySignature("message", *signature).ok());
+  ASSERT_THAT(signature, IsOk());
+  EXPECT_THAT(key.public_key().VerifySignature("message", *signature), IsOk());
 
   Jwk original = key.public_key().ToJwk();
   original.kid = "restored";
@@ -170,10 +176,10 @@ TEST_P(KeyAlgorithmTest, PemOfAnotherKeyTypeIsRejected) {
     SCOPED_TRACE(AlgorithmName(other));
     absl::StatusOr<PrivateKey> private_key =
         PrivateKey::FromPem(pem, "kid", other);
-    EXPECT_EQ(private_key.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(private_key, StatusIs(absl::StatusCode::kInvalidArgument));
     absl::StatusOr<PublicKey> public_key =
         PublicKey::FromPem(public_pem, "kid", other);
-    EXPECT_EQ(public_key.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(public_key, StatusIs(absl::StatusCode::kInvalidArgument));
   }
 }
 
@@ -181,18 +187,20 @@ TEST_P(KeyAlgorithmTest, PublicPemImports) {
   const PrivateKey& key = KeyFor(GetParam());
   absl::StatusOr<PublicKey> public_key =
       PublicKey::FromPem(PublicPem(key), "pem-kid", GetParam());
-  ASSERT_TRUE(public_key.ok()) << public_key.status();
+  ASSERT_THAT(public_key, IsOk());
   EXPECT_EQ(public_key->kid(), "pem-kid");
   absl::StatusOr<std::string> signature = key.Sign("message");
-  ASSERT_TRUE(signature.ok());
-  EXPECT_TRUE(public_key->VerifySignature("message", *signature).ok());
+  ASSERT_THAT(signature, IsOk());
+  EXPECT_THAT(public_key->VerifySignature("message", *signature), IsOk());
 }
 
 TEST_P(KeyAlgorithmTest, PemOfTheWrongKindIsRejected) {
   const PrivateKey& key = KeyFor(GetParam());
-  EXPECT_FALSE(PublicKey::FromPem(key.ToPem().value(), "kid", GetParam()).ok())
+  EXPECT_THAT(PublicKey::FromPem(key.ToPem().value(), "kid", GetParam()),
+              Not(IsOk()))
       << "a private key PEM is not a public key PEM";
-  EXPECT_FALSE(PrivateKey::FromPem(PublicPem(key), "kid", GetParam()).ok())
+  EXPECT_THAT(PrivateKey::FromPem(PublicPem(key), "kid", GetParam()),
+              Not(IsOk()))
       << "a public key PEM is not a private key PEM";
 }
 
@@ -204,14 +212,14 @@ TEST_P(KeyAlgorithmTest, JwkRoundTrip) {
   EXPECT_EQ(jwk.use, "sig");
 
   absl::StatusOr<PublicKey> imported = PublicKey::FromJwk(jwk);
-  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_THAT(imported, IsOk());
   EXPECT_TRUE(SameJwk(imported->ToJwk(), jwk));
   absl::StatusOr<std::string> signature = key.Sign("message");
-  ASSERT_TRUE(signature.ok());
-  EXPECT_TRUE(imported->VerifySignature("message", *signature).ok());
+  ASSERT_THAT(signature, IsOk());
+  EXPECT_THAT(imported->VerifySignature("message", *signature), IsOk());
 
   absl::StatusOr<Jwk> reparsed = ParseJwk(JwkToJson(jwk));
-  ASSERT_TRUE(reparsed.ok()) << reparsed.status();
+  ASSERT_THAT(reparsed, IsOk());
   EXPECT_TRUE(SameJwk(*reparsed, jwk));
 }
 
@@ -227,13 +235,11 @@ TEST(KeyTest, JwkExportHasOnlyPublicMembers) {
 }
 
 TEST(KeyTest, EmptyKidIsRejectedForSigningKeys) {
-  EXPECT_EQ(PrivateKey::Generate(Algorithm::kES256, "").status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(PrivateKey::FromPem(KeyFor(Algorithm::kES256).ToPem().value(), "",
-                                Algorithm::kES256)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PrivateKey::Generate(Algorithm::kES256, ""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(PrivateKey::FromPem(KeyFor(Algorithm::kES256).ToPem().value(), "",
+                                  Algorithm::kES256),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(KeyTest, GarbagePemIsRejected) {
@@ -242,8 +248,9 @@ TEST(KeyTest, GarbagePemIsRejected) {
         "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
         "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"}) {
     SCOPED_TRACE(pem);
-    EXPECT_FALSE(PrivateKey::FromPem(pem, "kid", Algorithm::kES256).ok());
-    EXPECT_FALSE(PublicKey::FromPem(pem, "kid", Algorithm::kES256).ok());
+    EXPECT_THAT(PrivateKey::FromPem(pem, "kid", Algorithm::kES256),
+                Not(IsOk()));
+    EXPECT_THAT(PublicKey::FromPem(pem, "kid", Algorithm::kES256), Not(IsOk()));
   }
 }
 
@@ -252,7 +259,7 @@ TEST(KeyTest, GarbagePemIsRejected) {
 TEST(KeyTest, Es256SignatureRangeChecks) {
   const PrivateKey& key = KeyFor(Algorithm::kES256);
   absl::StatusOr<std::string> signature = key.Sign("message");
-  ASSERT_TRUE(signature.ok());
+  ASSERT_THAT(signature, IsOk());
   const std::string r = signature->substr(0, 32);
   const std::string s = signature->substr(32);
   const std::string zero(32, '\0');
@@ -387,11 +394,10 @@ TEST(KeyTest, HostileJwksAreRejected) {
   for (const HostileJwk& c : cases) {
     SCOPED_TRACE(c.name);
     Jwk jwk = KeyFor(c.base).public_key().ToJwk();
-    ASSERT_TRUE(PublicKey::FromJwk(jwk).ok()) << "the base key must import";
+    ASSERT_THAT(PublicKey::FromJwk(jwk), IsOk()) << "the base key must import";
     c.mutate(jwk);
     absl::StatusOr<PublicKey> key = PublicKey::FromJwk(jwk);
-    EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument)
-        << key.status();
+    EXPECT_THAT(key, StatusIs(absl::StatusCode::kInvalidArgument));
   }
 }
 
@@ -400,7 +406,7 @@ TEST(KeyTest, JwkWithoutKidImportsForSingleKeyUse) {
   jwk.kid.clear();
   jwk.use.clear();
   absl::StatusOr<PublicKey> key = PublicKey::FromJwk(jwk);
-  ASSERT_TRUE(key.ok()) << key.status();
+  ASSERT_THAT(key, IsOk());
   EXPECT_TRUE(key->kid().empty());
 }
 

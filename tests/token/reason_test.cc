@@ -4,11 +4,17 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/cord.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "token/algorithm.h"
 
 namespace sigil::token {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
+using ::testing::Not;
 
 struct ReasonCase {
   Reason reason;
@@ -64,8 +70,7 @@ TEST(ReasonTest, VerdictErrorCarriesReason) {
     if (c.reason == Reason::kValid) continue;
     SCOPED_TRACE(c.name);
     absl::Status status = VerdictError(c.reason, "some message");
-    EXPECT_EQ(status.code(), c.code);
-    EXPECT_EQ(status.message(), "some message");
+    EXPECT_THAT(status, StatusIs(c.code, "some message"));
     EXPECT_EQ(ReasonOf(status), c.reason);
   }
 }
@@ -80,7 +85,7 @@ TEST(ReasonTest, VerdictErrorSurvivesCopyAndWrapping) {
 
 TEST(ReasonTest, VerdictErrorForValidFailsClosed) {
   absl::Status status = VerdictError(Reason::kValid, "oops");
-  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status, Not(IsOk()));
   EXPECT_EQ(ReasonOf(status), Reason::kMalformed);
 }
 
@@ -125,7 +130,7 @@ TEST(AlgorithmTest, ParsesExactNames) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     absl::StatusOr<Algorithm> alg = ParseAlgorithm(c.name);
-    ASSERT_TRUE(alg.ok()) << alg.status();
+    ASSERT_THAT(alg, IsOk());
     EXPECT_EQ(*alg, c.alg);
     EXPECT_EQ(AlgorithmName(c.alg), c.name);
   }
@@ -148,8 +153,7 @@ TEST(AlgorithmTest, RejectsEverythingElse) {
   for (const std::string& name : cases) {
     SCOPED_TRACE("alg \"" + name + "\"");
     absl::StatusOr<Algorithm> alg = ParseAlgorithm(name);
-    EXPECT_FALSE(alg.ok());
-    EXPECT_EQ(alg.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_THAT(alg, StatusIs(absl::StatusCode::kUnauthenticated));
     EXPECT_EQ(ReasonOf(alg.status()), Reason::kUnsupportedAlgorithm);
   }
 }

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "token/algorithm.h"
 #include "token/base64url.h"
 #include "token/json.h"
@@ -24,6 +25,10 @@
 
 namespace sigil::token {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
+using ::testing::Not;
 
 struct VectorFile {
   std::string name;
@@ -39,7 +44,7 @@ VectorFile Load(absl::string_view relative) {
   EXPECT_FALSE(text.empty()) << "cannot read " << path;
   // The files run to a few megabytes and nest about six levels deep.
   absl::StatusOr<JsonValue> doc = ParseJson(text, {text.size(), 16});
-  EXPECT_TRUE(doc.ok()) << relative << ": " << doc.status();
+  EXPECT_THAT(doc, IsOk()) << relative;
   return {std::string(relative), doc.ok() ? *std::move(doc) : JsonValue()};
 }
 
@@ -82,7 +87,7 @@ struct Tally {
              {"quirks_rejected", quirks_rejected},
              {"acceptable_accepted", acceptable_accepted},
              {"acceptable_rejected", acceptable_rejected}}) {
-      testing::Test::RecordProperty(absl::StrCat(prefix, "_", name), value);
+      ::testing::Test::RecordProperty(absl::StrCat(prefix, "_", name), value);
     }
   }
 };
@@ -103,11 +108,11 @@ constexpr RawFile kRawFiles[] = {
 
 void PrintTo(const RawFile& file, std::ostream* os) { *os << file.file; }
 
-class WycheproofSignatureTest : public testing::TestWithParam<RawFile> {};
+class WycheproofSignatureTest : public ::testing::TestWithParam<RawFile> {};
 
 INSTANTIATE_TEST_SUITE_P(All, WycheproofSignatureTest,
-                         testing::ValuesIn(kRawFiles),
-                         [](const testing::TestParamInfo<RawFile>& info) {
+                         ::testing::ValuesIn(kRawFiles),
+                         [](const ::testing::TestParamInfo<RawFile>& info) {
                            return std::string(AlgorithmName(info.param.alg));
                          });
 
@@ -121,16 +126,16 @@ TEST_P(WycheproofSignatureTest, VerifySignature) {
     std::vector<std::pair<std::string, PublicKey>> keys;
     absl::StatusOr<PublicKey> from_pem = PublicKey::FromPem(
         StringMember(group, "publicKeyPem"), "wycheproof", param.alg);
-    ASSERT_TRUE(from_pem.ok()) << vectors.name << ": " << from_pem.status();
+    ASSERT_THAT(from_pem, IsOk()) << vectors.name;
     keys.emplace_back("pem", *from_pem);
     if (const JsonValue* jwk_json = group.Find(param.jwk_member);
         jwk_json != nullptr) {
       absl::StatusOr<Jwk> jwk = JwkFromJson(*jwk_json);
-      ASSERT_TRUE(jwk.ok()) << vectors.name << ": " << jwk.status();
+      ASSERT_THAT(jwk, IsOk()) << vectors.name;
       // These JWKs omit "alg"; the file fixes the algorithm.
       if (jwk->alg.empty()) jwk->alg = std::string(AlgorithmName(param.alg));
       absl::StatusOr<PublicKey> from_jwk = PublicKey::FromJwk(*jwk);
-      ASSERT_TRUE(from_jwk.ok()) << vectors.name << ": " << from_jwk.status();
+      ASSERT_THAT(from_jwk, IsOk()) << vectors.name;
       keys.emplace_back("jwk", *from_jwk);
     }
 
@@ -150,10 +155,10 @@ TEST_P(WycheproofSignatureTest, VerifySignature) {
           EXPECT_EQ(ReasonOf(status), Reason::kBadSignature) << status;
         }
         if (result == "valid") {
-          EXPECT_TRUE(status.ok()) << status;
+          EXPECT_THAT(status, IsOk());
           tally.valid_accepted += status.ok();
         } else if (result == "invalid") {
-          EXPECT_FALSE(status.ok());
+          EXPECT_THAT(status, Not(IsOk()));
           tally.invalid_rejected += !status.ok();
         } else {
           ASSERT_EQ(result, "acceptable");
@@ -242,23 +247,23 @@ TEST(WycheproofJwsTest, JsonWebSignature) {
       absl::Status status =
           key.ok() ? VerifyJwsCompact(token, *key).status() : key.status();
       if (key.ok() && !status.ok()) {
-        EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << status;
+        EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnauthenticated));
       }
       const std::string result = StringMember(test, "result");
       const bool supported =
           key_supported && SigilSupportsTokenAlgorithm(token);
       if (kQuirks.count(tc_id) > 0) {
-        EXPECT_FALSE(status.ok()) << kQuirks.at(tc_id);
+        EXPECT_THAT(status, Not(IsOk())) << kQuirks.at(tc_id);
         tally.quirks_rejected += !status.ok();
       } else if (result == "valid" && supported) {
-        EXPECT_TRUE(status.ok()) << status;
+        EXPECT_THAT(status, IsOk());
         tally.valid_accepted += status.ok();
       } else if (result == "valid") {
-        EXPECT_FALSE(status.ok()) << "valid, but with an algorithm or key "
-                                     "Sigil does not implement";
+        EXPECT_THAT(status, Not(IsOk()))
+            << "valid, but with an algorithm or key Sigil does not implement";
         tally.unsupported_rejected += !status.ok();
       } else if (result == "invalid") {
-        EXPECT_FALSE(status.ok());
+        EXPECT_THAT(status, Not(IsOk()));
         tally.invalid_rejected += !status.ok();
       } else {
         ASSERT_EQ(result, "acceptable");

@@ -16,13 +16,17 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sigil/v1/identity.grpc.pb.h"
+#include "tests/testing/status_matchers.h"
 #include "token/jwt.h"
 
 namespace sigil::wire {
 namespace {
 
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 using sigil::v1::Identity;
 using sigil::v1::VerifyRequest;
 using sigil::v1::VerifyResponse;
@@ -153,7 +157,7 @@ class GrpcServerTest : public ::testing::Test {
   void Start(const GrpcServerLimits& limits = GrpcServerLimits()) {
     absl::StatusOr<StartedServer> started = StartGrpcServer(
         "127.0.0.1:0", &service_, grpc::InsecureServerCredentials(), limits);
-    ASSERT_TRUE(started.ok()) << started.status();
+    ASSERT_THAT(started, IsOk());
     server_ = std::move(started->server);
     port_ = started->port;
     stub_ = Identity::NewStub(NewConnection(port_));
@@ -224,11 +228,9 @@ TEST(GrpcServerLimitsTest, NonPositiveLimitsAreRefused) {
     SCOPED_TRACE(c.name);
     GrpcServerLimits limits;
     c.mutate(limits);
-    EXPECT_EQ(StartGrpcServer("127.0.0.1:0", &service,
-                              grpc::InsecureServerCredentials(), limits)
-                  .status()
-                  .code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(StartGrpcServer("127.0.0.1:0", &service,
+                                grpc::InsecureServerCredentials(), limits),
+                StatusIs(absl::StatusCode::kInvalidArgument));
   }
 }
 
@@ -236,12 +238,12 @@ TEST_F(GrpcServerTest, OversizedRequestIsResourceExhaustedAndServingGoesOn) {
   Start();
   const int limit = GrpcServerLimits().max_receive_message_bytes;
   // The token field's tag and length take a few bytes of the message.
-  EXPECT_TRUE(Echo(*stub_, Repeat('a', limit - 16)).ok());
+  EXPECT_THAT(Echo(*stub_, Repeat('a', limit - 16)), IsOk());
   for (size_t size : {size_t(limit) + 1, size_t{1} << 20, size_t{16} << 20}) {
     SCOPED_TRACE(absl::StrCat(size, " byte token"));
     EXPECT_EQ(Echo(*stub_, Repeat('a', size)).error_code(),
               grpc::StatusCode::RESOURCE_EXHAUSTED);
-    EXPECT_TRUE(Echo(*stub_, "after").ok());
+    EXPECT_THAT(Echo(*stub_, "after"), IsOk());
   }
 }
 
@@ -252,7 +254,7 @@ TEST_F(GrpcServerTest, OversizedMetadataIsRefusedAndServingGoesOn) {
     auto context = Context();
     context->AddMetadata("authorization",
                          absl::StrCat("Bearer ", Repeat('t', 8 * 1024)));
-    EXPECT_TRUE(Echo(*stub_, "bearer", context.get()).ok());
+    EXPECT_THAT(Echo(*stub_, "bearer", context.get()), IsOk());
   }
   for (size_t size : {size_t(limit) + 1, size_t{256} << 10}) {
     SCOPED_TRACE(absl::StrCat(size, " bytes of metadata"));
@@ -263,7 +265,8 @@ TEST_F(GrpcServerTest, OversizedMetadataIsRefusedAndServingGoesOn) {
         << status.error_message();
     // gRPC may also close the connection that sent it (a call racing the
     // close fails UNAVAILABLE); a new connection is served.
-    EXPECT_TRUE(Echo(*Identity::NewStub(NewConnection(port_)), "after").ok());
+    EXPECT_THAT(Echo(*Identity::NewStub(NewConnection(port_)), "after"),
+                IsOk());
   }
 }
 
@@ -283,13 +286,13 @@ TEST_F(GrpcServerTest, StreamsBeyondTheCapWaitAndOtherConnectionsAreServed) {
   EXPECT_EQ(service_.entered(), 2);
 
   auto other = Identity::NewStub(NewConnection(port_));
-  EXPECT_TRUE(Echo(*other, "other connection").ok());
+  EXPECT_THAT(Echo(*other, "other connection"), IsOk());
 
   service_.Release();
   for (const grpc::Status& status : blocked.Join()) {
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_THAT(status, IsOk());
   }
-  EXPECT_TRUE(Echo(*stub_, "after").ok());
+  EXPECT_THAT(Echo(*stub_, "after"), IsOk());
 }
 
 TEST_F(GrpcServerTest, ThreadExhaustionAnswersResourceExhaustedAtOnce) {
@@ -322,7 +325,7 @@ TEST_F(GrpcServerTest, ThreadExhaustionAnswersResourceExhaustedAtOnce) {
     }
   }
   EXPECT_EQ(ok, service_.entered());
-  EXPECT_TRUE(Echo(*stub_, "after").ok());
+  EXPECT_THAT(Echo(*stub_, "after"), IsOk());
 }
 
 TEST_F(GrpcServerTest, ExpiredDeadlineIsDeadlineExceeded) {
@@ -332,7 +335,7 @@ TEST_F(GrpcServerTest, ExpiredDeadlineIsDeadlineExceeded) {
   EXPECT_EQ(Echo(*stub_, kBlock, context.get()).error_code(),
             grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_EQ(service_.entered(), 0);
-  EXPECT_TRUE(Echo(*stub_, "after").ok());
+  EXPECT_THAT(Echo(*stub_, "after"), IsOk());
 }
 
 TEST_F(GrpcServerTest, DeadlineReachedInTheHandlerIsObserved) {
@@ -341,7 +344,7 @@ TEST_F(GrpcServerTest, DeadlineReachedInTheHandlerIsObserved) {
       Echo(*stub_, kBlock, Context(absl::Milliseconds(500)).get()).error_code(),
       grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(service_.AwaitCancelled(1));
-  EXPECT_TRUE(Echo(*stub_, "after").ok());
+  EXPECT_THAT(Echo(*stub_, "after"), IsOk());
 }
 
 TEST_F(GrpcServerTest, CancelledCallIsObserved) {
@@ -354,7 +357,7 @@ TEST_F(GrpcServerTest, CancelledCallIsObserved) {
   call.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(service_.AwaitCancelled(1));
-  EXPECT_TRUE(Echo(*stub_, "after").ok());
+  EXPECT_THAT(Echo(*stub_, "after"), IsOk());
 }
 
 TEST_F(GrpcServerTest, ClientPingingTooOftenIsDisconnected) {
@@ -369,7 +372,7 @@ TEST_F(GrpcServerTest, ClientPingingTooOftenIsDisconnected) {
   const grpc::Status status = Echo(*abusive, kBlock);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << status.error_message();
-  EXPECT_TRUE(Echo(*stub_, "other connection").ok());
+  EXPECT_THAT(Echo(*stub_, "other connection"), IsOk());
 }
 
 }  // namespace

@@ -2,11 +2,17 @@
 
 #include <string>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
 namespace sigil::wire {
 namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
+using ::testing::Not;
 
 TEST(TlsTest, OnlyUnixSocketsAndLoopbackAreLocal) {
   struct Case {
@@ -51,15 +57,13 @@ TEST(TlsTest, UnusableFilesAreNamed) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     auto credentials = ServerCredentialsFor(c.files);
-    ASSERT_FALSE(credentials.ok());
-    EXPECT_EQ(credentials.status().code(),
-              absl::StatusCode::kFailedPrecondition);
+    ASSERT_THAT(credentials, StatusIs(absl::StatusCode::kFailedPrecondition));
     EXPECT_NE(credentials.status().message().find(c.error), std::string::npos)
         << credentials.status();
   }
-  EXPECT_TRUE(ServerCredentialsFor({}).ok());
-  EXPECT_TRUE(ChannelCredentialsFor({}).ok());
-  EXPECT_FALSE(ChannelCredentialsFor({"", "", missing}).ok());
+  EXPECT_THAT(ServerCredentialsFor({}), IsOk());
+  EXPECT_THAT(ChannelCredentialsFor({}), IsOk());
+  EXPECT_THAT(ChannelCredentialsFor({"", "", missing}), Not(IsOk()));
 }
 
 }  // namespace

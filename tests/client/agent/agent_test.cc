@@ -5,9 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/agent/agent_server.h"
+#include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::server {
 namespace {
@@ -15,6 +17,7 @@ namespace {
 using client::agent::AgentOptions;
 using client::agent::AgentServer;
 using grpc::health::v1::HealthCheckResponse;
+using ::sigil::testing::IsOk;
 
 class AgentTest : public ServiceTest {
  protected:
@@ -31,7 +34,7 @@ class AgentTest : public ServiceTest {
         grpc::CreateChannel(options_.listen,
                             grpc::InsecureChannelCredentials()),
         agent_options);
-    ASSERT_TRUE(agent.ok()) << agent.status();
+    ASSERT_THAT(agent, IsOk());
     agent_ = *std::move(agent);
     agent_channel_ =
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", agent_->port()),
@@ -94,18 +97,18 @@ class AgentTest : public ServiceTest {
 TEST_F(AgentTest, VerifiesLocallyAndForwardsLogouts) {
   const std::string a = Login("u", {"A"}).access_token();
   sigil::v1::VerifyResponse response;
-  ASSERT_TRUE(AgentVerify(a, "A", &response).ok());
+  ASSERT_THAT(AgentVerify(a, "A", &response), IsOk());
   EXPECT_EQ(Outcome(response), "OK VALID");
   EXPECT_EQ(response.claims().subject(), "u");
-  ASSERT_TRUE(AgentVerify(a, "", &response).ok());
+  ASSERT_THAT(AgentVerify(a, "", &response), IsOk());
   EXPECT_EQ(Outcome(response), "OK VALID");
 
   sigil::v1::LogoutFromSystemRequest logout;
   logout.set_subject("u");
   logout.set_system("A");
   sigil::v1::LogoutResponse out;
-  ASSERT_TRUE(
-      agent_stub_->LogoutFromSystem(Context().get(), logout, &out).ok());
+  ASSERT_THAT(agent_stub_->LogoutFromSystem(Context().get(), logout, &out),
+              IsOk());
   EXPECT_EQ(AwaitOutcome(a, "UNAUTHENTICATED LOGGED_OUT"),
             "UNAUTHENTICATED LOGGED_OUT");
 }
@@ -115,9 +118,10 @@ TEST_F(AgentTest, ForwardsRefreshAndItsReuseDetection) {
   sigil::v1::RefreshRequest request;
   request.set_refresh_token(login.refresh_token());
   sigil::v1::IssueResponse refreshed;
-  ASSERT_TRUE(agent_stub_->Refresh(Context().get(), request, &refreshed).ok());
+  ASSERT_THAT(agent_stub_->Refresh(Context().get(), request, &refreshed),
+              IsOk());
   sigil::v1::VerifyResponse response;
-  ASSERT_TRUE(AgentVerify(refreshed.access_token(), "A", &response).ok());
+  ASSERT_THAT(AgentVerify(refreshed.access_token(), "A", &response), IsOk());
   EXPECT_EQ(Outcome(response), "OK VALID");
 
   clock_.Advance(options_.authority.refresh_grace + absl::Seconds(1));
@@ -133,8 +137,8 @@ TEST_F(AgentTest, ForwardsRefreshAndItsReuseDetection) {
 
 TEST_F(AgentTest, RejectsTokensAndRequestsForOtherSystems) {
   sigil::v1::VerifyResponse response;
-  ASSERT_TRUE(
-      AgentVerify(Login("u", {"B"}).access_token(), "A", &response).ok());
+  ASSERT_THAT(AgentVerify(Login("u", {"B"}).access_token(), "A", &response),
+              IsOk());
   EXPECT_EQ(Outcome(response), "UNAUTHENTICATED WRONG_AUDIENCE");
   EXPECT_EQ(AgentVerify(Login("u", {"B"}).access_token(), "B", &response)
                 .error_code(),
@@ -143,14 +147,12 @@ TEST_F(AgentTest, RejectsTokensAndRequestsForOtherSystems) {
 
 TEST_F(AgentTest, ServesTheAuthoritysKeySet) {
   sigil::v1::GetJwksResponse from_agent, from_authority;
-  ASSERT_TRUE(
-      agent_stub_
-          ->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &from_agent)
-          .ok());
-  ASSERT_TRUE(stub_
-                  ->GetJwks(Context().get(), sigil::v1::GetJwksRequest(),
-                            &from_authority)
-                  .ok());
+  ASSERT_THAT(agent_stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(),
+                                   &from_agent),
+              IsOk());
+  ASSERT_THAT(stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(),
+                             &from_authority),
+              IsOk());
   EXPECT_EQ(from_agent.jwks_json(), from_authority.jwks_json());
 }
 
@@ -159,32 +161,30 @@ TEST_F(AgentTest, VerifiesTokensOfRotatedKeys) {
   for (int rotation = 1; rotation <= 2; ++rotation) {
     SCOPED_TRACE(absl::StrCat("rotation ", rotation));
     sigil::v1::KeysResponse keys;
-    ASSERT_TRUE(
-        stub_
-            ->RotateKeys(Context().get(), sigil::v1::RotateKeysRequest(), &keys)
-            .ok());
+    ASSERT_THAT(stub_->RotateKeys(Context().get(),
+                                  sigil::v1::RotateKeysRequest(), &keys),
+                IsOk());
     // The agent serves the key set its SDK holds: once it names the new
     // version, the SDK has the upcoming key. The fake clock stands still,
     // so an unknown kid could not refetch it.
     sigil::v1::GetJwksResponse authority, agent;
-    ASSERT_TRUE(
-        stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &authority)
-            .ok());
+    ASSERT_THAT(stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(),
+                               &authority),
+                IsOk());
     const absl::Time give_up = absl::Now() + absl::Seconds(10);
     do {
-      ASSERT_TRUE(
-          agent_stub_
-              ->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &agent)
-              .ok());
+      ASSERT_THAT(agent_stub_->GetJwks(Context().get(),
+                                       sigil::v1::GetJwksRequest(), &agent),
+                  IsOk());
     } while (agent.key_set_version() != authority.key_set_version() &&
              absl::Now() < give_up);
     EXPECT_EQ(agent.jwks_json(), authority.jwks_json());
 
     sigil::v1::VerifyResponse response;
-    ASSERT_TRUE(
-        AgentVerify(Login("u", {"A"}).access_token(), "A", &response).ok());
+    ASSERT_THAT(AgentVerify(Login("u", {"A"}).access_token(), "A", &response),
+                IsOk());
     EXPECT_EQ(Outcome(response), "OK VALID");
-    ASSERT_TRUE(AgentVerify(before, "A", &response).ok());
+    ASSERT_THAT(AgentVerify(before, "A", &response), IsOk());
     EXPECT_EQ(Outcome(response), "OK VALID");
   }
 }

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "token/clock.h"
 #include "token/json.h"
@@ -24,6 +25,8 @@
 namespace sigil::server::auth {
 namespace {
 
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -67,7 +70,7 @@ class AuditLogTest : public ::testing::Test {
  protected:
   std::unique_ptr<AuditLog> Open() {
     auto log = AuditLog::Open(path_, &clock_);
-    EXPECT_TRUE(log.ok()) << log.status();
+    EXPECT_THAT(log, IsOk());
     return log.ok() ? *std::move(log) : nullptr;
   }
 
@@ -86,7 +89,7 @@ TEST_F(AuditLogTest, OneLinePerEventWithItsFields) {
   issue.systems = {"A", "B"};
   issue.session_id = "s-1";
   issue.token_id = "t-1";
-  ASSERT_TRUE(log->Record(issue).ok());
+  ASSERT_THAT(log->Record(issue), IsOk());
 
   clock_.Advance(absl::Microseconds(1));
   AuditEvent denied;
@@ -95,13 +98,13 @@ TEST_F(AuditLogTest, OneLinePerEventWithItsFields) {
   denied.subject = "alice";
   denied.systems = {"A"};
   denied.result = absl::PermissionDeniedError("no system grant for \"A\"");
-  ASSERT_TRUE(log->Record(denied).ok());
+  ASSERT_THAT(log->Record(denied), IsOk());
 
   clock_.Advance(absl::Seconds(1));
   AuditEvent rotate;
   rotate.principal = "spiffe://example.org/admin";
   rotate.action = AuditAction::kRotateKeys;
-  ASSERT_TRUE(log->Record(rotate).ok());
+  ASSERT_THAT(log->Record(rotate), IsOk());
 
   const std::vector<std::string> lines = Lines(path_);
   ASSERT_EQ(lines.size(), 3u);
@@ -112,7 +115,7 @@ TEST_F(AuditLogTest, OneLinePerEventWithItsFields) {
             "\"session_id\":\"s-1\",\"token_id\":\"t-1\",\"result\":\"OK\"}");
 
   auto second = Parse(lines[1]);
-  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_THAT(second, IsOk());
   EXPECT_THAT(Names(*second),
               ElementsAre("time", "principal", "action", "subject", "systems",
                           "result", "message"));
@@ -122,7 +125,7 @@ TEST_F(AuditLogTest, OneLinePerEventWithItsFields) {
   EXPECT_EQ(StringField(*second, "message"), "no system grant for \"A\"");
 
   auto third = Parse(lines[2]);
-  ASSERT_TRUE(third.ok()) << third.status();
+  ASSERT_THAT(third, IsOk());
   EXPECT_THAT(Names(*third), ElementsAre("time", "principal", "action",
                                          "subject", "systems", "result"));
   EXPECT_EQ(StringField(*third, "time"), "2024-05-01T12:00:01.123457Z");
@@ -145,14 +148,14 @@ TEST_F(AuditLogTest, EveryActionHasItsRpcName) {
   for (const auto& [action, name] : actions) {
     AuditEvent event;
     event.action = action;
-    ASSERT_TRUE(log->Record(event).ok());
+    ASSERT_THAT(log->Record(event), IsOk());
   }
   const std::vector<std::string> lines = Lines(path_);
   ASSERT_EQ(lines.size(), actions.size());
   for (size_t i = 0; i < lines.size(); ++i) {
     SCOPED_TRACE(actions[i].second);
     auto parsed = Parse(lines[i]);
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    ASSERT_THAT(parsed, IsOk());
     EXPECT_EQ(StringField(*parsed, "action"), actions[i].second);
   }
 }
@@ -192,7 +195,7 @@ TEST_F(AuditLogTest, HostileSubjectsStayOnOneParseableLine) {
     event.subject = c.subject;
     event.systems = {c.subject};
     event.result = absl::InvalidArgumentError(c.subject);
-    ASSERT_TRUE(log->Record(event).ok());
+    ASSERT_THAT(log->Record(event), IsOk());
   }
   const std::vector<std::string> lines = Lines(path_);
   ASSERT_EQ(lines.size(), cases.size());
@@ -200,7 +203,7 @@ TEST_F(AuditLogTest, HostileSubjectsStayOnOneParseableLine) {
     const HostileCase& c = cases[i];
     SCOPED_TRACE(absl::StrCat(c.name, ": ", absl::CHexEscape(lines[i])));
     auto parsed = Parse(lines[i]);
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    ASSERT_THAT(parsed, IsOk());
     EXPECT_EQ(StringField(*parsed, "subject"), c.parsed_back);
     EXPECT_EQ(StringField(*parsed, "principal"), c.parsed_back);
     EXPECT_EQ(StringField(*parsed, "message"), c.parsed_back);
@@ -217,7 +220,7 @@ TEST_F(AuditLogTest, NulIsEscaped) {
   ASSERT_NE(log, nullptr);
   AuditEvent event;
   event.subject = std::string("a\0b", 3);
-  ASSERT_TRUE(log->Record(event).ok());
+  ASSERT_THAT(log->Record(event), IsOk());
   const std::vector<std::string> lines = Lines(path_);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_THAT(lines[0], HasSubstr("\"subject\":\"a\\u0000b\""));
@@ -237,7 +240,7 @@ TEST_F(AuditLogTest, ConcurrentWritersNeverInterleaveLines) {
         // Long enough that a torn write would show.
         event.subject = absl::StrCat(t, "-", i, "-", std::string(5000, 'x'));
         event.systems = {absl::StrCat("system-", t)};
-        EXPECT_TRUE(log->Record(event).ok());
+        EXPECT_THAT(log->Record(event), IsOk());
       }
     });
   }
@@ -248,7 +251,7 @@ TEST_F(AuditLogTest, ConcurrentWritersNeverInterleaveLines) {
   std::set<std::string> subjects;
   for (const std::string& line : lines) {
     auto parsed = Parse(line);
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    ASSERT_THAT(parsed, IsOk());
     subjects.insert(StringField(*parsed, "subject"));
   }
   EXPECT_EQ(subjects.size(), lines.size());
@@ -258,7 +261,7 @@ TEST_F(AuditLogTest, CreatesTheFileOwnerOnlyAndAppends) {
   {
     auto log = Open();
     ASSERT_NE(log, nullptr);
-    ASSERT_TRUE(log->Record(AuditEvent{}).ok());
+    ASSERT_THAT(log->Record(AuditEvent{}), IsOk());
   }
   struct stat info;
   ASSERT_EQ(stat(path_.c_str(), &info), 0);
@@ -266,7 +269,7 @@ TEST_F(AuditLogTest, CreatesTheFileOwnerOnlyAndAppends) {
 
   auto reopened = Open();
   ASSERT_NE(reopened, nullptr);
-  ASSERT_TRUE(reopened->Record(AuditEvent{}).ok());
+  ASSERT_THAT(reopened->Record(AuditEvent{}), IsOk());
   EXPECT_EQ(Lines(path_).size(), 2u);
 }
 
@@ -285,10 +288,10 @@ TEST_F(AuditLogTest, DashIsStandardOutput) {
   }
   dup2(saved, STDOUT_FILENO);
   close(saved);
-  ASSERT_TRUE(recorded.ok()) << recorded;
+  ASSERT_THAT(recorded, IsOk());
   const std::vector<std::string> lines = Lines(captured);
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_TRUE(Parse(lines[0]).ok()) << lines[0];
+  EXPECT_THAT(Parse(lines[0]), IsOk()) << lines[0];
   // The log did not close standard output.
   EXPECT_NE(fcntl(STDOUT_FILENO, F_GETFD), -1);
 }
@@ -298,17 +301,16 @@ TEST(AuditLogErrorsTest, OpenNamesThePath) {
   testing::TempDir dir;
   const std::string path = dir.Sub("missing-dir/audit.log");
   auto log = AuditLog::Open(path, &clock);
-  ASSERT_FALSE(log.ok());
-  EXPECT_EQ(log.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_THAT(log, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(std::string(log.status().message()), HasSubstr(path));
 }
 
 TEST(AuditLogErrorsTest, AFailedWriteIsReportedNotSwallowed) {
   token::FakeClock clock(kStart);
   auto log = AuditLog::Open("/dev/full", &clock);
-  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_THAT(log, IsOk());
   const absl::Status status = (*log)->Record(AuditEvent{});
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(status.message()), HasSubstr("/dev/full"));
 }
 

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_pki.h"
 
@@ -23,6 +24,7 @@ namespace {
 
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
+using ::sigil::testing::IsOk;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
@@ -78,14 +80,14 @@ class CallerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto ca = testing::TestPki::Create(dir_.path(), "trusted");
-    ASSERT_TRUE(ca.ok()) << ca.status();
+    ASSERT_THAT(ca, IsOk());
     ca_ = std::make_unique<testing::TestPki>(*std::move(ca));
     auto other = testing::TestPki::Create(dir_.path(), "other");
-    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_THAT(other, IsOk());
     other_ca_ = std::make_unique<testing::TestPki>(*std::move(other));
 
     auto server_cert = ca_->IssueServer("server");
-    ASSERT_TRUE(server_cert.ok()) << server_cert.status();
+    ASSERT_THAT(server_cert, IsOk());
     grpc::SslServerCredentialsOptions options(
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     options.pem_root_certs = ca_->ca_cert_pem();
@@ -153,10 +155,10 @@ TEST_F(CallerTest, IdentitiesAreTheUriAndDnsSansNeverTheCn) {
     const IdentityCase& c = cases[i];
     SCOPED_TRACE(c.name);
     auto client = ca_->IssueClient("client" + std::to_string(i), c.names);
-    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_THAT(client, IsOk());
     const grpc::Status status =
         CallCheck(Target(), ClientCredentials(&*client));
-    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_THAT(status, IsOk());
     const std::vector<Caller> callers = service_.TakeCallers();
     ASSERT_EQ(callers.size(), 1u);
     EXPECT_THAT(callers[0].identities, ElementsAreArray(c.identities));
@@ -166,9 +168,9 @@ TEST_F(CallerTest, IdentitiesAreTheUriAndDnsSansNeverTheCn) {
 
 TEST_F(CallerTest, ACertificateWithOnlyACnIsUnauthenticated) {
   auto client = ca_->IssueClient("cn-only", {"spiffe://example.org/admin"});
-  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_THAT(client, IsOk());
   const grpc::Status status = CallCheck(Target(), ClientCredentials(&*client));
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_THAT(status, IsOk());
   const std::vector<Caller> callers = service_.TakeCallers();
   ASSERT_EQ(callers.size(), 1u);
   EXPECT_THAT(callers[0].identities, IsEmpty());
@@ -179,7 +181,7 @@ TEST_F(CallerTest, ACertificateWithOnlyACnIsUnauthenticated) {
 TEST_F(CallerTest, HandshakeRefusesAForeignCaOrNoCertificate) {
   auto foreign = other_ca_->IssueClient(
       "foreign", {"admin", {"spiffe://example.org/admin"}, {}});
-  ASSERT_TRUE(foreign.ok()) << foreign.status();
+  ASSERT_THAT(foreign, IsOk());
   struct RefusedCase {
     std::string name;
     const testing::IssuedCert* client;
@@ -199,12 +201,12 @@ TEST_F(CallerTest, HandshakeRefusesAForeignCaOrNoCertificate) {
 TEST_F(CallerTest, TheServerCertificateNamesLocalhostAndLoopback) {
   auto client = ca_->IssueClient(
       "client", {"client", {"spiffe://example.org/system/A"}, {}});
-  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_THAT(client, IsOk());
   for (const std::string host : {"127.0.0.1", "localhost"}) {
     SCOPED_TRACE(host);
     const grpc::Status status =
         CallCheck(Target(host), ClientCredentials(&*client));
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_THAT(status, IsOk());
   }
 }
 
@@ -216,7 +218,7 @@ TEST(CallerOfInsecureTest, APlaintextPeerIsUnauthenticated) {
   const grpc::Status status = CallCheck("127.0.0.1:" + std::to_string(port),
                                         grpc::InsecureChannelCredentials());
   server->Shutdown();
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_THAT(status, IsOk());
   const std::vector<Caller> callers = service.TakeCallers();
   ASSERT_EQ(callers.size(), 1u);
   EXPECT_THAT(callers[0].identities, IsEmpty());

@@ -11,12 +11,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/auth/caller.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
 namespace sigil::server::auth {
 namespace {
 
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const char kExamplePath[] = SIGIL_SOURCE_DIR "/deploy/policy.example.textproto";
 
@@ -163,16 +167,16 @@ void ExpectExampleDecisions(const Policy& policy) {
     for (const Query& q : AllQueries()) {
       SCOPED_TRACE(absl::StrCat(c.name, ": ", q.name));
       const absl::Status status = q.ask(policy, c.caller);
-      EXPECT_EQ(status.code(),
-                c.allowed.count(q.name) ? absl::StatusCode::kOk : c.denied)
-          << status;
+      EXPECT_THAT(
+          status,
+          StatusIs(c.allowed.count(q.name) ? absl::StatusCode::kOk : c.denied));
     }
   }
 }
 
 TEST(PolicyTest, ExampleTextprotoGrantsWhatItSays) {
   auto policy = Policy::Load(kExamplePath);
-  ASSERT_TRUE(policy.ok()) << policy.status();
+  ASSERT_THAT(policy, IsOk());
   ExpectExampleDecisions(*policy);
 }
 
@@ -190,7 +194,7 @@ TEST(PolicyTest, EveryFormatAndExtensionMeansTheSame) {
     SCOPED_TRACE(file_name);
     WriteFile(dir.Sub(file_name), contents);
     auto policy = Policy::Load(dir.Sub(file_name));
-    ASSERT_TRUE(policy.ok()) << policy.status();
+    ASSERT_THAT(policy, IsOk());
     ExpectExampleDecisions(*policy);
   }
 }
@@ -202,7 +206,7 @@ TEST(PolicyTest, AllowAllAllowsEveryCallerEverything) {
         Authenticated({"spiffe://example.org/system/D"})}) {
     for (const Query& q : AllQueries()) {
       SCOPED_TRACE(absl::StrCat(PrincipalOf(caller), ": ", q.name));
-      EXPECT_TRUE(q.ask(policy, caller).ok());
+      EXPECT_THAT(q.ask(policy, caller), IsOk());
     }
   }
 }
@@ -211,24 +215,23 @@ TEST(PolicyTest, AnEmptyPolicyDeniesEveryone) {
   testing::TempDir dir;
   WriteFile(dir.Sub("empty.textproto"), "# nobody yet\n");
   auto policy = Policy::Load(dir.Sub("empty.textproto"));
-  ASSERT_TRUE(policy.ok()) << policy.status();
+  ASSERT_THAT(policy, IsOk());
   for (const Query& q : AllQueries()) {
     SCOPED_TRACE(q.name);
-    EXPECT_EQ(
-        q.ask(*policy, Authenticated({"spiffe://example.org/admin"})).code(),
-        absl::StatusCode::kPermissionDenied);
+    EXPECT_THAT(q.ask(*policy, Authenticated({"spiffe://example.org/admin"})),
+                StatusIs(absl::StatusCode::kPermissionDenied));
   }
 }
 
 TEST(PolicyTest, IssuingForNoSystemStillTakesAnIssuer) {
   auto policy = Policy::Load(kExamplePath);
-  ASSERT_TRUE(policy.ok()) << policy.status();
-  EXPECT_TRUE(
-      policy->MayIssue(Authenticated({"spiffe://example.org/login"}), {}).ok());
-  EXPECT_EQ(
-      policy->MayIssue(Authenticated({"spiffe://example.org/system/A"}), {})
-          .code(),
-      absl::StatusCode::kPermissionDenied);
+  ASSERT_THAT(policy, IsOk());
+  EXPECT_THAT(
+      policy->MayIssue(Authenticated({"spiffe://example.org/login"}), {}),
+      IsOk());
+  EXPECT_THAT(
+      policy->MayIssue(Authenticated({"spiffe://example.org/system/A"}), {}),
+      StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 struct DenialCase {
@@ -239,7 +242,7 @@ struct DenialCase {
 
 TEST(PolicyTest, DenialsNameTheCallerAndWhatItLacks) {
   auto policy = Policy::Load(kExamplePath);
-  ASSERT_TRUE(policy.ok()) << policy.status();
+  ASSERT_THAT(policy, IsOk());
   const Caller login = Authenticated({"spiffe://example.org/login"});
   const Caller a = Authenticated({"spiffe://example.org/system/A"});
   const Caller b = Authenticated({"spiffe://example.org/system/B"});
@@ -297,7 +300,7 @@ TEST(PolicyTest, DenialsNameTheCallerAndWhatItLacks) {
   for (const DenialCase& c : cases) {
     SCOPED_TRACE(c.name);
     const absl::Status status = c.ask(*policy);
-    ASSERT_FALSE(status.ok());
+    ASSERT_THAT(status, Not(IsOk()));
     for (const std::string& part : c.message_parts) {
       EXPECT_THAT(std::string(status.message()), HasSubstr(part));
     }
@@ -435,9 +438,7 @@ TEST(PolicyTest, RejectsMalformedPoliciesNamingFileLineAndField) {
     SCOPED_TRACE(c.name);
     WriteFile(dir.Sub(c.file_name), c.contents);
     auto policy = Policy::Load(dir.Sub(c.file_name));
-    ASSERT_FALSE(policy.ok());
-    EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument)
-        << policy.status();
+    ASSERT_THAT(policy, StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_THAT(std::string(policy.status().message()),
                 HasSubstr(dir.Sub(c.file_name)));
     for (const std::string& part : c.message_parts) {
@@ -449,8 +450,7 @@ TEST(PolicyTest, RejectsMalformedPoliciesNamingFileLineAndField) {
 TEST(PolicyTest, AMissingFileIsNotFoundNamingIt) {
   testing::TempDir dir;
   auto policy = Policy::Load(dir.Sub("absent.textproto"));
-  ASSERT_FALSE(policy.ok());
-  EXPECT_EQ(policy.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_THAT(policy, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(std::string(policy.status().message()),
               HasSubstr(dir.Sub("absent.textproto")));
 }

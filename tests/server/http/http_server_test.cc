@@ -11,11 +11,14 @@
 #include "server/sigil_server.h"
 #include "telemetry/metrics.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 #include "token/json.h"
 
 namespace sigil::server::http {
 namespace {
 
+using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 using ::testing::HasSubstr;
 
 // A stand-alone HttpServer with a fixed key set, for what the authority
@@ -32,7 +35,7 @@ class HttpServerTest : public ::testing::Test {
       return JwksDocument{"{\"keys\":[]}", "0123456789abcdef", {"ES256"}};
     };
     auto server = HttpServer::Start(std::move(options));
-    EXPECT_TRUE(server.ok()) << server.status();
+    EXPECT_THAT(server, IsOk());
     return server.ok() ? *std::move(server) : nullptr;
   }
 
@@ -113,7 +116,7 @@ TEST_F(HttpServerTest, JwksUriComesFromPublicUrlNeverFromHost) {
                                         {{"Host", "evil.example"}});
     ASSERT_TRUE(result);
     auto document = token::ParseJson(result->body);
-    ASSERT_TRUE(document.ok()) << document.status();
+    ASSERT_THAT(document, IsOk());
     const token::JsonValue* jwks_uri = document->Find("jwks_uri");
     ASSERT_NE(jwks_uri, nullptr);
     EXPECT_EQ(jwks_uri->string_value(), want);
@@ -133,8 +136,7 @@ TEST_F(HttpServerTest, TakenOrMalformedAddressFailsAtStart) {
     options.metrics = &metrics_;
     options.jwks = [] { return JwksDocument{}; };
     auto second = HttpServer::Start(std::move(options));
-    ASSERT_FALSE(second.ok());
-    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+    ASSERT_THAT(second, StatusIs(absl::StatusCode::kFailedPrecondition));
     EXPECT_THAT(second.status().message(), HasSubstr(listen));
   }
 }
@@ -155,7 +157,7 @@ class SigilHttpTest : public ServiceTest {
 TEST_F(SigilHttpTest, JwksIsGetJwksWithVersionAsETag) {
   grpc::ClientContext context;
   sigil::v1::GetJwksResponse jwks;
-  ASSERT_TRUE(stub_->GetJwks(&context, {}, &jwks).ok());
+  ASSERT_THAT(stub_->GetJwks(&context, {}, &jwks), IsOk());
   httplib::Result result = Get("/.well-known/jwks.json");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 200);
@@ -175,7 +177,7 @@ TEST_F(SigilHttpTest, DiscoveryNamesTheIssuerAndTheKeysAlgorithms) {
   httplib::Result result = Get("/.well-known/openid-configuration");
   ASSERT_TRUE(result);
   auto document = token::ParseJson(result->body);
-  ASSERT_TRUE(document.ok()) << document.status();
+  ASSERT_THAT(document, IsOk());
   const token::JsonValue* issuer = document->Find("issuer");
   const token::JsonValue* jwks_uri = document->Find("jwks_uri");
   ASSERT_NE(issuer, nullptr);
