@@ -11,10 +11,12 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -965,21 +967,48 @@ JwtVerifierOptions Options(const Clock* clock) {
   return options;
 }
 
-TEST(JwtTest, HostileTokens) {
-  FakeClock clock(absl::FromUnixSeconds(kNow));
-  const JwtVerifier verifier(Options(&clock));
-  for (const HostileCase& c : HostileCases()) {
-    SCOPED_TRACE(c.name);
-    const std::string token = c.token();
-    absl::StatusOr<VerifiedJwt> verified =
-        verifier.Verify(token, Keys().set, kAudience);
-    EXPECT_EQ(ReasonName(ReasonOf(verified.status())), ReasonName(c.want))
-        << verified.status();
-    if (c.want != Reason::kValid) {
-      EXPECT_THAT(verified, StatusIs(absl::StatusCode::kUnauthenticated));
+// gtest prints the parameter of a failed test: the case's name, rather
+// than the bytes of its std::function.
+void PrintTo(const HostileCase& c, std::ostream* os) { *os << c.name; }
+
+// The case's name as a test name, which takes only letters, digits and
+// underscores: each run of anything else becomes one underscore, so "alg
+// HS256 keyed with the public key pem" runs as
+// Jwt/HostileTokenTest.GetsItsVerdict/alg_HS256_keyed_with_the_public_key_pem.
+std::string TestNameOf(const ::testing::TestParamInfo<HostileCase>& info) {
+  std::string name;
+  bool separate = false;
+  for (const char c : info.param.name) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c))) {
+      if (separate && !name.empty()) name.push_back('_');
+      name.push_back(c);
+      separate = false;
+    } else {
+      separate = true;
     }
   }
+  return name;
 }
+
+// One test per hostile case, so that a failure names its case.
+class HostileTokenTest : public ::testing::TestWithParam<HostileCase> {};
+
+TEST_P(HostileTokenTest, GetsItsVerdict) {
+  const HostileCase& c = GetParam();
+  FakeClock clock(absl::FromUnixSeconds(kNow));
+  const JwtVerifier verifier(Options(&clock));
+  const std::string token = c.token();
+  absl::StatusOr<VerifiedJwt> verified =
+      verifier.Verify(token, Keys().set, kAudience);
+  EXPECT_EQ(ReasonName(ReasonOf(verified.status())), ReasonName(c.want))
+      << verified.status();
+  if (c.want != Reason::kValid) {
+    EXPECT_THAT(verified, StatusIs(absl::StatusCode::kUnauthenticated));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Jwt, HostileTokenTest,
+                         ::testing::ValuesIn(HostileCases()), TestNameOf);
 
 JwtClaims SampleClaims() {
   JwtClaims claims;
