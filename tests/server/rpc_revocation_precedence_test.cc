@@ -3,7 +3,7 @@
 // subject and by token), alone and combined, verified through the real
 // authority against an oracle that restates docs/design.md's "strictest wins".
 // Session revocations have no RPC of their own; the index-level matrix in
-// tests/token/revocation_precedence_test.cc covers them.
+// tests/token/revocation_index_precedence_test.cc covers them.
 
 #include <algorithm>
 #include <string>
@@ -12,11 +12,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::server {
 namespace {
+
+using ::sigil::testing::IsOk;
 
 enum class Op { kIssue, kLogoutFromSystem, kLogoutAll, kRevoke };
 
@@ -43,7 +47,7 @@ Step LogoutEverywhere(bool by_token) {
 }
 Step Revoke(std::string name) { return {Op::kRevoke, {}, std::move(name)}; }
 
-class RevocationPrecedenceTest : public ServiceTest {
+class RpcRevocationPrecedenceTest : public ServiceTest {
  protected:
   struct Issued {
     std::string name;
@@ -92,7 +96,7 @@ class RevocationPrecedenceTest : public ServiceTest {
             sigil::v1::LogoutResponse response;
             const grpc::Status status =
                 stub_->LogoutFromSystem(Context().get(), request, &response);
-            EXPECT_TRUE(status.ok()) << status.error_message();
+            EXPECT_THAT(status, IsOk());
           } else {
             LogoutSubject(subject, system);
           }
@@ -106,7 +110,7 @@ class RevocationPrecedenceTest : public ServiceTest {
             sigil::v1::LogoutResponse response;
             const grpc::Status status =
                 stub_->LogoutAll(Context().get(), request, &response);
-            EXPECT_TRUE(status.ok()) << status.error_message();
+            EXPECT_THAT(status, IsOk());
           } else {
             LogoutSubjectEverywhere(subject);
           }
@@ -125,7 +129,7 @@ class RevocationPrecedenceTest : public ServiceTest {
           sigil::v1::RevokeResponse response;
           const grpc::Status status =
               stub_->Revoke(Context().get(), request, &response);
-          EXPECT_TRUE(status.ok()) << status.error_message();
+          EXPECT_THAT(status, IsOk());
           history.revocations.push_back({step.op, "", step.token});
           break;
         }
@@ -298,7 +302,7 @@ std::vector<Step> StepsOf(const Case& c) {
   return steps;
 }
 
-TEST_F(RevocationPrecedenceTest, StrictestLevelWinsInEveryCombination) {
+TEST_F(RpcRevocationPrecedenceTest, StrictestLevelWinsInEveryCombination) {
   const std::vector<Case> cases = AllCases();
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(CaseName(cases[i]));
@@ -311,7 +315,7 @@ TEST_F(RevocationPrecedenceTest, StrictestLevelWinsInEveryCombination) {
   RecordProperty("cases", static_cast<int>(cases.size()));
 }
 
-TEST_F(RevocationPrecedenceTest, InterleavedHistoryInOneInstant) {
+TEST_F(RpcRevocationPrecedenceTest, InterleavedHistoryInOneInstant) {
   // The fake clock never moves: the authority's ticks alone put each of
   // these tokens before or after each revocation. Every round issues a
   // token of each shape; the revocations between rounds stack up two and
