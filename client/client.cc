@@ -63,7 +63,7 @@ absl::StatusOr<VerifiedToken> Client::Verify(
   // Read before any check, so a revocation applied meanwhile shows up as a
   // newer generation at the next hit.
   const uint64_t generation = watcher_.index().generation();
-  token::VerdictCache::Hit hit = cache_.Find(token, now, generation);
+  token::ClaimsCache::Hit hit = cache_.Find(token, now, generation);
   if (hit.claims != nullptr) {
     return FromCache(token, std::move(hit), generation, required_scopes);
   }
@@ -79,7 +79,7 @@ absl::StatusOr<VerifiedToken> Client::Verify(
 }
 
 absl::StatusOr<VerifiedToken> Client::FromCache(
-    absl::string_view token, token::VerdictCache::Hit hit, uint64_t generation,
+    absl::string_view token, token::ClaimsCache::Hit hit, uint64_t generation,
     absl::Span<const std::string> required_scopes) {
   if (!hit.checked) {
     absl::Status revoked = CheckRevocation(*hit.claims);
@@ -101,19 +101,14 @@ absl::Status Client::CheckRevocation(const token::JwtClaims& claims) const {
 }
 
 absl::StatusOr<VerifiedToken> Client::Grant(
-    token::VerdictCache::Claims claims, absl::Span<const std::string> scopes) {
-  for (const std::string& scope : scopes) {
-    if (std::find(claims->scopes.begin(), claims->scopes.end(), scope) ==
-        claims->scopes.end()) {
-      return token::VerdictError(token::Reason::kInsufficientScope,
-                                 absl::StrCat("token lacks scope ", scope));
-    }
-  }
+    token::ClaimsCache::Claims claims, absl::Span<const std::string> scopes) {
+  absl::Status granted = token::CheckScopes(*claims, scopes);
+  if (!granted.ok()) return granted;
   return VerifiedToken(std::move(claims));
 }
 
 absl::StatusOr<VerifiedToken> Client::Judge(
-    token::VerdictCache::Claims claims,
+    token::ClaimsCache::Claims claims,
     absl::Span<const std::string> scopes) const {
   absl::Status revoked = CheckRevocation(*claims);
   if (!revoked.ok()) return revoked;
@@ -223,7 +218,7 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
   if (current) {
     // Remote mode: a hit is answered from this one lookup, so the cache
     // counts it once, as Verify would.
-    token::VerdictCache::Hit hit = cache_.Find(token, now, generation);
+    token::ClaimsCache::Hit hit = cache_.Find(token, now, generation);
     if (hit.claims != nullptr) {
       done(FromCache(token, std::move(hit), generation, scopes));
       return;

@@ -15,10 +15,10 @@
 #include "absl/types/span.h"
 #include "client/revocation_watcher.h"
 #include "sigil/v1/identity.grpc.pb.h"
+#include "token/claims_cache.h"
 #include "token/clock.h"
 #include "token/jwt.h"
 #include "token/key_set.h"
-#include "token/verdict_cache.h"
 
 namespace sigil::client {
 
@@ -50,9 +50,9 @@ class VerifiedToken {
 
  private:
   friend class Client;
-  explicit VerifiedToken(token::VerdictCache::Claims claims)
+  explicit VerifiedToken(token::ClaimsCache::Claims claims)
       : claims_(std::move(claims)) {}
-  token::VerdictCache::Claims claims_;
+  token::ClaimsCache::Claims claims_;
 };
 
 // The Sigil SDK: verifies tokens for one system, caching verdicts until the
@@ -112,7 +112,7 @@ class Client {
   // What an operator watches: the cache, the revocation stream and the
   // key set. Cheap enough for every scrape (it visits each cache shard).
   struct Stats {
-    token::VerdictCache::Stats cache;
+    token::ClaimsCache::Stats cache;
     uint64_t revocation_events_applied = 0;
     uint64_t applied_seq = 0;
     // How long since the stream last proved the client current; the time
@@ -144,15 +144,15 @@ class Client {
   // checked against the index again (and dropped when revoked) unless they
   // were last checked at that generation.
   absl::StatusOr<VerifiedToken> FromCache(
-      absl::string_view token, token::VerdictCache::Hit hit,
-      uint64_t generation, absl::Span<const std::string> required_scopes);
+      absl::string_view token, token::ClaimsCache::Hit hit, uint64_t generation,
+      absl::Span<const std::string> required_scopes);
   // OK, or the reason the index says the token is revoked.
   absl::Status CheckRevocation(const token::JwtClaims& claims) const;
   static absl::StatusOr<VerifiedToken> Grant(
-      token::VerdictCache::Claims claims, absl::Span<const std::string> scopes);
+      token::ClaimsCache::Claims claims, absl::Span<const std::string> scopes);
   // CheckRevocation, then Grant.
   absl::StatusOr<VerifiedToken> Judge(
-      token::VerdictCache::Claims claims,
+      token::ClaimsCache::Claims claims,
       absl::Span<const std::string> scopes) const;
   std::unique_ptr<grpc::ClientContext> Context() const;
   // One unary call to the authority with the client's deadline.
@@ -167,7 +167,7 @@ class Client {
   const absl::Time created_;
   const std::unique_ptr<sigil::v1::Identity::StubInterface> stub_;
   const token::JwtVerifier verifier_;
-  token::VerdictCache cache_;
+  token::ClaimsCache cache_;
   absl::Mutex keys_mu_;
   FetchedKeys keys_ ABSL_GUARDED_BY(keys_mu_);
   absl::Time keys_fetched_at_ ABSL_GUARDED_BY(keys_mu_) = absl::InfinitePast();

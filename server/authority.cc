@@ -41,13 +41,6 @@ std::string RevokedMessage(Reason reason, absl::string_view system) {
   }
 }
 
-// Verdict errors carry a token's fault and one of these two codes; any
-// other status is the verifier's own failure and must not blame the token.
-bool IsVerdict(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kUnauthenticated ||
-         status.code() == absl::StatusCode::kPermissionDenied;
-}
-
 absl::string_view ScopeName(token::RevocationScope scope) {
   switch (scope) {
     case token::RevocationScope::kToken:
@@ -320,8 +313,8 @@ absl::StatusOr<Verdict> Authority::Verify(
     if (!valid.ok()) return valid;
   }
 
-  absl::StatusOr<token::VerdictCache::Claims> verified = VerifySignature(token);
-  if (!verified.ok() && !IsVerdict(verified.status())) {
+  absl::StatusOr<token::ClaimsCache::Claims> verified = VerifySignature(token);
+  if (!verified.ok() && !token::IsVerdict(verified.status())) {
     return verified.status();
   }
   if (!verified.ok()) {
@@ -331,8 +324,7 @@ absl::StatusOr<Verdict> Authority::Verify(
   }
   const token::JwtClaims& claims = **verified;
   // Last of the verifier's checks, as JwtVerifier::Verify orders them.
-  if (std::find(claims.audience.begin(), claims.audience.end(), system) ==
-      claims.audience.end()) {
+  if (!token::IssuedFor(claims, system)) {
     return Verdict{Reason::kWrongAudience,
                    "token is not issued for this audience", std::nullopt,
                    std::nullopt};
@@ -342,23 +334,21 @@ absl::StatusOr<Verdict> Authority::Verify(
     return Verdict{revoked, RevokedMessage(revoked, system), std::nullopt,
                    std::nullopt};
   }
-  for (const std::string& scope : required_scopes) {
-    if (std::find(claims.scopes.begin(), claims.scopes.end(), scope) ==
-        claims.scopes.end()) {
-      return Verdict{Reason::kInsufficientScope,
-                     absl::StrCat("token lacks scope ", scope), std::nullopt,
-                     claims.expires_at};
-    }
+  const absl::Status granted = token::CheckScopes(claims, required_scopes);
+  if (!granted.ok()) {
+    // A cacheable verdict: scopes do not change while the token lives.
+    return Verdict{token::ReasonOf(granted), std::string(granted.message()),
+                   std::nullopt, claims.expires_at};
   }
   return Verdict{Reason::kValid, "", claims, claims.expires_at};
 }
 
-absl::StatusOr<token::VerdictCache::Claims> Authority::VerifySignature(
+absl::StatusOr<token::ClaimsCache::Claims> Authority::VerifySignature(
     absl::string_view token) const {
   const absl::Time now = clock_->Now();
   // The generation is the client's business; here a hit only saves the
   // signature check, and the revocation index is asked on every call.
-  token::VerdictCache::Hit hit = verified_.Find(token, now, 0);
+  token::ClaimsCache::Hit hit = verified_.Find(token, now, 0);
   if (hit.claims != nullptr) return hit.claims;
   const std::shared_ptr<const KeySnapshot> keys = keys_->Current();
   auto jwt = verifier_.VerifyIgnoringAudience(token, keys->public_keys);
@@ -388,9 +378,7 @@ absl::StatusOr<std::string> Authority::SubjectOf(
                      token::ReasonName(token::ReasonOf(jwt.status()))));
   }
   const token::JwtClaims& claims = jwt->claims();
-  if (!system.empty() &&
-      std::find(claims.audience.begin(), claims.audience.end(), system) ==
-          claims.audience.end()) {
+  if (!system.empty() && !token::IssuedFor(claims, system)) {
     return absl::PermissionDeniedError(
         absl::StrCat("token is not issued for system ", system));
   }
@@ -546,10 +534,11 @@ void Authority::Append(absl::Span<Revocations::Slot* const> batch) {
     if (!revocation.token_id.empty()) {
       fields.push_back({"jti", revocation.token_id});
     }
-    fields.push_back({"ended_sessions", absl::StrCat(result.ended_sessions)});
+    fields.push_back(
+        {"revoked_sessions", absl::StrCat(result.revoked_sessions)});
     telemetry::Log(telemetry::LogLevel::kInfo, "revoke", fields);
-    batch[i]->result =
-        LogoutResult{result.ended_sessions, revocation.seq, revocation.subject};
+    batch[i]->result = LogoutResult{result.revoked_sessions, revocation.seq,
+                                    revocation.subject};
   }
 }
 

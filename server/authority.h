@@ -17,11 +17,11 @@
 #include "server/store/group_commit.h"
 #include "server/store/store.h"
 #include "server/tick_source.h"
+#include "token/claims_cache.h"
 #include "token/clock.h"
 #include "token/jwt.h"
 #include "token/reason.h"
 #include "token/revocation_index.h"
-#include "token/verdict_cache.h"
 
 namespace sigil::server {
 
@@ -186,7 +186,7 @@ class Authority {
 
   // The token's claims once its signature, type, issuer and times check
   // out, whatever its audience; from verified_ after the first call.
-  absl::StatusOr<token::VerdictCache::Claims> VerifySignature(
+  absl::StatusOr<token::ClaimsCache::Claims> VerifySignature(
       absl::string_view token) const;
   // One read of the refresh token and its session, and a rotation
   // conditional on that read: ABORTED when the session changed meanwhile.
@@ -220,7 +220,7 @@ class Authority {
   // Claims of tokens whose signatures verified, for any audience. A key
   // leaves the key set only once every token it signed has expired, so an
   // entry never outlives its key.
-  mutable token::VerdictCache verified_;
+  mutable token::ClaimsCache verified_;
   RevocationFeed* const feed_;
   TickSource ticks_;
   token::RevocationIndex index_;

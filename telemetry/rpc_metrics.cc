@@ -139,8 +139,7 @@ std::vector<std::string> RpcMetricsInterceptorFactory::DefaultServices() {
 
 RpcMetricsInterceptorFactory::RpcMetricsInterceptorFactory(
     MetricsRegistry* registry, const std::vector<std::string>& services)
-    : registry_(registry),
-      unknown_(std::make_unique<MethodSeries>(registry, "unknown", "unknown",
+    : unknown_(std::make_unique<MethodSeries>(registry, "unknown", "unknown",
                                               false)) {
   for (const std::string& service : services) {
     const google::protobuf::ServiceDescriptor* descriptor =

@@ -45,7 +45,6 @@ class RpcMetricsInterceptorFactory
   class MethodSeries;
 
  private:
-  MetricsRegistry* const registry_;
   absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> methods_;
   std::unique_ptr<MethodSeries> unknown_;
 };

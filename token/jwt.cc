@@ -242,9 +242,7 @@ absl::StatusOr<CheckedToken> CheckToken(absl::string_view token,
   if (claims.issued_at > horizon) {
     return VerdictError(Reason::kNotYetValid, "token is issued in the future");
   }
-  if (audience != nullptr &&
-      std::find(claims.audience.begin(), claims.audience.end(), *audience) ==
-          claims.audience.end()) {
+  if (audience != nullptr && !IssuedFor(claims, *audience)) {
     return VerdictError(Reason::kWrongAudience,
                         "token is not issued for this audience");
   }
@@ -256,9 +254,29 @@ absl::StatusOr<CheckedToken> CheckToken(absl::string_view token,
 
 }  // namespace
 
+bool IssuedFor(const JwtClaims& claims, absl::string_view system) {
+  return std::find(claims.audience.begin(), claims.audience.end(), system) !=
+         claims.audience.end();
+}
+
+bool HasScope(const JwtClaims& claims, absl::string_view scope) {
+  return std::find(claims.scopes.begin(), claims.scopes.end(), scope) !=
+         claims.scopes.end();
+}
+
+absl::Status CheckScopes(const JwtClaims& claims,
+                         absl::Span<const std::string> required) {
+  for (const std::string& scope : required) {
+    if (!HasScope(claims, scope)) {
+      return VerdictError(Reason::kInsufficientScope,
+                          absl::StrCat("token lacks scope ", scope));
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool VerifiedJwt::HasScope(absl::string_view scope) const {
-  return std::find(claims_.scopes.begin(), claims_.scopes.end(), scope) !=
-         claims_.scopes.end();
+  return token::HasScope(claims_, scope);
 }
 
 absl::StatusOr<std::string> JwtSigner::Sign(const JwtClaims& claims) const {

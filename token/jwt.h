@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "token/clock.h"
 #include "token/key.h"
 #include "token/key_set.h"
@@ -30,6 +31,15 @@ struct JwtClaims {
   std::vector<std::string> scopes;    // "scope", space-separated
   int64_t issued_at_us = 0;           // "sigil_iat_us"
 };
+
+// Whether `claims` name `system` in "aud": the one audience check.
+bool IssuedFor(const JwtClaims& claims, absl::string_view system);
+// Whether `claims` grant `scope`.
+bool HasScope(const JwtClaims& claims, absl::string_view scope);
+// OK when `claims` grant every scope of `required`; otherwise the
+// kInsufficientScope verdict naming the first one missing.
+absl::Status CheckScopes(const JwtClaims& claims,
+                         absl::Span<const std::string> required);
 
 // A token whose signature, type and claims have been checked. Only
 // JwtVerifier creates one.

@@ -98,4 +98,9 @@ Reason ReasonOf(const absl::Status& status) {
   return *reason;
 }
 
+bool IsVerdict(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnauthenticated ||
+         status.code() == absl::StatusCode::kPermissionDenied;
+}
+
 }  // namespace sigil::token

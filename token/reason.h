@@ -45,6 +45,12 @@ absl::Status VerdictError(Reason reason, absl::string_view message);
 // for any other status.
 Reason ReasonOf(const absl::Status& status);
 
+// Whether a failed `status` judges the token (UNAUTHENTICATED or
+// PERMISSION_DENIED, the codes a VerdictError carries) rather than the
+// verifier: a failure of any other code (a bad request, a storage error)
+// is the verifier's own and must never be reported as a token's verdict.
+bool IsVerdict(const absl::Status& status);
+
 }  // namespace sigil::token
 
 #endif  // SIGIL_TOKEN_REASON_H_

@@ -47,13 +47,21 @@ void RevocationIndex::ApplyLocked(const Revocation& r) {
 
 void RevocationIndex::Swap(RevocationIndex& other) {
   if (&other == this) return;
-  // A fixed lock order keeps two concurrent swaps of the same pair from
-  // deadlocking.
-  const bool mine_first = std::less<base::StripedMutex*>()(&mu_, &other.mu_);
-  base::StripedMutex* first = mine_first ? &mu_ : &other.mu_;
-  base::StripedMutex* second = mine_first ? &other.mu_ : &mu_;
-  base::StripedWriterLock lock_first(first);
-  base::StripedWriterLock lock_second(second);
+  // A fixed lock order (by address) keeps two concurrent swaps of the same
+  // pair from deadlocking. Spelled out per order, so that the thread-safety
+  // analysis sees which lock each guard holds.
+  if (std::less<base::StripedMutex*>()(&mu_, &other.mu_)) {
+    base::StripedWriterLock lock_mine(&mu_);
+    base::StripedWriterLock lock_other(&other.mu_);
+    SwapLocked(other);
+  } else {
+    base::StripedWriterLock lock_other(&other.mu_);
+    base::StripedWriterLock lock_mine(&mu_);
+    SwapLocked(other);
+  }
+}
+
+void RevocationIndex::SwapLocked(RevocationIndex& other) {
   tokens_.swap(other.tokens_);
   sessions_.swap(other.sessions_);
   subject_systems_.swap(other.subject_systems_);

@@ -87,6 +87,8 @@ class RevocationIndex {
 
   static void Merge(Table& table, absl::string_view key, const Revocation& r);
   void ApplyLocked(const Revocation& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SwapLocked(RevocationIndex& other)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, other.mu_);
   // Drops expired entries of `table`; true when it is left empty.
   static bool PruneTable(Table& table, absl::Time now);
 

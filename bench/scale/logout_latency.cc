@@ -77,7 +77,7 @@ bool Rounds(v1::Identity::Stub& stub, const std::string& subject, int rounds,
     const double ms = TimedLogout(stub, subject, &ended);
     if (ms < 0) return false;
     items.push_back(
-        absl::StrCat("{\"ms\": ", ms, ", \"ended_sessions\": ", ended, "}"));
+        absl::StrCat("{\"ms\": ", ms, ", \"revoked_sessions\": ", ended, "}"));
   }
   *json = absl::StrCat("[", absl::StrJoin(items, ", "), "]");
   return true;

@@ -39,9 +39,7 @@ grpc::Status AgentService::Verify(grpc::ServerContext*,
         wire::ToTimestamp(verified->claims().expires_at);
     return grpc::Status::OK;
   }
-  const absl::StatusCode code = verified.status().code();
-  if (code != absl::StatusCode::kUnauthenticated &&
-      code != absl::StatusCode::kPermissionDenied) {
+  if (!token::IsVerdict(verified.status())) {
     // Undecidable (UNAVAILABLE) or a bad request: a call failure, never a
     // verdict.
     return wire::ToGrpcStatus(verified.status());

@@ -42,7 +42,10 @@ class GroupCommit {
     {
       absl::MutexLock lock(&mu_);
       queue_.push_back(&waiter);
-      const auto ready = [&] { return waiter.done || !leading_; };
+      const auto ready = [&] {
+        mu_.AssertHeld();  // Await checks the condition under mu_.
+        return waiter.done || !leading_;
+      };
       mu_.Await(absl::Condition(&ready));
       if (waiter.done) return std::move(waiter.slot.result);
       // Our own operation is still queued, so it is in this batch.

@@ -254,9 +254,11 @@ RocksStoreImpl::AppendRevocations(
                    SessionKey(revocation.subject, revocation.session_id));
     }
     if (IsSubjectLevel(revocation.scope)) {
+      // Taken above for any subject-level revocation of the call.
+      counters_mu_.AssertHeld();
       auto ended = EndSessions(revocation, &batch);
       if (!ended.ok()) return ended.status();
-      result.ended_sessions = *ended;
+      result.revoked_sessions = *ended;
     }
   }
   batch.Put(meta_, kLastSeqKey, EncodeFixed64(seq));

@@ -90,7 +90,7 @@ class Store {
   // call pays for one synced write, however many it holds.
   struct AppendResult {
     uint64_t seq = 0;
-    int64_t ended_sessions = 0;
+    int64_t revoked_sessions = 0;
   };
   virtual absl::StatusOr<std::vector<AppendResult>> AppendRevocations(
       absl::Span<const token::Revocation> revocations) = 0;

@@ -68,17 +68,17 @@ TEST_F(ClientTest, LocalVerifyCachesAndLogoutReachesTheCache) {
   const std::string a = Login("u", {"A"}, {"orders.read"}).access_token();
   const std::string other = Login("v", {"A"}).access_token();
 
-  const token::VerdictCache::Stats before = client->stats().cache;
+  const token::ClaimsCache::Stats before = client->stats().cache;
   auto verified = client->Verify(a, {"orders.read"});
   ASSERT_THAT(verified, IsOk());
   EXPECT_EQ(verified->claims().subject, "u");
-  const token::VerdictCache::Stats first = client->stats().cache;
+  const token::ClaimsCache::Stats first = client->stats().cache;
   EXPECT_EQ(first.misses, before.misses + 1);
   EXPECT_EQ(first.hits, before.hits);
 
   // The second verify is answered from the cache.
   EXPECT_EQ(OutcomeOf(client->Verify(a)), "OK VALID");
-  const token::VerdictCache::Stats second = client->stats().cache;
+  const token::ClaimsCache::Stats second = client->stats().cache;
   EXPECT_EQ(second.hits, first.hits + 1);
   EXPECT_EQ(second.misses, first.misses);
   EXPECT_EQ(second.size, first.size);
@@ -232,7 +232,7 @@ TEST_F(ClientTest, AsyncCacheHitIsAnsweredInlineAndCountedOnce) {
     AwaitSeq(*client, 0);
     const std::string a = Login("u", {"A"}).access_token();
     ASSERT_THAT(client->Verify(a), IsOk());  // a miss, now cached
-    const token::VerdictCache::Stats before = client->stats().cache;
+    const token::ClaimsCache::Stats before = client->stats().cache;
 
     AnswerProbe probe;
     client->VerifyAsync(a, {}, probe.Callback());
@@ -243,7 +243,7 @@ TEST_F(ClientTest, AsyncCacheHitIsAnsweredInlineAndCountedOnce) {
     EXPECT_EQ(probe.answers(), 1);
     EXPECT_EQ(probe.outcome(), "OK VALID");
 
-    const token::VerdictCache::Stats after = client->stats().cache;
+    const token::ClaimsCache::Stats after = client->stats().cache;
     EXPECT_EQ(after.hits, before.hits + 1);
     EXPECT_EQ(after.misses, before.misses);
   }
@@ -323,7 +323,7 @@ TEST_F(ClientTest, LearnsRotatedKeysFromTheStreamWithoutAFailedVerify) {
   }
 }
 
-TEST_F(ClientTest, ARevocationDropsAVerdictCachedBeforeIt) {
+TEST_F(ClientTest, ARevocationDropsAClaimsCachedBeforeIt) {
   auto client = Connect("A", ClientOptions::Mode::kLocal);
   ASSERT_NE(client, nullptr);
   AwaitSeq(*client, 0);

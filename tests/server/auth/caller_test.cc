@@ -167,7 +167,8 @@ TEST_F(CallerTest, IdentitiesAreTheUriAndDnsSansNeverTheCn) {
 }
 
 TEST_F(CallerTest, ACertificateWithOnlyACnIsUnauthenticated) {
-  auto client = ca_->IssueClient("cn-only", {"spiffe://example.org/admin"});
+  auto client = ca_->IssueClient(
+      "cn-only", testing::ClientNames{"spiffe://example.org/admin", {}, {}});
   ASSERT_THAT(client, IsOk());
   const grpc::Status status = CallCheck(Target(), ClientCredentials(&*client));
   ASSERT_THAT(status, IsOk());

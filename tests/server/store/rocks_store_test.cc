@@ -266,7 +266,7 @@ class RocksStoreTest : public ::testing::Test {
   int64_t Append(Store& store, const Revocation& r) {
     auto appended = store.AppendRevocation(r);
     EXPECT_TRUE(appended.ok()) << appended.status();
-    return appended.ok() ? appended->ended_sessions : -1;
+    return appended.ok() ? appended->revoked_sessions : -1;
   }
 
   token::FakeClock clock_{kStart};
@@ -464,7 +464,7 @@ TEST_F(RocksStoreTest, OneCallAppendsAsManyCallsInARow) {
     SCOPED_TRACE(absl::StrCat("revocation ", i, ": ", batch[i].subject, " at '",
                               batch[i].system, "'"));
     EXPECT_EQ((*appended)[i].seq, expected[i].seq);
-    EXPECT_EQ((*appended)[i].ended_sessions, expected[i].ended_sessions);
+    EXPECT_EQ((*appended)[i].revoked_sessions, expected[i].revoked_sessions);
   }
   EXPECT_EQ((*together)->LastSeq(), one_by_one->LastSeq());
   EXPECT_EQ((*together)->TickFloor(), one_by_one->TickFloor());
@@ -1170,7 +1170,7 @@ TEST_F(RocksStoreTest, ConcurrentLoginsAndLogoutsCountEverySessionOnce) {
       auto appended =
           store->AppendRevocation(SubjectRevocation("alice", kStart, expiry));
       EXPECT_TRUE(appended.ok()) << appended.status();
-      if (appended.ok()) ended += appended->ended_sessions;
+      if (appended.ok()) ended += appended->revoked_sessions;
     }
   });
   for (std::thread& thread : threads) thread.join();

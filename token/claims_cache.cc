@@ -1,4 +1,4 @@
-#include "token/verdict_cache.h"
+#include "token/claims_cache.h"
 
 #include <algorithm>
 #include <utility>
@@ -7,25 +7,25 @@
 
 namespace sigil::token {
 
-VerdictCache::VerdictCache(size_t capacity)
+ClaimsCache::ClaimsCache(size_t capacity)
     : per_shard_(std::max<size_t>(1, capacity / kShards)),
       shards_(std::make_unique<std::array<Shard, kShards>>()) {}
 
-size_t VerdictCache::KeyHash::operator()(absl::string_view token) const {
+size_t ClaimsCache::KeyHash::operator()(absl::string_view token) const {
   return absl::Hash<absl::string_view>()(token);
 }
 
-VerdictCache::HashedToken VerdictCache::Hashed(absl::string_view token) {
+ClaimsCache::HashedToken ClaimsCache::Hashed(absl::string_view token) {
   return HashedToken{token, KeyHash()(token)};
 }
 
-VerdictCache::Shard& VerdictCache::ShardOf(const HashedToken& key) const {
+ClaimsCache::Shard& ClaimsCache::ShardOf(const HashedToken& key) const {
   // The top bits pick the shard; the table inside uses the low ones.
   return (*shards_)[(key.hash >> 56) % kShards];
 }
 
-VerdictCache::Hit VerdictCache::Find(absl::string_view token, absl::Time now,
-                                     uint64_t generation) const {
+ClaimsCache::Hit ClaimsCache::Find(absl::string_view token, absl::Time now,
+                                   uint64_t generation) const {
   const HashedToken key = Hashed(token);
   Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
@@ -38,8 +38,8 @@ VerdictCache::Hit VerdictCache::Find(absl::string_view token, absl::Time now,
   return Hit{it->second.claims, it->second.checked_generation == generation};
 }
 
-void VerdictCache::Insert(absl::string_view token, Claims claims,
-                          uint64_t generation, absl::Time now) {
+void ClaimsCache::Insert(absl::string_view token, Claims claims,
+                         uint64_t generation, absl::Time now) {
   const HashedToken key = Hashed(token);
   Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
@@ -55,7 +55,7 @@ void VerdictCache::Insert(absl::string_view token, Claims claims,
                                  Entry{std::move(claims), generation});
 }
 
-void VerdictCache::MarkChecked(absl::string_view token, uint64_t generation) {
+void ClaimsCache::MarkChecked(absl::string_view token, uint64_t generation) {
   const HashedToken key = Hashed(token);
   Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
@@ -68,7 +68,7 @@ void VerdictCache::MarkChecked(absl::string_view token, uint64_t generation) {
   }
 }
 
-void VerdictCache::Erase(absl::string_view token) {
+void ClaimsCache::Erase(absl::string_view token) {
   const HashedToken key = Hashed(token);
   Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
@@ -76,7 +76,7 @@ void VerdictCache::Erase(absl::string_view token) {
   if (it != shard.entries.end()) shard.entries.erase(it);
 }
 
-VerdictCache::Stats VerdictCache::stats() const {
+ClaimsCache::Stats ClaimsCache::stats() const {
   Stats stats;
   for (const Shard& shard : *shards_) {
     absl::MutexLock lock(&shard.mu);
@@ -87,7 +87,7 @@ VerdictCache::Stats VerdictCache::stats() const {
   return stats;
 }
 
-size_t VerdictCache::size() const {
+size_t ClaimsCache::size() const {
   size_t total = 0;
   for (const Shard& shard : *shards_) {
     absl::MutexLock lock(&shard.mu);

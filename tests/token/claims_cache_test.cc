@@ -1,4 +1,4 @@
-#include "token/verdict_cache.h"
+#include "token/claims_cache.h"
 
 #include <string>
 
@@ -9,17 +9,17 @@ namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1800000000);
 
-VerdictCache::Claims ClaimsUntil(absl::Time exp, std::string subject) {
+ClaimsCache::Claims ClaimsUntil(absl::Time exp, std::string subject) {
   token::JwtClaims claims;
   claims.subject = std::move(subject);
   claims.expires_at = exp;
   return std::make_shared<const token::JwtClaims>(std::move(claims));
 }
 
-TEST(VerdictCacheTest, HitsUntilExpiryKeyedByTheWholeToken) {
-  VerdictCache cache(100);
+TEST(ClaimsCacheTest, HitsUntilExpiryKeyedByTheWholeToken) {
+  ClaimsCache cache(100);
   cache.Insert("a.b.c", ClaimsUntil(kNow + absl::Minutes(1), "alice"), 7, kNow);
-  VerdictCache::Hit hit = cache.Find("a.b.c", kNow, 7);
+  ClaimsCache::Hit hit = cache.Find("a.b.c", kNow, 7);
   ASSERT_NE(hit.claims, nullptr);
   EXPECT_EQ(hit.claims->subject, "alice");
   EXPECT_TRUE(hit.checked);
@@ -28,8 +28,8 @@ TEST(VerdictCacheTest, HitsUntilExpiryKeyedByTheWholeToken) {
   EXPECT_EQ(cache.Find("a.b.c", kNow + absl::Minutes(1), 7).claims, nullptr);
 }
 
-TEST(VerdictCacheTest, ANewerGenerationAsksForACheck) {
-  VerdictCache cache(100);
+TEST(ClaimsCacheTest, ANewerGenerationAsksForACheck) {
+  ClaimsCache cache(100);
   cache.Insert("t", ClaimsUntil(kNow + absl::Minutes(1), "alice"), 7, kNow);
   EXPECT_FALSE(cache.Find("t", kNow, 8).checked);
   cache.MarkChecked("t", 8);
@@ -41,23 +41,23 @@ TEST(VerdictCacheTest, ANewerGenerationAsksForACheck) {
   EXPECT_EQ(cache.Find("t", kNow, 8).claims, nullptr);
 }
 
-TEST(VerdictCacheTest, StatsCountHitsMissesAndExpiredAsMisses) {
-  VerdictCache cache(100);
+TEST(ClaimsCacheTest, StatsCountHitsMissesAndExpiredAsMisses) {
+  ClaimsCache cache(100);
   cache.Insert("t", ClaimsUntil(kNow + absl::Minutes(1), "alice"), 7, kNow);
   cache.Insert("u", ClaimsUntil(kNow + absl::Minutes(2), "bob"), 7, kNow);
   cache.Find("t", kNow, 7);                     // hit
   cache.Find("u", kNow, 8);                     // hit, to be checked
   cache.Find("v", kNow, 7);                     // miss
   cache.Find("t", kNow + absl::Minutes(1), 7);  // expired: a miss
-  const VerdictCache::Stats stats = cache.stats();
+  const ClaimsCache::Stats stats = cache.stats();
   EXPECT_EQ(stats.size, 2u);
   EXPECT_EQ(stats.hits, 2u);
   EXPECT_EQ(stats.misses, 2u);
 }
 
-TEST(VerdictCacheTest, StaysWithinCapacity) {
+TEST(ClaimsCacheTest, StaysWithinCapacity) {
   constexpr size_t kCapacity = 160;
-  VerdictCache cache(kCapacity);
+  ClaimsCache cache(kCapacity);
   for (int i = 0; i < 10000; ++i) {
     cache.Insert("token-" + std::to_string(i),
                  ClaimsUntil(kNow + absl::Minutes(1), "u"), 0, kNow);

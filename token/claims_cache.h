@@ -1,5 +1,5 @@
-#ifndef SIGIL_TOKEN_VERDICT_CACHE_H_
-#define SIGIL_TOKEN_VERDICT_CACHE_H_
+#ifndef SIGIL_TOKEN_CLAIMS_CACHE_H_
+#define SIGIL_TOKEN_CLAIMS_CACHE_H_
 
 #include <array>
 #include <cstddef>
@@ -20,9 +20,9 @@ namespace sigil::token {
 // the revocation index generation it was last checked at. Sharded, so
 // concurrent hits on different tokens take different locks; bounded by
 // `capacity` entries in all. Thread-safe.
-class VerdictCache {
+class ClaimsCache {
  public:
-  explicit VerdictCache(size_t capacity);
+  explicit ClaimsCache(size_t capacity);
 
   // Shared, immutable claims: a hit copies a pointer, not the claims.
   using Claims = std::shared_ptr<const JwtClaims>;
@@ -98,4 +98,4 @@ class VerdictCache {
 
 }  // namespace sigil::token
 
-#endif  // SIGIL_TOKEN_VERDICT_CACHE_H_
+#endif  // SIGIL_TOKEN_CLAIMS_CACHE_H_
