@@ -62,7 +62,11 @@ class Subscriber
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithDeadline(
         absl::Condition(
-            +[](Subscriber* s) { return s->caught_up_ || s->done_; }, this),
+            +[](Subscriber* s) {
+              s->mu_.AssertHeld();  // Await checks it under mu_.
+              return s->caught_up_ || s->done_;
+            },
+            this),
         deadline);
     return caught_up_;
   }
@@ -73,6 +77,7 @@ class Subscriber
     awaited_seq_ = seq;
     mu_.AwaitWithDeadline(absl::Condition(
                               +[](Subscriber* s) {
+                                s->mu_.AssertHeld();  // As above.
                                 return s->current_seq_ >= s->awaited_seq_ ||
                                        s->done_;
                               },

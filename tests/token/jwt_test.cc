@@ -830,9 +830,7 @@ std::vector<HostileCase> HostileCases() {
        [] { return Signed(EsHeader(), ClaimsWith("exp", "253402300800")); },
        Reason::kMalformed},
       {"exp at 2^53",
-       [kMaxSafe] {
-         return Signed(EsHeader(), ClaimsWith("exp", Num(kMaxSafe + 1)));
-       },
+       [] { return Signed(EsHeader(), ClaimsWith("exp", Num(kMaxSafe + 1))); },
        Reason::kMalformed},
       {"exp at 2^63",
        [] {
