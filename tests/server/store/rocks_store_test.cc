@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "server/store/layout.h"
+#include "tests/testing/status_matchers.h"
 #include "token/clock.h"
 #include "token/revocation_index.h"
 
@@ -48,6 +49,7 @@ void PrintTo(const Revocation& r, std::ostream* os) {
 namespace sigil::server::store {
 namespace {
 
+using ::sigil::testing::IsOk;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::Field;
@@ -829,16 +831,22 @@ absl::Status Rotate(Store& store, const Session& read, absl::Time now,
   return store.RotateRefreshToken(refreshed, **spent, successor, now);
 }
 
+// Records `session` and reads it back, as a refresh would before rotating.
+std::optional<Session> PutAndRead(Store& store, const Session& session) {
+  EXPECT_THAT(Put(store, session), IsOk());
+  auto read = store.GetSession(session.subject, session.session_id);
+  EXPECT_THAT(read, IsOk());
+  return read.ok() ? *read : std::nullopt;
+}
+
 TEST_F(RocksStoreTest, RotationBumpsTheSessionRevision) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(
-      Put(*store, MakeSession("s1", "alice", {"a"}, kStart + absl::Hours(1)))
-          .ok());
-  auto read = store->GetSession("alice", "s1");
-  ASSERT_TRUE(read.ok() && read->has_value()) << read.status();
-  EXPECT_EQ((*read)->revision, 0u);
-  ASSERT_TRUE(Rotate(*store, **read, kStart + absl::Minutes(1), "hash-2").ok());
+  const std::optional<Session> read = PutAndRead(
+      *store, MakeSession("s1", "alice", {"a"}, kStart + absl::Hours(1)));
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->revision, 0u);
+  ASSERT_TRUE(Rotate(*store, *read, kStart + absl::Minutes(1), "hash-2").ok());
   auto after = store->GetSession("alice", "s1");
   ASSERT_TRUE(after.ok() && after->has_value()) << after.status();
   EXPECT_EQ((*after)->revision, 1u);
@@ -848,15 +856,13 @@ TEST_F(RocksStoreTest, RotationBumpsTheSessionRevision) {
 TEST_F(RocksStoreTest, RotationOverAStaleReadIsAbortedAndWritesNothing) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(
-      Put(*store, MakeSession("s1", "alice", {"a"}, kStart + absl::Hours(1)))
-          .ok());
-  auto read = store->GetSession("alice", "s1");
-  ASSERT_TRUE(read.ok() && read->has_value()) << read.status();
-  ASSERT_TRUE(Rotate(*store, **read, kStart + absl::Minutes(1), "hash-2").ok());
+  const std::optional<Session> read = PutAndRead(
+      *store, MakeSession("s1", "alice", {"a"}, kStart + absl::Hours(1)));
+  ASSERT_TRUE(read.has_value());
+  ASSERT_TRUE(Rotate(*store, *read, kStart + absl::Minutes(1), "hash-2").ok());
   // The same read again, as a concurrent refresh that lost would write.
   absl::Status stale =
-      Rotate(*store, **read, kStart + absl::Minutes(2), "hash-3");
+      Rotate(*store, *read, kStart + absl::Minutes(2), "hash-3");
   EXPECT_EQ(stale.code(), absl::StatusCode::kAborted) << stale;
   auto unknown = store->GetRefreshToken("hash-3");
   ASSERT_TRUE(unknown.ok()) << unknown.status();
@@ -881,14 +887,12 @@ TEST_F(RocksStoreTest, RotationOfAnEndedSessionIsAbortedAndWritesNothing) {
   for (const auto& [subject, revocation] : endings) {
     SCOPED_TRACE(subject);
     const std::string id = "s-" + subject;
-    ASSERT_TRUE(
-        Put(*store, MakeSession(id, subject, {"a"}, kStart + absl::Hours(1)))
-            .ok());
-    auto read = store->GetSession(subject, id);
-    ASSERT_TRUE(read.ok() && read->has_value()) << read.status();
+    const std::optional<Session> read = PutAndRead(
+        *store, MakeSession(id, subject, {"a"}, kStart + absl::Hours(1)));
+    ASSERT_TRUE(read.has_value());
     Append(*store, revocation);
     absl::Status rotated =
-        Rotate(*store, **read, kStart + absl::Minutes(1), "next-" + subject);
+        Rotate(*store, *read, kStart + absl::Minutes(1), "next-" + subject);
     EXPECT_EQ(rotated.code(), absl::StatusCode::kAborted) << rotated;
     auto session = store->GetSession(subject, id);
     ASSERT_TRUE(session.ok()) << session.status();
