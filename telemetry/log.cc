@@ -3,6 +3,7 @@
 #include <grpc/support/log.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -39,6 +40,20 @@ constexpr struct {
                {LogLevel::kInfo, "info"},
                {LogLevel::kWarning, "warning"},
                {LogLevel::kError, "error"}};
+
+// A text field value as one token: plain when it holds nothing a reader
+// would split on, else in double quotes. CHexEscape turns quotes,
+// backslashes and control bytes into escapes, so a quoted value can never
+// end early and a hostile value ("x system=B") cannot forge a field.
+std::string TextValue(absl::string_view value) {
+  const bool plain =
+      !value.empty() && std::none_of(value.begin(), value.end(), [](char c) {
+        const unsigned char u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f || c == '=' || c == '"' || c == '\\';
+      });
+  const std::string escaped = absl::CHexEscape(value);
+  return plain ? escaped : absl::StrCat("\"", escaped, "\"");
+}
 
 const char* LevelName(LogLevel level) {
   for (const auto& known : kLevels) {
@@ -95,7 +110,7 @@ std::string FormatLogLine(LogFormat format, int64_t now_us, LogLevel level,
     absl::StrAppend(&out, time, " ", absl::AsciiStrToUpper(LevelName(level)),
                     " ", absl::StrReplaceAll(message, {{"\n", " "}}));
     for (const auto& [name, value] : fields) {
-      absl::StrAppend(&out, " ", name, "=", absl::CHexEscape(value));
+      absl::StrAppend(&out, " ", name, "=", TextValue(value));
     }
   } else {
     std::vector<token::JsonValue::Member> named;

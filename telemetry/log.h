@@ -37,8 +37,10 @@ using LogFields = std::vector<std::pair<std::string, std::string>>;
 
 // Writes one line with the UTC time, when `level` is enabled. One write
 // call per line, so lines from concurrent calls never interleave. Text
-// escapes a field value's quotes, backslashes and control bytes in C style;
-// JSON escapes as JSON. Thread-safe.
+// escapes a field value's quotes, backslashes, control and non-ASCII bytes
+// in C style, and puts a value that is empty or holds a space, '=', '"',
+// '\\' or a control byte in double quotes: every value reads back as one
+// field, whatever its bytes. JSON escapes as JSON. Thread-safe.
 void Log(LogLevel level, absl::string_view message,
          const LogFields& fields = {});
 

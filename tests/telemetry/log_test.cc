@@ -5,6 +5,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/marshalling.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace sigil::telemetry {
@@ -32,7 +33,7 @@ TEST(LogTest, TextAndJsonLinesCarryTimeLevelMessageAndFields) {
        "two\nlines",
        {{"subject", "quote\" back\\ nl\n"}},
        "2026-11-29T08:15:00.123Z WARNING two lines "
-       "subject=quote\\\" back\\\\ nl\\n\n"},
+       "subject=\"quote\\\" back\\\\ nl\\n\"\n"},
       {LogFormat::kJson,
        LogLevel::kError,
        "audit log write failed",
@@ -50,6 +51,43 @@ TEST(LogTest, TextAndJsonLinesCarryTimeLevelMessageAndFields) {
   for (const Case& c : cases) {
     EXPECT_EQ(FormatLogLine(c.format, kNowUs, c.level, c.message, c.fields),
               c.want);
+  }
+}
+
+// Issue 19 finding 10a: a subject carrying " key=value" pairs must not
+// forge fields in the text log.
+TEST(LogTest, HostileTextValueStaysOneField) {
+  const std::string hostile =
+      "mallory system=B scope=subject ended_sessions=999";
+  const std::string line =
+      FormatLogLine(LogFormat::kText, kNowUs, LogLevel::kInfo, "revoke",
+                    {{"subject", hostile}, {"seq", "7"}});
+  EXPECT_EQ(line,
+            "2026-11-29T08:15:00.123Z INFO revoke "
+            "subject=\"mallory system=B scope=subject ended_sessions=999\" "
+            "seq=7\n")
+      << hostile;
+}
+
+TEST(LogTest, TextValuesThatCouldSplitAreQuoted) {
+  struct Case {
+    std::string value;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {"", "k=\"\""},
+      {"a=b", "k=\"a=b\""},
+      {"tab\there", "k=\"tab\\there\""},
+      {"\" x=1 \"", "k=\"\\\" x=1 \\\"\""},
+      {"back\\slash", "k=\"back\\\\slash\""},
+      {"plain-value_1", "k=plain-value_1"},
+  };
+  for (const Case& c : cases) {
+    const std::string line = FormatLogLine(
+        LogFormat::kText, kNowUs, LogLevel::kInfo, "m", {{"k", c.value}});
+    EXPECT_EQ(line,
+              absl::StrCat("2026-11-29T08:15:00.123Z INFO m ", c.want, "\n"))
+        << "value: " << c.value;
   }
 }
 
