@@ -31,6 +31,7 @@ _LIBRARIES = {
     "grpc++_reflection": (["grpc++"], ["-lgrpc++_reflection"]),
     "gtest": (["gtest"], []),
     "gtest_main": (["gtest_main"], []),
+    "microhttpd": (["libmicrohttpd"], []),
     "protobuf": (["protobuf"], []),
     "rocksdb": (["rocksdb"], []),
 }

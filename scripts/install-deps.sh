@@ -10,9 +10,11 @@ packages=(
   libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto libabsl-dev libssl-dev librocksdb-dev libcpp-httplib-dev
+  libmicrohttpd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jwt python3-cryptography
   python3-yaml python3-grpcio python3-protobuf openssl
+  faketime
   bazel-bootstrap bazel-rules-cc bazel-rules-java
 )
 

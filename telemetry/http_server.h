@@ -2,21 +2,22 @@
 #define SIGIL_TELEMETRY_HTTP_SERVER_H_
 
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "telemetry/metrics.h"
 
-namespace httplib {
-class Server;
-}  // namespace httplib
+struct MHD_Daemon;
 
 namespace sigil::telemetry {
 
@@ -37,6 +38,30 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// What one client may hold of the server. The port faces untrusted
+// networks (the agent's is on 0.0.0.0 in Kubernetes) and its requests are
+// tiny GETs, so every bound is far above what a probe, a scraper or a key
+// fetcher needs and far below what would hurt the process.
+struct HttpServerLimits {
+  // Per-connection memory, request line and headers included: a longer
+  // head gets 431 and the connection is closed, so an endless header
+  // stream costs this much and no more.
+  size_t connection_memory = 16 * 1024;
+  // Open connections in all; beyond it new ones are closed at once. With
+  // the memory bound above, the worst case is 4 MiB.
+  unsigned connections = 256;
+  // Open connections from one address, so a single host cannot take the
+  // whole pool from the kubelet's probes or Prometheus.
+  unsigned connections_per_ip = 32;
+  // A connection that sends or reads nothing for this long is closed.
+  absl::Duration idle_timeout = absl::Seconds(5);
+  // Whatever a connection sends, it is cut this long after it was
+  // accepted: a client trickling one byte at a time never resets it. Each
+  // connection serves one request (answers say "Connection: close"), so
+  // this is a deadline per request too.
+  absl::Duration connection_deadline = absl::Seconds(10);
+};
+
 struct HttpServerOptions {
   // host:port; port 0 picks a free one.
   std::string listen;
@@ -49,16 +74,24 @@ struct HttpServerOptions {
   // may need it, as a discovery document does) and before any request is
   // served. Handlers run on the server's threads: thread-safe.
   std::function<std::map<std::string, HttpHandler>(int port)> routes;
+  // The defaults are the product's; tests shorten them.
+  HttpServerLimits limits;
 };
 
 // The operator's side of a Sigil binary over plain HTTP, GET only:
 // /healthz (200 while the process serves), /readyz (200 while ready, 503
-// otherwise), /metrics (Prometheus text) and the owner's routes. Requests
-// carry no body and answers hold no secret. Thread-safe.
+// otherwise), /metrics (Prometheus text) and the owner's routes; other
+// paths get 404, other methods 405. Requests carry no body and answers
+// hold no secret. Served by GNU libmicrohttpd from one event-loop thread
+// (handlers run there one at a time, so they must be quick) within
+// `HttpServerLimits`; connections closed without an answer are counted in
+// sigil_http_connections_closed_total by reason (deadline, no_request).
+// Thread-safe.
 class HttpServer {
  public:
-  // Binds `listen` and serves from a thread pool. FAILED_PRECONDITION
-  // "cannot listen on ..." when the address is taken or malformed.
+  // Binds `listen` (SO_REUSEADDR, never SO_REUSEPORT) and serves.
+  // FAILED_PRECONDITION "cannot listen on ..." when the address is taken or
+  // malformed.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       HttpServerOptions options);
   ~HttpServer();  // Stops.
@@ -71,12 +104,20 @@ class HttpServer {
   int port() const { return port_; }
 
  private:
+  class Connections;
+
   explicit HttpServer(HttpServerOptions options);
-  void Route(std::map<std::string, HttpHandler> routes);
+  HttpResponse Answer(absl::string_view method, absl::string_view path,
+                      const HttpRequest& request) const;
 
   const HttpServerOptions options_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::map<std::string, HttpHandler> routes_;
+  // Open connections and their deadlines, swept by a thread of its own.
+  // Set before MHD starts and reset once it has stopped, under stop_mu_;
+  // MHD's callbacks read it in between without the lock.
+  std::unique_ptr<Connections> connections_;
+  absl::Mutex stop_mu_;
+  MHD_Daemon* daemon_ ABSL_GUARDED_BY(stop_mu_) = nullptr;
   std::atomic<bool> draining_{false};
   int port_ = 0;
 };

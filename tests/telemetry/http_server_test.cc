@@ -6,18 +6,38 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "telemetry/metrics.h"
+#include "tests/telemetry/http_attack.h"
 #include "tests/testing/status_matchers.h"
 
 namespace sigil::telemetry {
 namespace {
 
+using ::sigil::testing::FloodHeaders;
+using ::sigil::testing::HeaderFlood;
 using ::sigil::testing::IsOk;
+using ::sigil::testing::ResidentKiB;
+using ::sigil::testing::Trickle;
+using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
+
+std::unique_ptr<HttpServer> StartOn(MetricsRegistry& metrics,
+                                    HttpServerLimits limits = {}) {
+  HttpServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics = &metrics;
+  options.limits = limits;
+  auto server = HttpServer::Start(std::move(options));
+  EXPECT_THAT(server, IsOk());
+  return server.ok() ? *std::move(server) : nullptr;
+}
 
 TEST(TelemetryHttpServerTest, ReadyzFollowsTheOwnersRuleUntilADrain) {
   MetricsRegistry metrics;
@@ -103,6 +123,119 @@ TEST(TelemetryHttpServerTest, TakenPortFailsNamingTheAddress) {
                 absl::StrCat("cannot listen on 127.0.0.1:", (*server)->port())),
             std::string::npos)
       << taken.status();
+}
+
+TEST(TelemetryHttpServerTest, OtherMethodsGet405AndOtherPaths404) {
+  MetricsRegistry metrics;
+  std::unique_ptr<HttpServer> server = StartOn(metrics);
+  ASSERT_NE(server, nullptr);
+  httplib::Client client("127.0.0.1", server->port());
+  httplib::Result post = client.Post("/healthz", "x", "text/plain");
+  ASSERT_TRUE(post) << httplib::to_string(post.error());
+  EXPECT_EQ(post->status, 405);
+  httplib::Result missing = client.Get("/nothing-here");
+  ASSERT_TRUE(missing) << httplib::to_string(missing.error());
+  EXPECT_EQ(missing->status, 404);
+}
+
+// Issue 19, finding 1: cpp-httplib kept every header line of a request that
+// never ended, and sigild grew by hundreds of MB from one connection.
+TEST(TelemetryHttpServerTest, HeaderFloodIsCutAndMemoryStaysFlat) {
+  MetricsRegistry metrics;
+  std::unique_ptr<HttpServer> server = StartOn(metrics);
+  ASSERT_NE(server, nullptr);
+  const long before = ResidentKiB();
+  ASSERT_GT(before, 0);
+
+  constexpr size_t kFlood = 64 << 20;
+  const HeaderFlood flood = FloodHeaders(server->port(), kFlood);
+
+  EXPECT_TRUE(flood.cut) << "sent " << flood.sent << " bytes, not cut";
+  // The connection's memory bound is 16 KiB; the rest is what the two
+  // kernels' buffers held when the server closed.
+  EXPECT_LT(flood.sent, size_t{1} << 20);
+  EXPECT_THAT(flood.answer, StartsWith("HTTP/1.1 431"));
+  const long after = ResidentKiB();
+  EXPECT_LT(after - before, 20 * 1024)
+      << "VmRSS " << before << " kB before, " << after << " kB after";
+  httplib::Client client("127.0.0.1", server->port());
+  httplib::Result health = client.Get("/healthz");
+  ASSERT_TRUE(health) << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+}
+
+// Issue 19, finding 2: eight connections trickling header bytes held every
+// thread of cpp-httplib's pool, and the probes timed out.
+TEST(TelemetryHttpServerTest, SlowClientsLeaveTheProbesAnswering) {
+  MetricsRegistry metrics;
+  std::unique_ptr<HttpServer> server = StartOn(metrics);
+  ASSERT_NE(server, nullptr);
+  constexpr int kSlow = 16;
+  std::vector<std::unique_ptr<Trickle>> slow;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(std::make_unique<Trickle>(server->port()));
+    ASSERT_TRUE(slow.back()->Step()) << "slow client " << i;
+  }
+  std::atomic<bool> done{false};
+  std::thread trickling([&] {
+    while (!done.load()) {
+      for (auto& client : slow) client->Step();
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  });
+
+  httplib::Client client("127.0.0.1", server->port());
+  // Generous for a loaded machine, yet far below the idle timeout the
+  // slow clients keep renewing.
+  client.set_connection_timeout(3, 0);
+  client.set_read_timeout(3, 0);
+  for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
+    httplib::Result probe = client.Get(path);
+    EXPECT_TRUE(probe) << path << ": " << httplib::to_string(probe.error());
+    if (probe) {
+      EXPECT_EQ(probe->status, 200) << path;
+    }
+  }
+  done.store(true);
+  trickling.join();
+}
+
+TEST(TelemetryHttpServerTest, ATrickleIsCutAtTheConnectionDeadline) {
+  MetricsRegistry metrics;
+  HttpServerLimits limits;
+  limits.connection_deadline = absl::Seconds(1);
+  std::unique_ptr<HttpServer> server = StartOn(metrics, limits);
+  ASSERT_NE(server, nullptr);
+  Trickle slow(server->port());
+
+  // A byte each 100 ms keeps the 5 s idle timeout from ever firing.
+  const absl::Duration lived =
+      slow.RunUntilCut(absl::Milliseconds(100), absl::Seconds(8));
+
+  EXPECT_GE(lived, absl::Seconds(1));
+  EXPECT_LT(lived, absl::Seconds(4)) << "deadline 1s";
+  EXPECT_THAT(
+      metrics.Render(),
+      HasSubstr(
+          "sigil_http_connections_closed_total{reason=\"deadline\"} 1\n"));
+}
+
+TEST(TelemetryHttpServerTest, ConnectionsBeyondThePerAddressLimitAreClosed) {
+  MetricsRegistry metrics;
+  HttpServerLimits limits;
+  limits.connections_per_ip = 2;
+  std::unique_ptr<HttpServer> server = StartOn(metrics, limits);
+  ASSERT_NE(server, nullptr);
+  Trickle first(server->port());
+  Trickle second(server->port());
+  ASSERT_TRUE(first.Step());
+  ASSERT_TRUE(second.Step());
+
+  Trickle third(server->port());
+  EXPECT_NE(third.RunUntilCut(absl::Milliseconds(50), absl::Seconds(3)),
+            absl::InfiniteDuration());
+  EXPECT_TRUE(first.Step());
+  EXPECT_TRUE(second.Step());
 }
 
 }  // namespace
