@@ -7,8 +7,9 @@
 
 namespace sigil::token {
 
-ClaimsCache::ClaimsCache(size_t capacity)
+ClaimsCache::ClaimsCache(size_t capacity, size_t max_bytes)
     : per_shard_(std::max<size_t>(1, capacity / kShards)),
+      bytes_per_shard_(max_bytes / kShards),
       shards_(std::make_unique<std::array<Shard, kShards>>()) {}
 
 size_t ClaimsCache::KeyHash::operator()(absl::string_view token) const {
@@ -17,6 +18,24 @@ size_t ClaimsCache::KeyHash::operator()(absl::string_view token) const {
 
 ClaimsCache::HashedToken ClaimsCache::Hashed(absl::string_view token) {
   return HashedToken{token, KeyHash()(token)};
+}
+
+size_t ClaimsCache::Cost(absl::string_view token, const JwtClaims& claims) {
+  // Slot (key string and Entry), the shared_ptr's control block with the
+  // claims, and each string's header; small strings are counted in full
+  // even when they sit inside their header, which errs on the large side.
+  constexpr size_t kFixed =
+      sizeof(std::string) + sizeof(Entry) + 64 + sizeof(JwtClaims);
+  size_t bytes = kFixed + token.size() + claims.issuer.size() +
+                 claims.subject.size() + claims.token_id.size() +
+                 claims.session_id.size();
+  for (const std::string& system : claims.audience) {
+    bytes += sizeof(std::string) + system.size();
+  }
+  for (const std::string& scope : claims.scopes) {
+    bytes += sizeof(std::string) + scope.size();
+  }
+  return bytes;
 }
 
 ClaimsCache::Shard& ClaimsCache::ShardOf(const HashedToken& key) const {
@@ -40,19 +59,38 @@ ClaimsCache::Hit ClaimsCache::Find(absl::string_view token, absl::Time now,
 
 void ClaimsCache::Insert(absl::string_view token, Claims claims,
                          uint64_t generation, absl::Time now) {
+  const size_t bytes = Cost(token, *claims);
+  if (bytes > bytes_per_shard_) return;
   const HashedToken key = Hashed(token);
   Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
-  if (shard.entries.size() >= per_shard_) {
-    absl::erase_if(shard.entries, [now](const auto& entry) {
-      return entry.second.claims->expires_at <= now;
-    });
+  auto existing = shard.entries.find(key);
+  if (existing != shard.entries.end()) {
+    shard.bytes -= existing->second.bytes;
+    shard.entries.erase(existing);
   }
-  if (shard.entries.size() >= per_shard_ && !shard.entries.contains(key)) {
-    shard.entries.erase(shard.entries.begin());
+  // Plain loops, not lambdas: the lock analysis does not see a lambda run
+  // under `mu`.
+  if (shard.entries.size() >= per_shard_ ||
+      shard.bytes + bytes > bytes_per_shard_) {
+    for (auto it = shard.entries.begin(); it != shard.entries.end();) {
+      if (it->second.claims->expires_at <= now) {
+        shard.bytes -= it->second.bytes;
+        shard.entries.erase(it++);
+      } else {
+        ++it;
+      }
+    }
   }
-  shard.entries.insert_or_assign(std::string(token),
-                                 Entry{std::move(claims), generation});
+  while (!shard.entries.empty() && (shard.entries.size() >= per_shard_ ||
+                                    shard.bytes + bytes > bytes_per_shard_)) {
+    auto victim = shard.entries.begin();
+    shard.bytes -= victim->second.bytes;
+    shard.entries.erase(victim);
+  }
+  shard.bytes += bytes;
+  shard.entries.emplace(std::string(token),
+                        Entry{std::move(claims), generation, bytes});
 }
 
 void ClaimsCache::MarkChecked(absl::string_view token, uint64_t generation) {
@@ -73,7 +111,10 @@ void ClaimsCache::Erase(absl::string_view token) {
   Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
   auto it = shard.entries.find(key);
-  if (it != shard.entries.end()) shard.entries.erase(it);
+  if (it != shard.entries.end()) {
+    shard.bytes -= it->second.bytes;
+    shard.entries.erase(it);
+  }
 }
 
 ClaimsCache::Stats ClaimsCache::stats() const {
@@ -81,6 +122,7 @@ ClaimsCache::Stats ClaimsCache::stats() const {
   for (const Shard& shard : *shards_) {
     absl::MutexLock lock(&shard.mu);
     stats.size += shard.entries.size();
+    stats.bytes += shard.bytes;
     stats.hits += shard.hits;
     stats.misses += shard.misses;
   }

@@ -19,10 +19,13 @@ namespace sigil::token {
 // bytes: ECDSA signatures are malleable), each until its token's exp, with
 // the revocation index generation it was last checked at. Sharded, so
 // concurrent hits on different tokens take different locks; bounded by
-// `capacity` entries in all. Thread-safe.
+// `capacity` entries and by about `max_bytes` of memory in all (a count
+// alone lets large tokens take gigabytes). Thread-safe.
 class ClaimsCache {
  public:
-  explicit ClaimsCache(size_t capacity);
+  static constexpr size_t kDefaultMaxBytes = size_t{128} << 20;
+
+  explicit ClaimsCache(size_t capacity, size_t max_bytes = kDefaultMaxBytes);
 
   // Shared, immutable claims: a hit copies a pointer, not the claims.
   using Claims = std::shared_ptr<const JwtClaims>;
@@ -37,7 +40,9 @@ class ClaimsCache {
   // The claims cached for `token` if unexpired at `now`.
   Hit Find(absl::string_view token, absl::Time now, uint64_t generation) const;
   // Caches `claims` for `token`, checked at `generation`. When the shard is
-  // full it first drops the expired entries, then an arbitrary one.
+  // full, by count or by bytes, it first drops the expired entries, then
+  // arbitrary ones. An entry larger than a shard's share of `max_bytes` is
+  // not cached.
   void Insert(absl::string_view token, Claims claims, uint64_t generation,
               absl::Time now);
   // Records that the entry for `token` passed a check at `generation`.
@@ -45,10 +50,11 @@ class ClaimsCache {
   void Erase(absl::string_view token);
   size_t size() const;
 
-  // Entries held, and the Finds that found unexpired claims or did not,
-  // since construction.
+  // Entries held and their estimated bytes, and the Finds that found
+  // unexpired claims or did not, since construction.
   struct Stats {
     size_t size = 0;
+    size_t bytes = 0;
     uint64_t hits = 0;
     uint64_t misses = 0;
   };
@@ -80,19 +86,26 @@ class ClaimsCache {
   struct Entry {
     Claims claims;
     uint64_t checked_generation;
+    size_t bytes;  // Cost() when inserted
   };
   struct Shard {
     mutable absl::Mutex mu;
     absl::flat_hash_map<std::string, Entry, KeyHash, KeyEq> entries
         ABSL_GUARDED_BY(mu);
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;  // sum of the entries' bytes
     mutable uint64_t hits ABSL_GUARDED_BY(mu) = 0;
     mutable uint64_t misses ABSL_GUARDED_BY(mu) = 0;
   };
 
   static HashedToken Hashed(absl::string_view token);
+  // What an entry holds on the heap, estimated: the key, the claims' text
+  // and a fixed overhead for the table slot, the shared block and the
+  // containers.
+  static size_t Cost(absl::string_view token, const JwtClaims& claims);
   Shard& ShardOf(const HashedToken& key) const;
 
   const size_t per_shard_;
+  const size_t bytes_per_shard_;
   std::unique_ptr<std::array<Shard, kShards>> shards_;
 };
 

@@ -66,5 +66,40 @@ TEST(ClaimsCacheTest, StaysWithinCapacity) {
   EXPECT_GT(cache.size(), kCapacity / 2);
 }
 
+TEST(ClaimsCacheTest, LargeTokensStayWithinTheByteBound) {
+  // Many 6 KB tokens, far below the count bound: the bytes bind first.
+  constexpr size_t kMaxBytes = 1 << 20;
+  ClaimsCache cache(100000, kMaxBytes);
+  const std::string padding(6 * 1024, 'x');
+  for (int i = 0; i < 1000; ++i) {
+    cache.Insert(padding + std::to_string(i),
+                 ClaimsUntil(kNow + absl::Minutes(1), "u"), 0, kNow);
+  }
+  const ClaimsCache::Stats stats = cache.stats();
+  EXPECT_LE(stats.bytes, kMaxBytes);
+  EXPECT_GE(stats.bytes, stats.size * padding.size());
+  EXPECT_LT(stats.size, kMaxBytes / padding.size());
+  EXPECT_GT(stats.size, kMaxBytes / padding.size() / 4);
+}
+
+TEST(ClaimsCacheTest, ReplacingAndErasingGiveTheirBytesBack) {
+  ClaimsCache cache(100, 1 << 20);
+  cache.Insert("t", ClaimsUntil(kNow + absl::Minutes(1), "alice"), 7, kNow);
+  const size_t one = cache.stats().bytes;
+  EXPECT_GT(one, 0u);
+  cache.Insert("t", ClaimsUntil(kNow + absl::Minutes(1), "alice"), 8, kNow);
+  EXPECT_EQ(cache.stats().bytes, one);
+  cache.Erase("t");
+  EXPECT_EQ(cache.stats().bytes, 0u);
+}
+
+TEST(ClaimsCacheTest, AnEntryLargerThanAShardsShareIsNotCached) {
+  ClaimsCache cache(100, 16 * 1024);  // 1 KiB a shard
+  const std::string huge(4 * 1024, 'x');
+  cache.Insert(huge, ClaimsUntil(kNow + absl::Minutes(1), "u"), 0, kNow);
+  EXPECT_EQ(cache.Find(huge, kNow, 0).claims, nullptr);
+  EXPECT_EQ(cache.stats().bytes, 0u);
+}
+
 }  // namespace
 }  // namespace sigil::token
