@@ -1,14 +1,15 @@
 #include "wire/tls.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace sigil::wire {
 namespace {
@@ -37,11 +38,18 @@ absl::Status CheckPair(const TlsFiles& files) {
   return absl::OkStatus();
 }
 
-bool IsLoopbackIpv4(absl::string_view host) {
-  std::vector<absl::string_view> octets = absl::StrSplit(host, '.');
-  int first = 0;
-  return octets.size() == 4 && absl::SimpleAtoi(octets[0], &first) &&
-         first == 127;
+// Parsed as an address, never matched as text: a host name such as
+// 127.a.evil.invalid resolves wherever its DNS points, so only a literal
+// 127.0.0.0/8 or ::1 (or ::ffff:127.x.y.z) proves the listener is local.
+bool IsLoopbackIp(const std::string& host) {
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
 }
 
 }  // namespace
@@ -57,7 +65,8 @@ bool IsLocalAddress(absl::string_view listen) {
     const size_t colon = host.rfind(':');
     if (colon != absl::string_view::npos) host = host.substr(0, colon);
   }
-  return host == "localhost" || host == "::1" || IsLoopbackIpv4(host);
+  // localhost is the one name kept: RFC 6761 reserves it for loopback.
+  return host == "localhost" || IsLoopbackIp(std::string(host));
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(

@@ -22,8 +22,9 @@ struct TlsFiles {
   std::string ca;
 };
 
-// True for unix sockets and loopback addresses (127.0.0.0/8, ::1,
-// localhost): the only places a server may serve plaintext without being
+// True for unix sockets and loopback addresses given as literal IPs
+// (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) or the name
+// localhost: the only places a server may serve plaintext without being
 // told it is behind something that terminates mTLS for it.
 bool IsLocalAddress(absl::string_view listen);
 

@@ -32,6 +32,15 @@ TEST(TlsTest, OnlyUnixSocketsAndLoopbackAreLocal) {
       {"128.0.0.1:50051", false},
       {"localhost.example.com:1", false},
       {"[::1:50051", false},
+      // Only a whole IP address counts: a name whose first label looks
+      // like 127 is whatever DNS says it is.
+      {"127.a.evil.invalid:47099", false},
+      {"127.0.0.1.:1", false},
+      {"127.1:1", false},
+      {"127.0.0.256:1", false},
+      {"[::ffff:127.0.0.1]:1", true},
+      {"[::ffff:10.0.0.1]:1", false},
+      {"[::2]:1", false},
       {"", false},
   };
   for (const Case& c : cases) {
