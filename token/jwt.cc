@@ -246,9 +246,26 @@ absl::StatusOr<CheckedToken> CheckToken(absl::string_view token,
     return VerdictError(Reason::kWrongAudience,
                         "token is not issued for this audience");
   }
+  // A leaked signing key must not mint a token that dodges logout: one
+  // that lives for years, or one whose instant (what a logout's not_before
+  // is compared with) claims a time long after its "iat", so that logouts
+  // to come would not cover it. Whole seconds on the wire round the
+  // lifetime up by at most one.
+  if (claims.expires_at - claims.issued_at >
+      options.max_lifetime + absl::Seconds(1)) {
+    return VerdictError(Reason::kMalformed,
+                        "token lives longer than its issuer allows");
+  }
   // Only now is "iat" known to be near the present, so the product fits.
-  claims.issued_at_us = parsed->issued_at_us.value_or(
-      absl::ToUnixSeconds(claims.issued_at) * kMicrosPerSecond);
+  const int64_t iat_us =
+      absl::ToUnixSeconds(claims.issued_at) * kMicrosPerSecond;
+  if (parsed->issued_at_us.has_value() &&
+      (*parsed->issued_at_us < iat_us ||
+       *parsed->issued_at_us - iat_us >
+           absl::ToInt64Microseconds(kMaxInstantLead))) {
+    return ClaimError("sigil_iat_us", "disagrees with iat");
+  }
+  claims.issued_at_us = parsed->issued_at_us.value_or(iat_us);
   return CheckedToken{std::move(claims), (*key)->kid()};
 }
 

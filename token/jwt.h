@@ -74,11 +74,20 @@ class JwtSigner {
 struct JwtVerifierOptions {
   std::string issuer;            // required "iss"
   const Clock* clock = nullptr;  // not owned; RealClock() when null
+  // The issuer's longest access-token lifetime (sigild's --max_token_ttl):
+  // a token whose exp - iat exceeds it is refused as malformed.
+  absl::Duration max_lifetime = absl::Hours(24);
   // Tolerance for "iat"/"nbf" in the future (verifier clock behind the
   // authority's). Never extends "exp": a token is expired at exp.
   absl::Duration leeway = absl::Seconds(5);
   size_t max_token_bytes = 8 * 1024;
 };
+
+// How far a token's "sigil_iat_us" may lie after its "iat": the authority
+// stamps an instant that never goes back, which can run ahead of its clock
+// by up to the horizon it reserves (60 s) after a restart. Further, or
+// before "iat", and the token is malformed.
+inline constexpr absl::Duration kMaxInstantLead = absl::Minutes(2);
 
 // Verifies compact JWS access tokens: size cap, strict base64url and JSON,
 // typ at+jwt, an allowed alg that matches the key found by kid, no crit /

@@ -61,6 +61,12 @@ Members ClaimsWith(absl::string_view name, std::string raw) {
   return With(Claims(), name, std::move(raw));
 }
 
+// Claims issued at `iat`, with the instant claim agreeing.
+Members ClaimsIssuedAt(int64_t iat) {
+  return With(ClaimsWith("iat", Num(iat)), "sigil_iat_us",
+              Num(iat * 1'000'000));
+}
+
 std::string ValidToken() { return Signed(EsHeader(), Claims()); }
 
 std::vector<std::string> Split(absl::string_view token) {
@@ -810,10 +816,10 @@ std::vector<HostileCase> HostileCases() {
        [] { return Signed(EsHeader(), ClaimsWith("exp", Num(kNow + 1))); },
        Reason::kValid},
       {"iat at the leeway edge",
-       [] { return Signed(EsHeader(), ClaimsWith("iat", Num(kNow + 5))); },
+       [] { return Signed(EsHeader(), ClaimsIssuedAt(kNow + 5)); },
        Reason::kValid},
       {"iat beyond the leeway",
-       [] { return Signed(EsHeader(), ClaimsWith("iat", Num(kNow + 6))); },
+       [] { return Signed(EsHeader(), ClaimsIssuedAt(kNow + 6)); },
        Reason::kNotYetValid},
       {"nbf at the leeway edge",
        [] { return Signed(EsHeader(), ClaimsWith("nbf", Num(kNow + 5))); },
@@ -911,6 +917,32 @@ std::vector<HostileCase> HostileCases() {
       {"sigil_iat_us fractional",
        [] { return Signed(EsHeader(), ClaimsWith("sigil_iat_us", "1.5")); },
        Reason::kMalformed},
+      // A leaked key must not mint tokens that dodge logout.
+      {"sigil_iat_us ten years after iat",
+       [] {
+         return Signed(
+             EsHeader(),
+             ClaimsWith("sigil_iat_us", Num((kNow + 315'360'000) * 1'000'000)));
+       },
+       Reason::kMalformed},
+      {"sigil_iat_us three minutes after iat",
+       [] {
+         return Signed(EsHeader(), ClaimsWith("sigil_iat_us",
+                                              Num((kNow + 170) * 1'000'000)));
+       },
+       Reason::kMalformed},
+      {"sigil_iat_us a minute after iat (the authority's tick lead)",
+       [] {
+         return Signed(EsHeader(), ClaimsWith("sigil_iat_us",
+                                              Num((kNow + 50) * 1'000'000)));
+       },
+       Reason::kValid},
+      {"sigil_iat_us before iat",
+       [] {
+         return Signed(EsHeader(), ClaimsWith("sigil_iat_us",
+                                              Num((kNow - 11) * 1'000'000)));
+       },
+       Reason::kMalformed},
 
       // Order: a bad signature outranks every claim problem.
       {"expired and badly signed",
@@ -962,6 +994,9 @@ JwtVerifierOptions Options(const Clock* clock) {
   options.issuer = kIssuer;
   options.clock = clock;
   options.leeway = kLeeway;
+  // The lifetime bound has its own test; here exp ranges over every date
+  // the parser takes.
+  options.max_lifetime = absl::InfiniteDuration();
   return options;
 }
 
@@ -1216,10 +1251,30 @@ TEST(JwtTest, LeewayNeverExtendsExpiry) {
                            Keys().set, kAudience)
                    .status()),
       Reason::kExpired);
-  EXPECT_THAT(
-      verifier.Verify(Signed(EsHeader(), ClaimsWith("iat", Num(kNow + 3000))),
-                      Keys().set, kAudience),
-      IsOk());
+  EXPECT_THAT(verifier.Verify(Signed(EsHeader(), ClaimsIssuedAt(kNow + 3000)),
+                              Keys().set, kAudience),
+              IsOk());
+}
+
+TEST(JwtTest, ALifetimeBeyondTheIssuersIsMalformed) {
+  FakeClock clock(absl::FromUnixSeconds(kNow));
+  JwtVerifierOptions options = Options(&clock);
+  options.max_lifetime = absl::Hours(24);
+  const JwtVerifier verifier(options);
+  struct Case {
+    int64_t lifetime_seconds;
+    Reason want;
+  };
+  for (const Case& c : {Case{300, Reason::kValid}, Case{86'400, Reason::kValid},
+                        Case{86'401, Reason::kValid},  // whole-second rounding
+                        Case{86'402, Reason::kMalformed},
+                        Case{315'360'000, Reason::kMalformed}}) {
+    SCOPED_TRACE(absl::StrCat("exp - iat = ", c.lifetime_seconds, " s"));
+    const std::string token = Signed(
+        EsHeader(), ClaimsWith("exp", Num(kNow - 10 + c.lifetime_seconds)));
+    EXPECT_EQ(ReasonOf(verifier.Verify(token, Keys().set, kAudience).status()),
+              c.want);
+  }
 }
 
 TEST(JwtTest, SizeCapIsExact) {
@@ -1242,6 +1297,7 @@ TEST(JwtTest, RealClockIsTheDefault) {
   const JwtVerifier verifier(options);
   JwtClaims claims = SampleClaims();
   claims.issued_at = absl::Now();
+  claims.issued_at_us = absl::ToUnixMicros(claims.issued_at);
   claims.expires_at = claims.issued_at + absl::Minutes(5);
   absl::StatusOr<std::string> token = JwtSigner(Keys().es256).Sign(claims);
   ASSERT_THAT(token, IsOk());
