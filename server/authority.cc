@@ -103,7 +103,8 @@ Authority::Authority(AuthorityOptions options, store::Store* store,
       store_(store),
       clock_(clock),
       keys_(std::move(keys)),
-      verifier_(token::JwtVerifierOptions{options_.issuer, clock}),
+      verifier_(
+          token::JwtVerifierOptions{options_.issuer, clock, options_.max_ttl}),
       verified_(options_.verified_cache_capacity),
       feed_(feed),
       ticks_(clock, store),
@@ -400,10 +401,30 @@ absl::StatusOr<std::string> Authority::SubjectOf(
                      token::ReasonName(index_.Check(claims, at.front()))));
   }
   if (authorize) {
-    absl::Status allowed = authorize(claims.audience);
+    // "A token valid at X" (README): a system may act with the user's token
+    // only where that token still authenticates. Once the user logged out
+    // of A, A holds a token it must refuse, and it cannot use it to end
+    // the user's sessions at B.
+    const std::vector<std::string> valid_at = ValidAt(claims);
+    if (valid_at.empty()) {
+      return absl::UnauthenticatedError(
+          "token is not a valid credential at any of its systems");
+    }
+    absl::Status allowed = authorize(valid_at);
     if (!allowed.ok()) return allowed;
   }
   return claims.subject;
+}
+
+std::vector<std::string> Authority::ValidAt(
+    const token::JwtClaims& claims) const {
+  std::vector<std::string> valid_at;
+  for (const std::string& system : claims.audience) {
+    if (index_.Check(claims, system) == Reason::kValid) {
+      valid_at.push_back(system);
+    }
+  }
+  return valid_at;
 }
 
 absl::StatusOr<LogoutResult> Authority::LogoutFromSystem(
@@ -453,11 +474,12 @@ absl::StatusOr<Revoked> Authority::Revoke(absl::string_view token,
   auto jwt = verifier_.VerifyIgnoringAudience(token, keys->public_keys);
   if (!jwt.ok()) return Revoked();
   const token::JwtClaims& claims = jwt->claims();
-  if (index_.Check(claims, claims.audience.front()) == Reason::kTokenRevoked) {
-    return Revoked();
-  }
+  // Valid nowhere (revoked, its session ended, logged out everywhere):
+  // nothing left to revoke, and no system may act with it (see SubjectOf).
+  const std::vector<std::string> valid_at = ValidAt(claims);
+  if (valid_at.empty()) return Revoked();
   if (authorize) {
-    absl::Status allowed = authorize(claims.audience);
+    absl::Status allowed = authorize(valid_at);
     if (!allowed.ok()) return allowed;
   }
   token::Revocation r;

@@ -150,14 +150,17 @@ class Authority {
   // UNAUTHENTICATED, a token for other systems PERMISSION_DENIED.
   absl::StatusOr<LogoutResult> LogoutFromSystem(absl::string_view system,
                                                 const LogoutTarget& target);
-  // For a target given by token, `authorize` is asked about its audience.
+  // For a target given by token, `authorize` is asked about the systems
+  // the token is still valid at (not about those it was logged out of).
   absl::StatusOr<LogoutResult> LogoutAll(const LogoutTarget& target,
                                          const Authorize& authorize = {});
 
   // RFC 7009: revoking an invalid, expired or already revoked token
   // succeeds and changes nothing. An access token is revoked alone; a
-  // refresh token ends its whole session; `authorize` is asked about the
-  // token's audience or the session's systems first.
+  // refresh token ends its whole session; `authorize` is asked first about
+  // the systems the access token is still valid at, or the session's live
+  // systems. An access token valid at none of its systems is already
+  // revoked: nothing changes.
   absl::StatusOr<Revoked> Revoke(absl::string_view token,
                                  const Authorize& authorize = {});
 
@@ -192,6 +195,9 @@ class Authority {
   // conditional on that read: ABORTED when the session changed meanwhile.
   absl::StatusOr<IssuedToken> TryRefresh(absl::string_view refresh_token,
                                          const Authorize& authorize);
+  // The token's audience less the systems where the revocation index
+  // refuses it: where it is still a credential.
+  std::vector<std::string> ValidAt(const token::JwtClaims& claims) const;
   absl::StatusOr<std::string> SubjectOf(const LogoutTarget& target,
                                         absl::string_view system,
                                         const Authorize& authorize) const;

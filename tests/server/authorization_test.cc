@@ -287,8 +287,8 @@ TEST_F(AuthorizationTest, EachPrincipalMayDoWhatThePolicyGrants) {
   auto watch = [&](const std::string& caller) {
     auto context = Context();
     auto stub = As(caller);
-    auto reader = stub->WatchRevocations(context.get(),
-                                         sigil::v1::WatchRevocationsRequest());
+    auto reader = stub->WatchRevocations(context.get());
+    reader->Write(sigil::v1::WatchRevocationsRequest());
     sigil::v1::WatchRevocationsResponse first;
     if (reader->Read(&first)) return grpc::StatusCode::OK;
     return reader->Finish().error_code();
@@ -387,6 +387,49 @@ TEST_F(AuthorizationTest, ASystemLogsOnlyItsOwnUsersOut) {
       grpc::StatusCode::OK);
   EXPECT_EQ(Verdict(token_a.access_token(), "A"),
             "UNAUTHENTICATED LOGGED_OUT_ALL");
+}
+
+// Issue 19 finding 8: once A has logged alice out of A, her token is no
+// credential at A, so A may no longer use it to end her sessions at B.
+TEST_F(AuthorizationTest, ASystemLoggedOutOfCannotActWithTheToken) {
+  const sigil::v1::IssueResponse token = Login({"A", "B"});
+  sigil::v1::LogoutFromSystemRequest out_of_a;
+  out_of_a.set_subject("alice");
+  out_of_a.set_system("A");
+  sigil::v1::LogoutResponse response;
+  ASSERT_THAT(As("A")->LogoutFromSystem(Context().get(), out_of_a, &response),
+              IsOk());
+  ASSERT_EQ(Verdict(token.access_token(), "B"), "OK VALID");
+
+  sigil::v1::LogoutAllRequest all;
+  all.set_token(token.access_token());
+  EXPECT_EQ(As("A")->LogoutAll(Context().get(), all, &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED)
+      << "LogoutAll{token} from A after alice logged out of A";
+  sigil::v1::RevokeRequest revoke;
+  revoke.set_token(token.access_token());
+  sigil::v1::RevokeResponse revoked;
+  EXPECT_EQ(As("A")->Revoke(Context().get(), revoke, &revoked).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED)
+      << "Revoke{token} from A after alice logged out of A";
+  EXPECT_EQ(Verdict(token.access_token(), "B"), "OK VALID");
+}
+
+TEST_F(AuthorizationTest, ASystemTheTokenIsStillValidAtMayStillActWithIt) {
+  const sigil::v1::IssueResponse token = Login({"A", "B"});
+  sigil::v1::LogoutFromSystemRequest out_of_a;
+  out_of_a.set_subject("alice");
+  out_of_a.set_system("A");
+  sigil::v1::LogoutResponse response;
+  ASSERT_THAT(As("A")->LogoutFromSystem(Context().get(), out_of_a, &response),
+              IsOk());
+
+  sigil::v1::RevokeRequest revoke;
+  revoke.set_token(token.access_token());
+  sigil::v1::RevokeResponse revoked;
+  EXPECT_THAT(As("B")->Revoke(Context().get(), revoke, &revoked), IsOk());
+  EXPECT_EQ(Verdict(token.access_token(), "B"),
+            "UNAUTHENTICATED TOKEN_REVOKED");
 }
 
 TEST_F(AuthorizationTest, RefreshNeedsTheIssuerOfTheSessionsSystems) {
