@@ -98,7 +98,18 @@ auth::Caller IdentityService::CallerOf(
     const grpc::ServerContextBase& context) const {
   auth::Caller caller = auth::CallerOf(*context.auth_context());
   if (!caller.authenticated && access_.dev_mode) {
-    return auth::InsecureDevCaller();
+    caller = auth::InsecureDevCaller();
+  }
+  const auto& metadata = context.client_metadata();
+  const auto named = metadata.find(auth::kOnBehalfOfHeader);
+  if (named != metadata.end()) {
+    // Only an agent's word about its own caller is recorded, and only in
+    // the audit line: rights stay those of the calling principal.
+    if (access_.policy->IsAgent(caller) && named->second.size() <= 4096) {
+      caller.on_behalf_of.assign(named->second.data(), named->second.size());
+    } else {
+      ignored_on_behalf_of_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   return caller;
 }
@@ -109,6 +120,7 @@ grpc::Status IdentityService::Audit(const auth::Caller& caller,
                                     const absl::Status& result) const {
   if (access_.audit == nullptr) return wire::ToGrpcStatus(result);
   event.principal = auth::PrincipalOf(caller);
+  event.on_behalf_of = caller.on_behalf_of;
   event.action = action;
   event.result = result;
   absl::Status recorded = access_.audit->Record(event);

@@ -1,6 +1,8 @@
 #ifndef SIGIL_SERVER_IDENTITY_SERVICE_H_
 #define SIGIL_SERVER_IDENTITY_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 
 #include "server/auth/audit_log.h"
@@ -104,7 +106,14 @@ class IdentityService final
                             const sigil::v1::ListSessionsRequest* request,
                             sigil::v1::ListSessionsResponse* response) override;
 
+  // Calls whose sigil-on-behalf-of header was ignored: sent by a principal
+  // the policy does not mark as an agent, or over 4 KiB.
+  uint64_t ignored_on_behalf_of() const {
+    return ignored_on_behalf_of_.load(std::memory_order_relaxed);
+  }
+
  private:
+  // The transport's caller, with the on-behalf-of name an agent gave.
   auth::Caller CallerOf(const grpc::ServerContextBase& context) const;
   // The work of the callback handlers, whose reactors answer with it.
   grpc::Status HandleIssue(const grpc::ServerContextBase& context,
@@ -139,6 +148,7 @@ class IdentityService final
   const token::Clock* const clock_;
   const Access access_;
   telemetry::Histogram* const propagation_lag_;
+  mutable std::atomic<uint64_t> ignored_on_behalf_of_{0};
   // Enough for the writes of this many calls to share one fsync; further
   // calls queue.
   static constexpr int kWriterThreads = 32;

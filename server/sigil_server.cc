@@ -99,6 +99,13 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
       server->authority_.get(), server->feed_.get(), clock,
       Access{server->policy_.get(), dev_mode, server->audit_.get()},
       propagation_lag);
+  server->metrics_->AddCallback(
+      "sigil_on_behalf_of_ignored_total",
+      "Calls whose sigil-on-behalf-of header was ignored: not from a "
+      "principal the policy marks as an agent.",
+      /*counter=*/true, [service = server->service_.get()] {
+        return static_cast<double>(service->ignored_on_behalf_of());
+      });
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;

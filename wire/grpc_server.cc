@@ -85,7 +85,9 @@ absl::StatusOr<StartedServer> StartGrpcServer(
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   ApplyLimits(limits, builder);
   int selected_port = 0;
-  builder.AddListeningPort(listen, std::move(credentials), &selected_port);
+  if (!listen.empty()) {
+    builder.AddListeningPort(listen, std::move(credentials), &selected_port);
+  }
   builder.RegisterService(service);
   if (!interceptors.empty()) {
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -93,7 +95,8 @@ absl::StatusOr<StartedServer> StartGrpcServer(
   StartedServer started;
   started.server = builder.BuildAndStart();
   const bool unix_socket = absl::StartsWith(listen, "unix:");
-  if (started.server == nullptr || (selected_port == 0 && !unix_socket)) {
+  if (started.server == nullptr ||
+      (selected_port == 0 && !unix_socket && !listen.empty())) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen on ", listen,
                      " (address in use, not permitted, or malformed)"));

@@ -59,7 +59,9 @@ struct StartedServer {
 };
 
 // Serves `service` (not owned; must outlive the server) on `listen`
-// (host:port or unix:PATH) with `credentials`, grpc.health.v1, server
+// (host:port or unix:PATH; empty: no listener, for a server handed its
+// connections by grpc::AddInsecureChannelFromFd) with `credentials`,
+// grpc.health.v1, server
 // reflection and `limits`, as sigild and sigil-agent both do. The port is
 // never shared with another process (no SO_REUSEPORT). FAILED_PRECONDITION
 // "cannot listen on ..." when the address is taken or malformed;

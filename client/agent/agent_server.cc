@@ -2,9 +2,11 @@
 
 #include <grpcpp/health_check_service_interface.h>
 
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "telemetry/log.h"
 #include "telemetry/rpc_metrics.h"
@@ -24,12 +26,22 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
         ": listen on a unix socket or loopback (the pod's own), give "
         "--tls_cert and --tls_key, or pass --allow_insecure"));
   }
+  if (options.policy_file.empty()) {
+    agent->policy_ =
+        std::make_unique<server::auth::Policy>(server::auth::Policy::DenyAll());
+  } else {
+    auto policy = server::auth::Policy::Load(options.policy_file);
+    if (!policy.ok()) return policy.status();
+    agent->policy_ = std::make_unique<server::auth::Policy>(*std::move(policy));
+  }
   options.client.mode = ClientOptions::Mode::kLocal;
+  agent->authority_ = sigil::v1::Identity::NewStub(authority);
   auto client = Client::Create(std::move(authority), options.client);
   if (!client.ok()) return client.status();
   agent->client_ = *std::move(client);
-  agent->service_ = std::make_unique<AgentService>(agent->client_.get(),
-                                                   options.client.system);
+  agent->service_ = std::make_unique<AgentService>(
+      agent->client_.get(), agent->authority_.get(), agent->policy_.get(),
+      options.client.system, options.client.deadline);
   agent->metrics_ = std::make_unique<telemetry::MetricsRegistry>();
   agent->AddClientMetrics();
 
@@ -39,12 +51,25 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   interceptors.push_back(
       std::make_unique<telemetry::RpcMetricsInterceptorFactory>(
           agent->metrics_.get()));
-  auto started =
-      wire::StartGrpcServer(options.listen, agent->service_.get(), *credentials,
-                            wire::GrpcServerLimits(), std::move(interceptors));
+  // A plaintext unix socket is accepted here, not by gRPC, so that calls
+  // can be attributed to the peer's uid.
+  const bool own_unix_socket =
+      absl::StartsWith(options.listen, "unix:") && options.tls.cert.empty();
+  if (own_unix_socket) {
+    auto listener = UnixListener::Listen(
+        options.listen.substr(std::string_view("unix:").size()));
+    if (!listener.ok()) return listener.status();
+    agent->unix_listener_ = *std::move(listener);
+  }
+  auto started = wire::StartGrpcServer(
+      own_unix_socket ? "" : options.listen, agent->service_.get(),
+      *credentials, wire::GrpcServerLimits(), std::move(interceptors));
   if (!started.ok()) return started.status();
   agent->server_ = std::move(started->server);
   agent->port_ = started->port;
+  if (agent->unix_listener_ != nullptr) {
+    agent->unix_listener_->Serve(agent->server_.get());
+  }
   agent->server_->GetHealthCheckService()->SetServingStatus(
       agent->client_->IsCurrent());
 
@@ -135,6 +160,7 @@ void AgentServer::Shutdown(absl::Duration grace) {
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (health_.joinable()) health_.join();
   if (http_ != nullptr) http_->SetNotReady();
+  if (unix_listener_ != nullptr) unix_listener_->Stop();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
@@ -142,8 +168,10 @@ void AgentServer::Shutdown(absl::Duration grace) {
     server_.reset();
   }
   http_.reset();
+  unix_listener_.reset();
   service_.reset();
   client_.reset();
+  authority_.reset();
 }
 
 AgentServer::~AgentServer() { Shutdown(absl::ZeroDuration()); }

@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/agent/agent_service.h"
+#include "client/agent/unix_peer.h"
 #include "client/client.h"
 #include "telemetry/http_server.h"
 #include "telemetry/metrics.h"
@@ -32,13 +33,20 @@ struct AgentOptions {
   // host:port (port 0 picks one) of /healthz, /readyz and /metrics over
   // plain HTTP; empty: none.
   std::string http_listen;
+  // The sigil.v1.Policy for the agent's own callers (the format of
+  // sigild's --policy). Empty: no grants, so only Verify and GetJwks are
+  // served and every forwarded call is PERMISSION_DENIED.
+  std::string policy_file;
 };
 
-// sigil-agent: an SDK in local mode behind sigil.v1.Identity, with
+// sigil-agent: an SDK in local mode behind sigil.v1.Identity (AgentService:
+// its callers authorized against options.policy_file), with
 // reflection and grpc.health.v1, whose health is NOT_SERVING while the SDK
 // cannot show it is current (so a readiness probe takes the pod out) and
 // SERVING again once it is. With http_listen, /readyz follows the same rule
 // and /metrics counts calls, verdicts, the cache and the revocation stream.
+// On a plaintext unix socket the agent accepts connections itself
+// (UnixListener) so that callers are named by their uid.
 class AgentServer {
  public:
   static absl::StatusOr<std::unique_ptr<AgentServer>> Start(
@@ -59,10 +67,13 @@ class AgentServer {
   void AddClientMetrics();
 
   std::unique_ptr<Client> client_;
+  std::unique_ptr<server::auth::Policy> policy_;
+  std::unique_ptr<sigil::v1::Identity::Stub> authority_;
   std::unique_ptr<AgentService> service_;
   // Before server_ and http_, which read it until they stop.
   std::unique_ptr<telemetry::MetricsRegistry> metrics_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<UnixListener> unix_listener_;  // stops before server_
   std::unique_ptr<telemetry::HttpServer> http_;
   int port_ = 0;
   absl::Notification stopping_;

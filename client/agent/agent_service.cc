@@ -2,7 +2,12 @@
 
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/agent/unix_peer.h"
+#include "token/base64url.h"
+#include "token/json.h"
 #include "token/reason.h"
 #include "wire/claims.h"
 #include "wire/status.h"
@@ -12,14 +17,76 @@
 namespace sigil::client::agent {
 namespace {
 
-template <typename Response>
-grpc::Status Forward(const absl::StatusOr<Response>& result, Response* out) {
-  if (!result.ok()) return wire::ToGrpcStatus(result.status());
-  *out = *result;
-  return grpc::Status::OK;
+namespace auth = ::sigil::server::auth;
+
+// The "aud" of a compact JWS's payload, decoded but not verified; nullopt
+// when `token` is not one (an opaque refresh token, or garbage for sigild to
+// refuse).
+std::optional<std::vector<std::string>> UnverifiedAudience(
+    const std::string& token) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 3) return std::nullopt;
+  auto payload = token::Base64UrlDecode(parts[1]);
+  if (!payload.ok()) return std::nullopt;
+  auto claims = token::ParseJson(*payload, token::JsonLimits());
+  if (!claims.ok() || !claims->is_object()) return std::nullopt;
+  const token::JsonValue* aud = claims->Find("aud");
+  if (aud == nullptr) return std::nullopt;
+  std::vector<std::string> audience;
+  if (aud->is_string()) {
+    audience.push_back(aud->string_value());
+  } else if (aud->is_array()) {
+    for (const token::JsonValue& item : aud->items()) {
+      if (item.is_string()) audience.push_back(item.string_value());
+    }
+  }
+  return audience;
 }
 
 }  // namespace
+
+auth::Caller AgentService::CallerOf(const grpc::ServerContext& context) {
+  auth::Caller caller = auth::CallerOf(*context.auth_context());
+  if (caller.authenticated || !caller.refusal.empty()) return caller;
+  if (std::optional<uint32_t> uid = UnixPeerUid(context.peer())) {
+    return auth::UnixPeerCaller(*uid);
+  }
+  // Plain TCP, or TLS without a usable certificate name: no one in
+  // particular, granted only what the policy gives "<anonymous>".
+  return auth::AnonymousCaller();
+}
+
+grpc::Status AgentService::Beyond(const auth::Caller& caller,
+                                  absl::string_view what) const {
+  return grpc::Status(
+      grpc::StatusCode::PERMISSION_DENIED,
+      absl::StrCat("caller \"", absl::CHexEscape(auth::PrincipalOf(caller)),
+                   "\" may not ", what, " through the agent of system ",
+                   system_));
+}
+
+grpc::Status AgentService::CheckTokenAudience(const auth::Caller& caller,
+                                              const std::string& token) const {
+  const std::optional<std::vector<std::string>> audience =
+      UnverifiedAudience(token);
+  if (!audience.has_value()) return grpc::Status::OK;
+  for (const std::string& system : *audience) {
+    if (system == system_) return grpc::Status::OK;
+  }
+  return Beyond(caller, "act on a token not issued for this system");
+}
+
+template <typename Request, typename Response>
+grpc::Status AgentService::Forward(
+    grpc::Status (sigil::v1::Identity::StubInterface::*method)(
+        grpc::ClientContext*, const Request&, Response*),
+    const auth::Caller& caller, const Request& request, Response* response) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  // Principals are printable ASCII, as metadata values must be.
+  context.AddMetadata(auth::kOnBehalfOfHeader, auth::PrincipalOf(caller));
+  return (authority_->*method)(&context, request, response);
+}
 
 grpc::Status AgentService::Verify(grpc::ServerContext*,
                                   const sigil::v1::VerifyRequest* request,
@@ -61,34 +128,80 @@ grpc::Status AgentService::GetJwks(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::Issue(grpc::ServerContext*,
+grpc::Status AgentService::Issue(grpc::ServerContext* context,
                                  const sigil::v1::IssueRequest* request,
                                  sigil::v1::IssueResponse* response) {
-  return Forward(client_->Issue(*request), response);
+  const auth::Caller caller = CallerOf(*context);
+  const std::vector<std::string> systems(request->systems().begin(),
+                                         request->systems().end());
+  absl::Status allowed = policy_->MayIssue(caller, systems);
+  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
+  for (const std::string& system : systems) {
+    if (system != system_) {
+      return Beyond(caller, absl::StrCat("issue a token for system \"",
+                                         absl::CHexEscape(system), "\""));
+    }
+  }
+  return Forward(&sigil::v1::Identity::StubInterface::Issue, caller, *request,
+                 response);
 }
 
-grpc::Status AgentService::Refresh(grpc::ServerContext*,
+grpc::Status AgentService::Refresh(grpc::ServerContext* context,
                                    const sigil::v1::RefreshRequest* request,
                                    sigil::v1::IssueResponse* response) {
-  return Forward(client_->Refresh(*request), response);
+  const auth::Caller caller = CallerOf(*context);
+  // The session's systems are known to sigild only, which checks them
+  // against the agent's own issuer grant.
+  absl::Status allowed = policy_->MayRefresh(caller, {system_});
+  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
+  return Forward(&sigil::v1::Identity::StubInterface::Refresh, caller, *request,
+                 response);
 }
 
 grpc::Status AgentService::LogoutFromSystem(
-    grpc::ServerContext*, const sigil::v1::LogoutFromSystemRequest* request,
+    grpc::ServerContext* context,
+    const sigil::v1::LogoutFromSystemRequest* request,
     sigil::v1::LogoutResponse* response) {
-  return Forward(client_->LogoutFromSystem(*request), response);
+  const auth::Caller caller = CallerOf(*context);
+  absl::Status allowed =
+      policy_->MayLogoutFromSystem(caller, request->system());
+  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
+  if (request->system() != system_) {
+    return Beyond(caller,
+                  absl::StrCat("log subjects out of system \"",
+                               absl::CHexEscape(request->system()), "\""));
+  }
+  return Forward(&sigil::v1::Identity::StubInterface::LogoutFromSystem, caller,
+                 *request, response);
 }
 
-grpc::Status AgentService::LogoutAll(grpc::ServerContext*,
+grpc::Status AgentService::LogoutAll(grpc::ServerContext* context,
                                      const sigil::v1::LogoutAllRequest* request,
                                      sigil::v1::LogoutResponse* response) {
-  return Forward(client_->LogoutAll(*request), response);
+  const auth::Caller caller = CallerOf(*context);
+  absl::Status allowed = policy_->MayActForTokenAudience(caller, {system_});
+  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
+  // By subject it ends the user everywhere: an administrator's call to
+  // sigild, beyond any one system.
+  if (!request->subject().empty()) {
+    return Beyond(caller, "log a subject out of every system by name");
+  }
+  grpc::Status audience = CheckTokenAudience(caller, request->token());
+  if (!audience.ok()) return audience;
+  return Forward(&sigil::v1::Identity::StubInterface::LogoutAll, caller,
+                 *request, response);
 }
 
-grpc::Status AgentService::Revoke(grpc::ServerContext*,
+grpc::Status AgentService::Revoke(grpc::ServerContext* context,
                                   const sigil::v1::RevokeRequest* request,
-                                  sigil::v1::RevokeResponse*) {
-  return wire::ToGrpcStatus(client_->Revoke(*request));
+                                  sigil::v1::RevokeResponse* response) {
+  const auth::Caller caller = CallerOf(*context);
+  absl::Status allowed = policy_->MayActForTokenAudience(caller, {system_});
+  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
+  grpc::Status audience = CheckTokenAudience(caller, request->token());
+  if (!audience.ok()) return audience;
+  return Forward(&sigil::v1::Identity::StubInterface::Revoke, caller, *request,
+                 response);
 }
 
 }  // namespace sigil::client::agent

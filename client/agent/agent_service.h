@@ -3,20 +3,44 @@
 
 #include <string>
 
+#include "absl/time/time.h"
 #include "client/client.h"
+#include "server/auth/caller.h"
+#include "server/auth/policy.h"
 #include "sigil/v1/identity.grpc.pb.h"
 
 namespace sigil::client::agent {
 
 // sigil.v1.Identity as a sidecar serves it: Verify and GetJwks from the SDK
-// (local mode, cached, revocations applied), Issue, Refresh, the logouts
-// and Revoke forwarded to the authority. WatchRevocations is the authority's
-// alone. Thread-safe.
+// (local mode, cached, revocations applied) to every caller; Issue, Refresh,
+// the logouts and Revoke forwarded to the authority only for a caller the
+// agent's own policy grants them, and never beyond what the agent's system
+// may do. WatchRevocations is the authority's alone.
+//
+// Each forwarded call is authorized twice: here against `policy` for the
+// agent's caller (a certificate's URI or DNS SAN, a unix peer's
+// "unix-uid:N", else "<anonymous>"), capped at the agent's `system` (an
+// Issue only for it, a LogoutFromSystem only of it, a token's logout or
+// Revoke only for a token issued for it, no LogoutAll by subject), then by
+// sigild against the agent's own certificate. The agent names its caller to
+// sigild in the sigil-on-behalf-of header, which sigild records in its
+// audit log when its policy marks the agent as one; it never adds rights.
+// Refusals are PERMISSION_DENIED naming the caller (UNAUTHENTICATED only for
+// a certificate that names no one, as sigild does).
+//
+// Thread-safe.
 class AgentService final : public sigil::v1::Identity::Service {
  public:
-  // `client` is not owned and must outlive the service.
-  explicit AgentService(Client* client, std::string system)
-      : client_(client), system_(std::move(system)) {}
+  // Nothing is owned; all must outlive the service. `authority` is a stub
+  // on the channel to sigild; each forwarded call gets `deadline`.
+  AgentService(Client* client, sigil::v1::Identity::StubInterface* authority,
+               const server::auth::Policy* policy, std::string system,
+               absl::Duration deadline)
+      : client_(client),
+        authority_(authority),
+        policy_(policy),
+        system_(std::move(system)),
+        deadline_(deadline) {}
 
   grpc::Status Verify(grpc::ServerContext* context,
                       const sigil::v1::VerifyRequest* request,
@@ -41,9 +65,35 @@ class AgentService final : public sigil::v1::Identity::Service {
                       const sigil::v1::RevokeRequest* request,
                       sigil::v1::RevokeResponse* response) override;
 
+  // Who is calling: the certificate's names, else a unix peer's uid, else
+  // the anonymous caller.
+  static server::auth::Caller CallerOf(const grpc::ServerContext& context);
+
  private:
+  // PERMISSION_DENIED naming `caller`: the request goes beyond the agent's
+  // system.
+  grpc::Status Beyond(const server::auth::Caller& caller,
+                      absl::string_view what) const;
+
+  // OK unless `token` is a JWT whose "aud" lacks the agent's system. Read
+  // without verifying: it only caps what is forwarded, and sigild verifies
+  // the token before acting on it.
+  grpc::Status CheckTokenAudience(const server::auth::Caller& caller,
+                                  const std::string& token) const;
+
+  // Calls the authority with the caller named in sigil-on-behalf-of.
+  template <typename Request, typename Response>
+  grpc::Status Forward(
+      grpc::Status (sigil::v1::Identity::StubInterface::*method)(
+          grpc::ClientContext*, const Request&, Response*),
+      const server::auth::Caller& caller, const Request& request,
+      Response* response);
+
   Client* const client_;
+  sigil::v1::Identity::StubInterface* const authority_;
+  const server::auth::Policy* const policy_;
   const std::string system_;
+  const absl::Duration deadline_;
 };
 
 }  // namespace sigil::client::agent

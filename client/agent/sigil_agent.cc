@@ -42,6 +42,11 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls_cert.");
 ABSL_FLAG(std::string, client_ca, "",
           "PEM CA that callers' certificates must chain to (mTLS).");
+ABSL_FLAG(std::string, policy, "",
+          "sigil.v1.Policy (the format of sigild's --policy) for the "
+          "agent's own callers: certificate URI/DNS SANs, \"unix-uid:N\" for "
+          "unix socket peers, \"<anonymous>\" for callers without either. "
+          "Empty: Verify and GetJwks only; every forwarded call is refused.");
 ABSL_FLAG(bool, allow_insecure, false,
           "Serve plaintext beyond loopback and unix sockets.");
 ABSL_FLAG(std::string, http_listen, "",
@@ -78,6 +83,7 @@ int main(int argc, char** argv) {
                  absl::GetFlag(FLAGS_client_ca)};
   options.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.policy_file = absl::GetFlag(FLAGS_policy);
   auto to_authority = sigil::wire::ChannelCredentialsFor(
       {absl::GetFlag(FLAGS_authority_cert), absl::GetFlag(FLAGS_authority_key),
        absl::GetFlag(FLAGS_authority_ca)});

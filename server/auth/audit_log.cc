@@ -92,6 +92,9 @@ absl::Status AuditLog::Record(const AuditEvent& event) {
       "time", token::JsonValue::String(absl::FormatTime(
                   "%Y-%m-%dT%H:%M:%E6SZ", clock_->Now(), absl::UTCTimeZone())));
   members.emplace_back("principal", Text(event.principal));
+  if (!event.on_behalf_of.empty()) {
+    members.emplace_back("on_behalf_of", Text(event.on_behalf_of));
+  }
   members.emplace_back(
       "action",
       token::JsonValue::String(std::string(AuditActionName(event.action))));

@@ -28,6 +28,9 @@ enum class AuditAction {
 // material: identifiers (session, token id) are all an auditor needs.
 struct AuditEvent {
   std::string principal;  // PrincipalOf(caller)
+  // The caller an agent principal forwarded the call for (its
+  // sigil-on-behalf-of header); omitted when empty.
+  std::string on_behalf_of;
   AuditAction action = AuditAction::kIssue;
   std::string subject;               // empty when not known (RotateKeys)
   std::vector<std::string> systems;  // as requested, or the token's
@@ -41,6 +44,7 @@ struct AuditEvent {
 // Appends one JSON object per event, one line each, to its own file (never
 // the diagnostic log):
 //   {"time":"2024-05-01T12:00:00.123456Z","principal":"spiffe://...",
+//    ["on_behalf_of":"unix-uid:1000",]
 //    "action":"Issue","subject":"alice","systems":["A"],
 //    "session_id":"...","result":"OK"}
 // with "message" after "result" on failure. Strings are escaped per RFC

@@ -2,15 +2,16 @@
 
 #include <grpc/grpc_security_constants.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace sigil::server::auth {
 namespace {
 
 void AppendProperty(const grpc::AuthContext& context, const char* name,
-                    std::vector<std::string>* out) {
+                    IdentityKind kind, std::vector<Identity>* out) {
   for (const grpc::string_ref& value : context.FindPropertyValues(name)) {
-    out->emplace_back(value.data(), value.size());
+    out->push_back(Identity{kind, std::string(value.data(), value.size())});
   }
 }
 
@@ -24,17 +25,51 @@ Caller CallerOf(const grpc::AuthContext& context) {
       security_type[0] != GRPC_SSL_TRANSPORT_SECURITY_TYPE) {
     return caller;
   }
-  AppendProperty(context, GRPC_PEER_URI_PROPERTY_NAME, &caller.identities);
-  AppendProperty(context, GRPC_PEER_DNS_PROPERTY_NAME, &caller.identities);
+  AppendProperty(context, GRPC_PEER_URI_PROPERTY_NAME, IdentityKind::kUri,
+                 &caller.identities);
+  const size_t uris = caller.identities.size();
+  if (uris > 1) {
+    // Refused rather than narrowed to one: which SAN the CA meant is not
+    // ours to guess, and the union would be every grant at once.
+    caller.identities.clear();
+    caller.refusal = absl::StrCat(
+        "the client certificate carries ", uris,
+        " URI subject alternative names; a SPIFFE certificate carries "
+        "exactly one");
+    return caller;
+  }
+  AppendProperty(context, GRPC_PEER_DNS_PROPERTY_NAME, IdentityKind::kDns,
+                 &caller.identities);
   caller.authenticated = !caller.identities.empty();
   return caller;
 }
 
-Caller InsecureDevCaller() { return Caller{{kInsecureDevPrincipal}, false}; }
+Caller InsecureDevCaller() {
+  return Caller{{Identity{IdentityKind::kInsecureDev, kInsecureDevPrincipal}},
+                false,
+                "",
+                ""};
+}
+
+Caller AnonymousCaller() {
+  return Caller{
+      {Identity{IdentityKind::kAnonymous, kAnonymousPrincipal}}, false, "", ""};
+}
+
+Caller UnixPeerCaller(unsigned int uid) {
+  return Caller{
+      {Identity{IdentityKind::kUnixUid, absl::StrCat(kUnixUidPrefix, uid)}},
+      true,
+      "",
+      ""};
+}
 
 std::string PrincipalOf(const Caller& caller) {
   if (caller.identities.empty()) return kUnauthenticatedPrincipal;
-  return absl::StrJoin(caller.identities, " ");
+  return absl::StrJoin(caller.identities, " ",
+                       [](std::string* out, const Identity& identity) {
+                         out->append(identity.name);
+                       });
 }
 
 }  // namespace sigil::server::auth

@@ -8,26 +8,68 @@
 
 namespace sigil::server::auth {
 
+// How an identity was proven. A policy principal matches an identity of
+// its own kind only, so a DNS SAN spelled like a URI, or a URI SAN spelled
+// "unix-uid:0", never takes another kind's grant.
+enum class IdentityKind {
+  kUri,          // a URI SAN of a verified client certificate
+  kDns,          // a DNS SAN of a verified client certificate
+  kUnixUid,      // the peer credentials of a unix socket (sigil-agent)
+  kAnonymous,    // no identity at all (sigil-agent's kAnonymousPrincipal)
+  kInsecureDev,  // sigild's dev mode label; no policy grants it
+};
+
+struct Identity {
+  IdentityKind kind = IdentityKind::kUri;
+  // As a policy principal spells it: the SAN, "unix-uid:1000", or one of
+  // the bracketed labels below.
+  std::string name;
+
+  friend bool operator==(const Identity& a, const Identity& b) {
+    return a.kind == b.kind && a.name == b.name;
+  }
+};
+
 // Who is calling, as proven by the transport. A plain value: copy freely.
 struct Caller {
-  // Every URI SAN, then every DNS SAN, of the peer's certificate; never its
-  // CN. For InsecureDevCaller(), only the dev label.
-  std::vector<std::string> identities;
-  // True only for a TLS peer whose certificate carries at least one of
-  // those names. Policy grants never match an unauthenticated caller.
+  // The URI SAN (at most one), then every DNS SAN, of the peer's
+  // certificate; never its CN. For InsecureDevCaller() and AnonymousCaller()
+  // only their label; for a unix peer its uid.
+  std::vector<Identity> identities;
+  // True for a TLS peer whose certificate carries a usable name, and for a
+  // unix peer named by its uid. Policy grants match an unauthenticated
+  // caller only through an explicit kAnonymousPrincipal grant.
   bool authenticated = false;
+  // Why a certificate that passed the handshake still names no one (more
+  // than one URI SAN); empty otherwise.
+  std::string refusal;
+  // sigild: the caller a policy-marked agent forwards this call for (its
+  // kOnBehalfOfHeader), for the audit log only; never consulted to
+  // authorize. Empty otherwise.
+  std::string on_behalf_of;
 };
+
+// The metadata key by which sigil-agent names its own caller to sigild.
+inline constexpr char kOnBehalfOfHeader[] = "sigil-on-behalf-of";
 
 // Audit names that no certificate name can equal ('<' is valid in neither
 // a URI nor a DNS name).
 inline constexpr char kUnauthenticatedPrincipal[] = "<unauthenticated>";
 inline constexpr char kInsecureDevPrincipal[] = "<insecure-dev>";
+// The principal a policy names to grant callers that show no identity at
+// all (sigil-agent only: sigild refuses them before reading grants).
+inline constexpr char kAnonymousPrincipal[] = "<anonymous>";
+// The prefix of unix peer principals: "unix-uid:" and the decimal uid.
+inline constexpr char kUnixUidPrefix[] = "unix-uid:";
 
 // The caller of a call, from ServerContext::auth_context(). Relies on the
 // server's credentials to have verified the client certificate against the
 // client CA (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY): the
 // auth context says what the peer presented, not whether it was checked. A
-// plaintext peer, or a certificate with only a CN, is unauthenticated.
+// plaintext peer, or a certificate with only a CN, is unauthenticated. A
+// certificate with more than one URI SAN is unauthenticated with a
+// `refusal`: a SPIFFE certificate carries exactly one, and taking the union
+// of several would let one certificate act as several principals.
 Caller CallerOf(const grpc::AuthContext& context);
 
 // The caller sigild records in dev mode (no policy, loopback, everything
@@ -35,8 +77,15 @@ Caller CallerOf(const grpc::AuthContext& context);
 // call was let through without authentication.
 Caller InsecureDevCaller();
 
-// The caller's name in audit lines and denial messages: its identities
-// separated by spaces, or kUnauthenticatedPrincipal when it has none.
+// A caller that shows no identity (sigil-agent: plain TCP without a
+// certificate): only a kAnonymousPrincipal grant applies to it.
+Caller AnonymousCaller();
+
+// A unix socket peer whose kernel-reported uid is `uid`: "unix-uid:UID".
+Caller UnixPeerCaller(unsigned int uid);
+
+// The caller's name in audit lines and denial messages: its identities'
+// names separated by spaces, or kUnauthenticatedPrincipal when it has none.
 std::string PrincipalOf(const Caller& caller);
 
 }  // namespace sigil::server::auth

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
@@ -57,6 +59,50 @@ std::string SystemProblem(absl::string_view system) {
     }
   }
   return "";
+}
+
+// The kind of identity a principal names, by its form: the two bracketed
+// labels, "unix-uid:" and a uid, a URI (a DNS name has no ':'), else a DNS
+// name. Empty `problem` when the form is valid.
+IdentityKind KindOfPrincipal(absl::string_view principal,
+                             std::string* problem) {
+  if (principal == kAnonymousPrincipal) return IdentityKind::kAnonymous;
+  if (absl::StartsWith(principal, kUnixUidPrefix)) {
+    const absl::string_view digits =
+        principal.substr(sizeof(kUnixUidPrefix) - 1);
+    uint32_t uid = 0;
+    // One spelling per uid ("unix-uid:1000", never "unix-uid:01000"), as
+    // UnixPeerCaller writes it.
+    const bool canonical =
+        !digits.empty() && (digits == "0" || digits[0] != '0') &&
+        digits.find_first_not_of("0123456789") == absl::string_view::npos &&
+        absl::SimpleAtoi(digits, &uid);
+    if (!canonical) {
+      *problem = absl::StrCat(" is not \"", kUnixUidPrefix,
+                              "\" followed by a decimal uid");
+    }
+    return IdentityKind::kUnixUid;
+  }
+  if (absl::StrContains(principal, ':')) return IdentityKind::kUri;
+  return IdentityKind::kDns;
+}
+
+// The index in Policy::grants_ of the principals of `kind`; -1 for the dev
+// label, which no grant can name.
+int GrantIndex(IdentityKind kind) {
+  switch (kind) {
+    case IdentityKind::kUri:
+      return 0;
+    case IdentityKind::kDns:
+      return 1;
+    case IdentityKind::kUnixUid:
+      return 2;
+    case IdentityKind::kAnonymous:
+      return 3;
+    case IdentityKind::kInsecureDev:
+      break;
+  }
+  return -1;
 }
 
 absl::Status ReadFile(const std::string& path, std::string* out) {
@@ -211,6 +257,7 @@ class GrantChecker {
         !status.ok()) {
       return status;
     }
+    // `agent` is no role: it only lets sigild record whom a call is for.
     if (!grant.has_issuer() && !grant.has_system() && !grant.admin()) {
       return Error(index, {AtGrant(index)},
                    absl::StrCat(" (", Quote(grant.principal()),
@@ -253,6 +300,12 @@ class GrantChecker {
                                   " may hold only printable ASCII without "
                                   "spaces, as a URI or DNS name does"));
       }
+    }
+    std::string problem;
+    KindOfPrincipal(principal, &problem);
+    if (!problem.empty()) {
+      return Error(index, at,
+                   absl::StrCat(".principal ", Quote(principal), problem));
     }
     return absl::OkStatus();
   }
@@ -320,19 +373,33 @@ class GrantChecker {
 
 }  // namespace
 
+const Policy::Roles* Policy::Find(const Identity& identity) const {
+  const int kind = GrantIndex(identity.kind);
+  if (kind < 0) return nullptr;
+  const auto it = grants_[kind].find(identity.name);
+  return it == grants_[kind].end() ? nullptr : &it->second;
+}
+
 template <typename HasRight, typename Lack>
 absl::Status Policy::Check(const Caller& caller, HasRight has_right,
                            Lack lack) const {
   if (allow_all_) return absl::OkStatus();
-  if (!caller.authenticated) {
+  if (!caller.refusal.empty()) {
+    return absl::UnauthenticatedError(caller.refusal);
+  }
+  // An anonymous caller is a principal of its own (sigil-agent's plain
+  // callers): refused below unless a grant names it.
+  const bool anonymous = caller.identities.size() == 1 &&
+                         caller.identities[0].kind == IdentityKind::kAnonymous;
+  if (!caller.authenticated && !anonymous) {
     return absl::UnauthenticatedError(
         "caller presented no verified client certificate with a URI or DNS "
         "subject alternative name");
   }
-  for (const std::string& identity : caller.identities) {
-    const auto it = grants_.find(identity);
-    if (it == grants_.end()) continue;
-    if (it->second.admin || has_right(it->second)) return absl::OkStatus();
+  for (const Identity& identity : caller.identities) {
+    const Roles* roles = Find(identity);
+    if (roles == nullptr) continue;
+    if (roles->admin || has_right(*roles)) return absl::OkStatus();
   }
   return absl::PermissionDeniedError(
       absl::StrCat("caller ", Quote(PrincipalOf(caller)), " ", lack()));
@@ -367,7 +434,10 @@ absl::StatusOr<Policy> Policy::Load(const std::string& path) {
                             grant.issuer().systems().end());
     if (grant.has_system()) roles.system = grant.system().name();
     roles.admin = grant.admin();
-    policy.grants_.emplace(grant.principal(), std::move(roles));
+    roles.agent = grant.agent();
+    std::string unused;  // CheckPrincipal refused every problem
+    const int kind = GrantIndex(KindOfPrincipal(grant.principal(), &unused));
+    policy.grants_[kind].emplace(grant.principal(), std::move(roles));
   }
   return policy;
 }
@@ -377,6 +447,8 @@ Policy Policy::AllowAll() {
   policy.allow_all_ = true;
   return policy;
 }
+
+Policy Policy::DenyAll() { return Policy(); }
 
 absl::Status Policy::CheckIssuer(const Caller& caller,
                                  absl::Span<const std::string> systems,
@@ -463,6 +535,17 @@ absl::Status Policy::IsAdmin(const Caller& caller) const {
   return Check(
       caller, [](const Roles&) { return false; },
       [] { return "is not an admin"; });
+}
+
+bool Policy::IsAgent(const Caller& caller) const {
+  if (allow_all_ || !caller.authenticated || !caller.refusal.empty()) {
+    return false;
+  }
+  for (const Identity& identity : caller.identities) {
+    const Roles* roles = Find(identity);
+    if (roles != nullptr && roles->agent) return true;
+  }
+  return false;
 }
 
 }  // namespace sigil::server::auth

@@ -1,6 +1,7 @@
 #ifndef SIGIL_SERVER_AUTH_POLICY_H_
 #define SIGIL_SERVER_AUTH_POLICY_H_
 
+#include <array>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -14,13 +15,18 @@
 namespace sigil::server::auth {
 
 // Which caller may do what: the sigil.v1.Policy of proto/sigil/v1/policy.proto
-// (--policy FILE), or AllowAll() in dev mode. Deny by default: a caller gets
-// the union of the grants of its identities and nothing else; an
-// unauthenticated caller gets nothing. An admin passes every query.
+// (--policy FILE of sigild and of sigil-agent), AllowAll() in sigild's dev
+// mode, or DenyAll() for an agent without a policy. Deny by default: a
+// caller gets the union of the grants of its identities and nothing else,
+// each principal matching identities of its own kind only (URI principals
+// URI SANs, DNS principals DNS SANs, "unix-uid:N" unix peers); an
+// unauthenticated caller gets nothing, except what a "<anonymous>" grant
+// gives an AnonymousCaller(). An admin passes every query.
 //
-// Every query returns OK, UNAUTHENTICATED for a caller without a certificate
-// identity, or PERMISSION_DENIED naming the caller and the role it lacks.
-// Messages never hold a token: the queries never see one.
+// Every query returns OK, UNAUTHENTICATED for a caller without an identity
+// (or with a refused certificate), or PERMISSION_DENIED naming the caller
+// and the role it lacks. Messages never hold a token: the queries never see
+// one.
 //
 // Immutable once built: const methods are safe from any number of threads.
 class Policy {
@@ -35,6 +41,8 @@ class Policy {
 
   // Everything for everyone, authenticated or not: dev mode only.
   static Policy AllowAll();
+  // No grant at all: every query is refused.
+  static Policy DenyAll();
 
   // Issue a token valid at every one of `systems`: an issuer of all of them.
   absl::Status MayIssue(const Caller& caller,
@@ -55,13 +63,25 @@ class Policy {
   absl::Status MayWatch(const Caller& caller) const;
   // Everything else (LogoutAll by subject, ListSessions, RotateKeys, ...).
   absl::Status IsAdmin(const Caller& caller) const;
+  // Whether an authenticated identity of the caller has a grant marked
+  // `agent: true`, whose sigil-on-behalf-of header sigild records. Never
+  // under AllowAll(): dev mode trusts no one's word about someone else.
+  bool IsAgent(const Caller& caller) const;
 
  private:
   struct Roles {
     absl::flat_hash_set<std::string> issuer_for;
     std::string system;  // empty: no system role
     bool admin = false;
+    bool agent = false;
   };
+  // One map per IdentityKind that a principal can name, by principal.
+  static constexpr size_t kGrantKinds = 4;
+  using Grants =
+      std::array<absl::flat_hash_map<std::string, Roles>, kGrantKinds>;
+
+  // The roles granted to `identity`, or null.
+  const Roles* Find(const Identity& identity) const;
 
   Policy() = default;
 
@@ -77,7 +97,7 @@ class Policy {
                            absl::string_view verb) const;
 
   bool allow_all_ = false;
-  absl::flat_hash_map<std::string, Roles> grants_;  // by principal
+  Grants grants_;  // by IdentityKind, then principal
 };
 
 }  // namespace sigil::server::auth

@@ -203,7 +203,7 @@ class AgentTest : public ::testing::Test {
 };
 
 TEST_F(AgentTest, AgentVerifiesOnlyForItsOwnSystem) {
-  const std::string for_a = Issue(*at_a_, "u", "A");
+  const std::string for_a = Issue(*authority_, "u", "A");
   const std::string for_b = Issue(*authority_, "u", "B");
   EXPECT_EQ(Verify(*at_a_, for_a, "A").Outcome(), "OK VALID");
   EXPECT_EQ(Verify(*at_b_, for_b, "B").Outcome(), "OK VALID");

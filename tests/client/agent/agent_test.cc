@@ -1,6 +1,7 @@
 // sigil-agent in-process: the SDK behind sigil.v1.Identity on a real
 // socket, in front of an in-process authority.
 
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +31,13 @@ class AgentTest : public ServiceTest {
     agent_options.client.system = "A";
     agent_options.client.issuer = options_.authority.issuer;
     agent_options.client.clock = &clock_;
+    // Plain loopback callers are anonymous: granted A's rights here, so that
+    // forwarded calls reach the authority (agent_policy_test covers
+    // refusals).
+    agent_options.policy_file = dir_.Sub("agent-policy.textproto");
+    std::ofstream(agent_options.policy_file)
+        << "grants { principal: \"<anonymous>\" system { name: \"A\" } "
+           "issuer { systems: [\"A\"] } }\n";
     auto agent = AgentServer::Start(
         grpc::CreateChannel(options_.listen,
                             grpc::InsecureChannelCredentials()),

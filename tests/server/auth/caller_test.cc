@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "server/auth/policy.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_pki.h"
@@ -25,9 +26,14 @@ namespace {
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 using ::sigil::testing::IsOk;
+using ::sigil::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+
+const char kExamplePolicy[] =
+    SIGIL_SOURCE_DIR "/deploy/policy.example.textproto";
 
 // A health service that remembers the caller of every Check.
 class RecordingHealth final : public grpc::health::v1::Health::Service {
@@ -129,27 +135,39 @@ class CallerTest : public ::testing::Test {
 struct IdentityCase {
   std::string name;
   testing::ClientNames names;
-  std::vector<std::string> identities;
+  std::vector<Identity> identities;
 };
+
+Identity Uri(std::string name) {
+  return Identity{IdentityKind::kUri, std::move(name)};
+}
+Identity Dns(std::string name) {
+  return Identity{IdentityKind::kDns, std::move(name)};
+}
 
 TEST_F(CallerTest, IdentitiesAreTheUriAndDnsSansNeverTheCn) {
   const std::vector<IdentityCase> cases = {
       {"uri san",
        {"system-a", {"spiffe://example.org/system/A"}, {}},
-       {"spiffe://example.org/system/A"}},
-      {"dns san", {"login", {}, {"login.example.org"}}, {"login.example.org"}},
+       {Uri("spiffe://example.org/system/A")}},
+      {"dns san",
+       {"login", {}, {"login.example.org"}},
+       {Dns("login.example.org")}},
       {"uri and dns sans",
        {"admin", {"spiffe://example.org/admin"}, {"admin.example.org"}},
-       {"spiffe://example.org/admin", "admin.example.org"}},
-      {"several of each",
+       {Uri("spiffe://example.org/admin"), Dns("admin.example.org")}},
+      {"one uri and several dns sans",
        {"multi",
-        {"spiffe://example.org/system/B", "spiffe://example.org/system/C"},
+        {"spiffe://example.org/system/B"},
         {"b.example.org", "c.example.org"}},
-       {"spiffe://example.org/system/B", "spiffe://example.org/system/C",
-        "b.example.org", "c.example.org"}},
+       {Uri("spiffe://example.org/system/B"), Dns("b.example.org"),
+        Dns("c.example.org")}},
       {"a cn that looks like a principal is not one",
        {"spiffe://example.org/login", {"spiffe://example.org/system/A"}, {}},
-       {"spiffe://example.org/system/A"}},
+       {Uri("spiffe://example.org/system/A")}},
+      {"a dns san spelled like a uri stays a dns name",
+       {"dns-uri", {}, {"spiffe://example.org/admin"}},
+       {Dns("spiffe://example.org/admin")}},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     const IdentityCase& c = cases[i];
@@ -177,6 +195,45 @@ TEST_F(CallerTest, ACertificateWithOnlyACnIsUnauthenticated) {
   EXPECT_THAT(callers[0].identities, IsEmpty());
   EXPECT_FALSE(callers[0].authenticated);
   EXPECT_EQ(PrincipalOf(callers[0]), kUnauthenticatedPrincipal);
+}
+
+// Finding 9 of issue 19: one certificate, one SPIFFE ID. Before, a
+// certificate naming two systems got the union of their grants.
+TEST_F(CallerTest, ACertificateWithTwoUriSansIsRefused) {
+  auto client = ca_->IssueClient(
+      "two-uris", testing::ClientNames{"two",
+                                       {"spiffe://example.org/system/A",
+                                        "spiffe://example.org/admin"},
+                                       {"a.example.org"}});
+  ASSERT_THAT(client, IsOk());
+  ASSERT_THAT(CallCheck(Target(), ClientCredentials(&*client)), IsOk());
+  const std::vector<Caller> callers = service_.TakeCallers();
+  ASSERT_EQ(callers.size(), 1u);
+  EXPECT_THAT(callers[0].identities, IsEmpty());
+  EXPECT_FALSE(callers[0].authenticated);
+  EXPECT_THAT(callers[0].refusal, HasSubstr("2 URI subject alternative names"));
+  auto policy = Policy::Load(kExamplePolicy);
+  ASSERT_THAT(policy, IsOk());
+  EXPECT_THAT(policy->IsAdmin(callers[0]),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(policy->MayVerify(callers[0], "A"),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+// Finding 9 of issue 19: the DNS SAN "spiffe://example.org/admin" got the
+// admin grant of the URI principal of that spelling.
+TEST_F(CallerTest, ADnsSanSpelledLikeTheAdminUriIsNoAdmin) {
+  auto client = ca_->IssueClient(
+      "dns-admin",
+      testing::ClientNames{"x", {}, {"spiffe://example.org/admin"}});
+  ASSERT_THAT(client, IsOk());
+  ASSERT_THAT(CallCheck(Target(), ClientCredentials(&*client)), IsOk());
+  const std::vector<Caller> callers = service_.TakeCallers();
+  ASSERT_EQ(callers.size(), 1u);
+  auto policy = Policy::Load(kExamplePolicy);
+  ASSERT_THAT(policy, IsOk());
+  EXPECT_THAT(policy->IsAdmin(callers[0]),
+              StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 TEST_F(CallerTest, HandshakeRefusesAForeignCaOrNoCertificate) {
@@ -234,20 +291,27 @@ TEST(PrincipalOfTest, NamesEveryCallerDistinctly) {
   };
   const std::vector<Case> cases = {
       {"one identity",
-       {{"spiffe://example.org/login"}, true},
+       {{Uri("spiffe://example.org/login")}, true, "", ""},
        "spiffe://example.org/login"},
       {"several identities",
-       {{"spiffe://example.org/admin", "admin.example.org"}, true},
+       {{Uri("spiffe://example.org/admin"), Dns("admin.example.org")},
+        true,
+        "",
+        ""},
        "spiffe://example.org/admin admin.example.org"},
-      {"unauthenticated", {{}, false}, "<unauthenticated>"},
+      {"unauthenticated", {}, "<unauthenticated>"},
       {"dev mode", InsecureDevCaller(), "<insecure-dev>"},
+      {"anonymous", AnonymousCaller(), "<anonymous>"},
+      {"unix peer", UnixPeerCaller(1000), "unix-uid:1000"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(PrincipalOf(c.caller), c.principal);
   }
   EXPECT_FALSE(InsecureDevCaller().authenticated);
-  EXPECT_THAT(InsecureDevCaller().identities, ElementsAre("<insecure-dev>"));
+  EXPECT_THAT(
+      InsecureDevCaller().identities,
+      ElementsAre(Identity{IdentityKind::kInsecureDev, "<insecure-dev>"}));
 }
 
 }  // namespace

@@ -42,8 +42,22 @@ void WriteFile(const std::string& path, const std::string& contents) {
   ASSERT_TRUE(out.good()) << path;
 }
 
-Caller Authenticated(std::vector<std::string> identities) {
-  return Caller{std::move(identities), true};
+Identity Uri(std::string name) {
+  return Identity{IdentityKind::kUri, std::move(name)};
+}
+Identity Dns(std::string name) {
+  return Identity{IdentityKind::kDns, std::move(name)};
+}
+
+// A certificate's caller: names with a ':' are URI SANs, others DNS SANs.
+Caller Authenticated(const std::vector<std::string>& names) {
+  Caller caller;
+  caller.authenticated = true;
+  for (const std::string& name : names) {
+    caller.identities.push_back(
+        name.find(':') == std::string::npos ? Dns(name) : Uri(name));
+  }
+  return caller;
 }
 
 struct Query {
@@ -152,7 +166,7 @@ std::vector<CallerCase> ExampleCases() {
         "logout A", "token for A", "token for A B", "watch"}},
       {"unauthenticated", Caller{}, {}, absl::StatusCode::kUnauthenticated},
       {"unauthenticated naming the admin",
-       Caller{{"spiffe://example.org/admin"}, false},
+       Caller{{Uri("spiffe://example.org/admin")}, false, "", ""},
        {},
        absl::StatusCode::kUnauthenticated},
       {"dev caller",
@@ -428,6 +442,25 @@ TEST(PolicyTest, RejectsMalformedPoliciesNamingFileLineAndField) {
        "utf8.json",
        "{\"grants\": [{\"principal\": \"\xff\", \"admin\": true}]}",
        {"utf8.json: "}},
+      {"unix uid without digits",
+       "uid_empty.textproto",
+       "grants {\n  principal: \"unix-uid:\"\n  system { name: \"A\" }\n}\n",
+       {"uid_empty.textproto:2:", "followed by a decimal uid"}},
+      {"unix uid with a leading zero",
+       "uid_zero.textproto",
+       "grants {\n  principal: \"unix-uid:01000\"\n  system { name: \"A\" "
+       "}\n}\n",
+       {"uid_zero.textproto:2:", "followed by a decimal uid"}},
+      {"unix uid out of range",
+       "uid_range.textproto",
+       "grants {\n  principal: \"unix-uid:4294967296\"\n  system { name: "
+       "\"A\" }\n}\n",
+       {"uid_range.textproto:2:", "followed by a decimal uid"}},
+      {"agent without a role",
+       "agent_alone.textproto",
+       "grants {\n  principal: \"spiffe://example.org/agent\"\n  agent: "
+       "true\n}\n",
+       {"agent_alone.textproto:1: grants[0]", "grants no role"}},
       {"unknown extension",
        "policy.yaml",
        "grants: []\n",
@@ -453,6 +486,99 @@ TEST(PolicyTest, AMissingFileIsNotFoundNamingIt) {
   ASSERT_THAT(policy, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(std::string(policy.status().message()),
               HasSubstr(dir.Sub("absent.textproto")));
+}
+
+// Finding 9 of issue 19: principals match identities of their own kind.
+TEST(PolicyTest, ADnsSanSpelledLikeAUriPrincipalGetsNothing) {
+  auto policy = Policy::Load(kExamplePath);
+  ASSERT_THAT(policy, IsOk());
+  const Caller dns_admin{{Dns("spiffe://example.org/admin")}, true, "", ""};
+  for (const Query& q : AllQueries()) {
+    SCOPED_TRACE(q.name);
+    EXPECT_THAT(q.ask(*policy, dns_admin),
+                StatusIs(absl::StatusCode::kPermissionDenied));
+  }
+}
+
+TEST(PolicyTest, ADnsPrincipalMatchesNoUriSan) {
+  testing::TempDir dir;
+  WriteFile(dir.Sub("dns.textproto"),
+            "grants { principal: \"admin.example.org\" admin: true }\n");
+  auto policy = Policy::Load(dir.Sub("dns.textproto"));
+  ASSERT_THAT(policy, IsOk());
+  EXPECT_THAT(policy->IsAdmin(Caller{{Dns("admin.example.org")}, true, "", ""}),
+              IsOk());
+  EXPECT_THAT(policy->IsAdmin(Caller{{Uri("admin.example.org")}, true, "", ""}),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST(PolicyTest, ARefusedCertificateIsUnauthenticatedWithTheReason) {
+  auto policy = Policy::Load(kExamplePath);
+  ASSERT_THAT(policy, IsOk());
+  const Caller refused{
+      {}, false, "carries 2 URI subject alternative names", ""};
+  const absl::Status status = policy->MayVerify(refused, "A");
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("2 URI"));
+}
+
+const char kAgentPolicy[] = R"pb(
+  grants {
+    principal: "unix-uid:1000"
+    system { name: "A" }
+  }
+  grants {
+    principal: "<anonymous>"
+    issuer { systems: [ "A" ] }
+  }
+  grants {
+    principal: "spiffe://example.org/agent/A"
+    system { name: "A" }
+    agent: true
+  }
+)pb";
+
+TEST(PolicyTest, UnixUidPrincipalsMatchUnixPeersOnly) {
+  testing::TempDir dir;
+  WriteFile(dir.Sub("agent.textproto"), kAgentPolicy);
+  auto policy = Policy::Load(dir.Sub("agent.textproto"));
+  ASSERT_THAT(policy, IsOk());
+  EXPECT_THAT(policy->MayLogoutFromSystem(UnixPeerCaller(1000), "A"), IsOk());
+  EXPECT_THAT(policy->MayLogoutFromSystem(UnixPeerCaller(1001), "A"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // A certificate cannot pass for a unix peer by its spelling.
+  EXPECT_THAT(policy->MayLogoutFromSystem(
+                  Caller{{Uri("unix-uid:1000")}, true, "", ""}, "A"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(PrincipalOf(UnixPeerCaller(1000)), "unix-uid:1000");
+}
+
+TEST(PolicyTest, AnonymousGrantsReachOnlyTheAnonymousCaller) {
+  testing::TempDir dir;
+  WriteFile(dir.Sub("agent.textproto"), kAgentPolicy);
+  auto policy = Policy::Load(dir.Sub("agent.textproto"));
+  ASSERT_THAT(policy, IsOk());
+  EXPECT_THAT(policy->MayIssue(AnonymousCaller(), {"A"}), IsOk());
+  EXPECT_THAT(policy->MayLogoutFromSystem(AnonymousCaller(), "A"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // sigild's unauthenticated callers are not anonymous ones.
+  EXPECT_THAT(policy->MayIssue(Caller{}, {"A"}),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(Policy::DenyAll().MayIssue(AnonymousCaller(), {"A"}),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST(PolicyTest, OnlyGrantsMarkedAgentAreAgents) {
+  testing::TempDir dir;
+  WriteFile(dir.Sub("agent.textproto"), kAgentPolicy);
+  auto policy = Policy::Load(dir.Sub("agent.textproto"));
+  ASSERT_THAT(policy, IsOk());
+  EXPECT_TRUE(policy->IsAgent(Authenticated({"spiffe://example.org/agent/A"})));
+  EXPECT_FALSE(policy->IsAgent(UnixPeerCaller(1000)));
+  EXPECT_FALSE(policy->IsAgent(AnonymousCaller()));
+  EXPECT_FALSE(policy->IsAgent(Authenticated({"spiffe://example.org/x"})));
+  EXPECT_FALSE(Policy::AllowAll().IsAgent(
+      Authenticated({"spiffe://example.org/agent/A"})));
 }
 
 }  // namespace

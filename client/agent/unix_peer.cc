@@ -1,0 +1,110 @@
+#include "client/agent/unix_peer.h"
+
+#include <grpcpp/server_posix.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "telemetry/log.h"
+
+namespace sigil::client::agent {
+namespace {
+
+absl::Status CannotListen(const std::string& path, int error) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot listen on unix:", path, ": ", std::strerror(error)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Listen(
+    const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    return CannotListen(path, ENAMETOOLONG);
+  }
+  std::memcpy(address.sun_path, path.data(), path.size());
+  // A socket file left by an earlier run would make bind fail; anything
+  // else at the path is not ours to remove.
+  struct stat existing {};
+  if (lstat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) {
+    unlink(path.c_str());
+  }
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return CannotListen(path, errno);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) !=
+          0 ||
+      listen(fd, SOMAXCONN) != 0) {
+    const int error = errno;
+    close(fd);
+    return CannotListen(path, error);
+  }
+  return std::unique_ptr<UnixListener>(new UnixListener(path, fd));
+}
+
+void UnixListener::Serve(grpc::Server* server) {
+  acceptor_ = std::thread([this, server] { AcceptLoop(server); });
+}
+
+void UnixListener::AcceptLoop(grpc::Server* server) {
+  for (;;) {
+    // Non-blocking, as gRPC's own endpoints are.
+    const int connection =
+        accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (connection >= 0) {
+      grpc::AddInsecureChannelFromFd(server, connection);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+        errno == ENOMEM) {
+      // Out of descriptors or memory: back off instead of spinning.
+      telemetry::Log(telemetry::LogLevel::kWarning, "unix socket accept failed",
+                     {{"error", std::strerror(errno)}});
+      usleep(100 * 1000);
+      continue;
+    }
+    return;  // Stop shut the socket down (EINVAL), or it is unusable
+  }
+}
+
+void UnixListener::Stop() {
+  if (fd_ < 0) return;
+  // Wakes the blocked accept4 (EINVAL on a shut-down listening socket).
+  shutdown(fd_, SHUT_RDWR);
+  if (acceptor_.joinable()) acceptor_.join();
+  close(fd_);
+  fd_ = -1;
+  unlink(path_.c_str());
+}
+
+UnixListener::~UnixListener() { Stop(); }
+
+std::optional<uint32_t> UnixPeerUid(absl::string_view peer) {
+  if (!absl::ConsumePrefix(&peer, "fd:")) return std::nullopt;
+  int fd = -1;
+  if (!absl::SimpleAtoi(peer, &fd) || fd < 0) return std::nullopt;
+  int domain = 0;
+  socklen_t size = sizeof(domain);
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) != 0 ||
+      domain != AF_UNIX) {
+    return std::nullopt;
+  }
+  ucred credentials{};
+  size = sizeof(credentials);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0) {
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(credentials.uid);
+}
+
+}  // namespace sigil::client::agent

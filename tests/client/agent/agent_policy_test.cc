@@ -1,0 +1,505 @@
+// sigil-agent's front door (finding 3 of issue 19): the agent authorizes
+// its own callers against its --policy, capped at its system, and names them
+// to sigild for the audit log. An in-process sigild behind mTLS with a
+// policy, an in-process agent reaching it with the agent's certificate, and
+// callers holding certificates of a throwaway CA, over real sockets.
+//
+// The agent's certificate is an admin at sigild here, so every refusal
+// below is the agent's own: sigild would have allowed the call.
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/agent/agent_server.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/sigil_server.h"
+#include "sigil/v1/identity.grpc.pb.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_pki.h"
+#include "token/clock.h"
+#include "token/json.h"
+#include "wire/tls.h"
+
+namespace sigil::client::agent {
+namespace {
+
+using ::sigil::testing::IsOk;
+using ::sigil::v1::Identity;
+using ::testing::Not;
+
+constexpr char kAgentPrincipal[] = "spiffe://example.org/agent/A";
+constexpr char kAppA[] = "spiffe://example.org/app/A";
+
+// sigild's policy: the login service issues; the agent of A is an admin
+// (so sigild alone would let everything through) and marked as an agent;
+// system B acts for B.
+constexpr char kAuthorityPolicy[] = R"pb(
+  grants {
+    principal: "spiffe://example.org/login"
+    issuer { systems: [ "A", "B" ] }
+  }
+  grants { principal: "spiffe://example.org/agent/A" admin: true agent: true }
+  grants {
+    principal: "spiffe://example.org/system/B"
+    system { name: "B" }
+  }
+)pb";
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary);
+  out << contents;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  return context;
+}
+
+class AgentPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto pki = testing::TestPki::Create(dir_.path(), "test");
+    ASSERT_THAT(pki, IsOk());
+    pki_ = std::make_unique<testing::TestPki>(*std::move(pki));
+    auto server_cert = pki_->IssueServer("server");
+    ASSERT_THAT(server_cert, IsOk());
+    server_cert_ = *server_cert;
+    for (const auto& [name, uri] : std::map<std::string, std::string>{
+             {"login", "spiffe://example.org/login"},
+             {"agent", kAgentPrincipal},
+             {"app-a", kAppA},
+             {"B", "spiffe://example.org/system/B"}}) {
+      auto cert =
+          pki_->IssueClient(name, testing::ClientNames{name, {uri}, {}});
+      ASSERT_THAT(cert, IsOk());
+      certs_[name] = *cert;
+    }
+    WriteFile(dir_.Sub("authority.textproto"), kAuthorityPolicy);
+
+    server::ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.data_dir = dir_.Sub("data");
+    options.tls = {server_cert_.cert_path, server_cert_.key_path,
+                   pki_->ca_cert_path()};
+    options.policy_file = dir_.Sub("authority.textproto");
+    options.audit_log = dir_.Sub("audit.log");
+    auto server = server::SigilServer::Start(options, &token::RealClock());
+    ASSERT_THAT(server, IsOk());
+    server_ = *std::move(server);
+    authority_target_ = absl::StrCat("localhost:", server_->port());
+  }
+
+  // TLS credentials trusting the CA, presenting `name`'s certificate; ""
+  // presents none.
+  std::shared_ptr<grpc::ChannelCredentials> Tls(const std::string& name) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = pki_->ca_cert_pem();
+    if (!name.empty()) {
+      tls.pem_cert_chain = certs_.at(name).cert_pem;
+      tls.pem_private_key = certs_.at(name).key_pem;
+    }
+    return grpc::SslCredentials(tls);
+  }
+
+  // A fresh connection per stub, so each shows its own credentials.
+  static std::unique_ptr<Identity::Stub> StubFor(
+      const std::string& target,
+      std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return Identity::NewStub(
+        grpc::CreateCustomChannel(target, std::move(credentials), args));
+  }
+
+  // Starts an agent for system A on `listen`, reaching sigild with the
+  // agent's certificate, with `policy` (text format; "" for no --policy).
+  // With `mtls`, it serves TLS and requires client certificates of the CA.
+  std::unique_ptr<AgentServer> StartAgent(const std::string& listen,
+                                          const std::string& policy,
+                                          bool mtls) {
+    AgentOptions options;
+    options.listen = listen;
+    options.client.system = "A";
+    options.client.issuer = "sigil";
+    if (mtls) {
+      options.tls = {server_cert_.cert_path, server_cert_.key_path,
+                     pki_->ca_cert_path()};
+    }
+    if (!policy.empty()) {
+      options.policy_file =
+          dir_.Sub(absl::StrCat("agent", ++agents_, ".pbtxt"));
+      WriteFile(options.policy_file, policy);
+    }
+    const testing::IssuedCert& cert = certs_.at("agent");
+    auto to_authority = wire::ChannelCredentialsFor(
+        {cert.cert_path, cert.key_path, pki_->ca_cert_path()});
+    EXPECT_THAT(to_authority, IsOk());
+    if (!to_authority.ok()) return nullptr;
+    auto agent = AgentServer::Start(
+        grpc::CreateChannel(authority_target_, *to_authority), options);
+    EXPECT_THAT(agent, IsOk());
+    if (!agent.ok()) return nullptr;
+    return *std::move(agent);
+  }
+
+  // A token for alice at A (and `more` systems), from the login service
+  // straight to sigild.
+  sigil::v1::IssueResponse Login(const std::vector<std::string>& systems) {
+    sigil::v1::IssueRequest request;
+    request.set_subject("alice");
+    for (const std::string& system : systems) request.add_systems(system);
+    sigil::v1::IssueResponse response;
+    EXPECT_THAT(StubFor(authority_target_, Tls("login"))
+                    ->Issue(Context().get(), request, &response),
+                IsOk());
+    return response;
+  }
+
+  // Every call the agent forwards, each as its own named case, made on
+  // `stub`; each would change state at sigild if let through.
+  struct Call {
+    std::string name;
+    std::function<grpc::Status(Identity::Stub&)> make;
+  };
+  std::vector<Call> ForwardedCalls(const sigil::v1::IssueResponse& login) {
+    return {
+        {"Issue",
+         [](Identity::Stub& stub) {
+           sigil::v1::IssueRequest request;
+           request.set_subject("mallory");
+           request.add_systems("A");
+           sigil::v1::IssueResponse response;
+           return stub.Issue(Context().get(), request, &response);
+         }},
+        {"Refresh",
+         [login](Identity::Stub& stub) {
+           sigil::v1::RefreshRequest request;
+           request.set_refresh_token(login.refresh_token());
+           sigil::v1::IssueResponse response;
+           return stub.Refresh(Context().get(), request, &response);
+         }},
+        {"LogoutFromSystem",
+         [](Identity::Stub& stub) {
+           sigil::v1::LogoutFromSystemRequest request;
+           request.set_subject("alice");
+           request.set_system("A");
+           sigil::v1::LogoutResponse response;
+           return stub.LogoutFromSystem(Context().get(), request, &response);
+         }},
+        {"LogoutAll",
+         [login](Identity::Stub& stub) {
+           sigil::v1::LogoutAllRequest request;
+           request.set_token(login.access_token());
+           sigil::v1::LogoutResponse response;
+           return stub.LogoutAll(Context().get(), request, &response);
+         }},
+        {"Revoke",
+         [login](Identity::Stub& stub) {
+           sigil::v1::RevokeRequest request;
+           request.set_token(login.access_token());
+           sigil::v1::RevokeResponse response;
+           return stub.Revoke(Context().get(), request, &response);
+         }},
+    };
+  }
+
+  // Expects PERMISSION_DENIED for every forwarded call on `stub`, and that
+  // alice's session survived them all.
+  void ExpectEveryForwardedCallDenied(Identity::Stub& stub) {
+    const sigil::v1::IssueResponse login = Login({"A"});
+    for (const Call& call : ForwardedCalls(login)) {
+      SCOPED_TRACE(call.name);
+      const grpc::Status status = call.make(stub);
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+          << status.error_message();
+    }
+    sigil::v1::VerifyRequest verify;
+    verify.set_token(login.access_token());
+    verify.set_system("A");
+    sigil::v1::VerifyResponse verdict;
+    ASSERT_THAT(StubFor(authority_target_, Tls("agent"))
+                    ->Verify(Context().get(), verify, &verdict),
+                IsOk());
+    EXPECT_EQ(verdict.verdict().code(), "OK");
+  }
+
+  // The audit lines of sigild, parsed, with `action`.
+  std::vector<token::JsonValue> AuditLines(const std::string& action) {
+    std::ifstream in(dir_.Sub("audit.log"));
+    std::vector<token::JsonValue> lines;
+    std::string line;
+    while (std::getline(in, line)) {
+      auto parsed = token::ParseJson(line, token::JsonLimits());
+      EXPECT_THAT(parsed, IsOk()) << line;
+      if (!parsed.ok()) continue;
+      const token::JsonValue* name = parsed->Find("action");
+      if (name != nullptr && name->string_value() == action) {
+        lines.push_back(*std::move(parsed));
+      }
+    }
+    return lines;
+  }
+
+  static std::string Field(const token::JsonValue& line,
+                           const std::string& name) {
+    const token::JsonValue* value = line.Find(name);
+    return value == nullptr ? "<absent>" : value->string_value();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::TestPki> pki_;
+  testing::IssuedCert server_cert_;
+  std::map<std::string, testing::IssuedCert> certs_;
+  std::unique_ptr<server::SigilServer> server_;
+  std::string authority_target_;
+  int agents_ = 0;
+};
+
+// A's agent grants A's app system A and issuing for A.
+constexpr char kAgentPolicyForAppA[] = R"pb(
+  grants {
+    principal: "spiffe://example.org/app/A"
+    system { name: "A" }
+    issuer { systems: [ "A" ] }
+  }
+)pb";
+
+// The reproduction of finding 3: before, B's certificate logged alice out of
+// A through A's agent (OK), where sigild itself would refuse B.
+TEST_F(AgentPolicyTest, SystemBsCertificateIsDeniedEveryForwardedCall) {
+  auto agent = StartAgent("127.0.0.1:0", kAgentPolicyForAppA, /*mtls=*/true);
+  ASSERT_NE(agent, nullptr);
+  auto as_b = StubFor(absl::StrCat("localhost:", agent->port()), Tls("B"));
+  ExpectEveryForwardedCallDenied(*as_b);
+}
+
+TEST_F(AgentPolicyTest, ACallerWithoutACertificateIsDeniedEveryForwardedCall) {
+  auto agent = StartAgent("127.0.0.1:0", kAgentPolicyForAppA, /*mtls=*/false);
+  ASSERT_NE(agent, nullptr);
+  auto plain = StubFor(absl::StrCat("127.0.0.1:", agent->port()),
+                       grpc::InsecureChannelCredentials());
+  ExpectEveryForwardedCallDenied(*plain);
+}
+
+TEST_F(AgentPolicyTest, WithoutAPolicyOnlyVerifyAndGetJwksAreServed) {
+  auto agent = StartAgent("127.0.0.1:0", "", /*mtls=*/false);
+  ASSERT_NE(agent, nullptr);
+  auto plain = StubFor(absl::StrCat("127.0.0.1:", agent->port()),
+                       grpc::InsecureChannelCredentials());
+  ExpectEveryForwardedCallDenied(*plain);
+  sigil::v1::VerifyRequest verify;
+  verify.set_token(Login({"A"}).access_token());
+  sigil::v1::VerifyResponse verdict;
+  ASSERT_THAT(plain->Verify(Context().get(), verify, &verdict), IsOk());
+  EXPECT_EQ(verdict.verdict().code(), "OK");
+  sigil::v1::GetJwksResponse jwks;
+  EXPECT_THAT(plain->GetJwks(Context().get(), {}, &jwks), IsOk());
+}
+
+TEST_F(AgentPolicyTest, AnExplicitAnonymousGrantAdmitsPlainCallers) {
+  auto agent = StartAgent("127.0.0.1:0", R"pb(
+                            grants {
+                              principal: "<anonymous>"
+                              system { name: "A" }
+                            }
+                          )pb",
+                          /*mtls=*/false);
+  ASSERT_NE(agent, nullptr);
+  auto plain = StubFor(absl::StrCat("127.0.0.1:", agent->port()),
+                       grpc::InsecureChannelCredentials());
+  Login({"A"});
+  sigil::v1::LogoutFromSystemRequest request;
+  request.set_subject("alice");
+  request.set_system("A");
+  sigil::v1::LogoutResponse response;
+  ASSERT_THAT(plain->LogoutFromSystem(Context().get(), request, &response),
+              IsOk());
+  EXPECT_EQ(response.revoked_sessions(), 1);
+}
+
+TEST_F(AgentPolicyTest, AGrantedCallerIsNamedBesideTheAgentInTheAuditLog) {
+  auto agent = StartAgent("127.0.0.1:0", kAgentPolicyForAppA, /*mtls=*/true);
+  ASSERT_NE(agent, nullptr);
+  auto as_app =
+      StubFor(absl::StrCat("localhost:", agent->port()), Tls("app-a"));
+  Login({"A"});
+  sigil::v1::LogoutFromSystemRequest request;
+  request.set_subject("alice");
+  request.set_system("A");
+  sigil::v1::LogoutResponse response;
+  ASSERT_THAT(as_app->LogoutFromSystem(Context().get(), request, &response),
+              IsOk());
+  EXPECT_EQ(response.revoked_sessions(), 1);
+  const std::vector<token::JsonValue> lines = AuditLines("LogoutFromSystem");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(Field(lines[0], "principal"), kAgentPrincipal);
+  EXPECT_EQ(Field(lines[0], "on_behalf_of"), kAppA);
+  EXPECT_EQ(Field(lines[0], "result"), "OK");
+}
+
+// What the agent's system may not do is refused by the agent even for a
+// caller its policy makes an admin, and although sigild would allow it.
+TEST_F(AgentPolicyTest, NoGrantReachesBeyondTheAgentsSystem) {
+  auto agent = StartAgent(
+      "127.0.0.1:0", R"pb(
+        grants { principal: "spiffe://example.org/app/A" admin: true }
+      )pb",
+      /*mtls=*/true);
+  ASSERT_NE(agent, nullptr);
+  auto as_app =
+      StubFor(absl::StrCat("localhost:", agent->port()), Tls("app-a"));
+  const sigil::v1::IssueResponse token_b = Login({"B"});
+  const std::vector<Call> beyond = {
+      {"Issue for B",
+       [](Identity::Stub& stub) {
+         sigil::v1::IssueRequest request;
+         request.set_subject("mallory");
+         request.add_systems("B");
+         sigil::v1::IssueResponse response;
+         return stub.Issue(Context().get(), request, &response);
+       }},
+      {"Issue for A and B",
+       [](Identity::Stub& stub) {
+         sigil::v1::IssueRequest request;
+         request.set_subject("mallory");
+         request.add_systems("A");
+         request.add_systems("B");
+         sigil::v1::IssueResponse response;
+         return stub.Issue(Context().get(), request, &response);
+       }},
+      {"LogoutFromSystem B",
+       [](Identity::Stub& stub) {
+         sigil::v1::LogoutFromSystemRequest request;
+         request.set_subject("alice");
+         request.set_system("B");
+         sigil::v1::LogoutResponse response;
+         return stub.LogoutFromSystem(Context().get(), request, &response);
+       }},
+      {"LogoutAll by subject",
+       [](Identity::Stub& stub) {
+         sigil::v1::LogoutAllRequest request;
+         request.set_subject("alice");
+         sigil::v1::LogoutResponse response;
+         return stub.LogoutAll(Context().get(), request, &response);
+       }},
+      {"LogoutAll with a token for B",
+       [token_b](Identity::Stub& stub) {
+         sigil::v1::LogoutAllRequest request;
+         request.set_token(token_b.access_token());
+         sigil::v1::LogoutResponse response;
+         return stub.LogoutAll(Context().get(), request, &response);
+       }},
+      {"Revoke a token for B",
+       [token_b](Identity::Stub& stub) {
+         sigil::v1::RevokeRequest request;
+         request.set_token(token_b.access_token());
+         sigil::v1::RevokeResponse response;
+         return stub.Revoke(Context().get(), request, &response);
+       }},
+  };
+  for (const Call& call : beyond) {
+    SCOPED_TRACE(call.name);
+    const grpc::Status status = call.make(*as_app);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << status.error_message();
+  }
+  EXPECT_THAT(AuditLines("Issue").size(), 1u);  // the login's only
+  EXPECT_THAT(AuditLines("LogoutAll"), ::testing::IsEmpty());
+  EXPECT_THAT(AuditLines("Revoke"), ::testing::IsEmpty());
+}
+
+// Straight to sigild, the header from a principal not marked as an agent
+// is neither recorded nor a source of rights.
+TEST_F(AgentPolicyTest, SigildIgnoresTheHeaderFromANonAgent) {
+  auto as_b = StubFor(authority_target_, Tls("B"));
+  Login({"B"});
+  sigil::v1::LogoutFromSystemRequest request;
+  request.set_subject("alice");
+  request.set_system("B");
+  sigil::v1::LogoutResponse response;
+  auto context = Context();
+  context->AddMetadata("sigil-on-behalf-of", "spiffe://example.org/admin");
+  ASSERT_THAT(as_b->LogoutFromSystem(context.get(), request, &response),
+              IsOk());
+  request.set_system("A");
+  auto denied = Context();
+  denied->AddMetadata("sigil-on-behalf-of", kAgentPrincipal);
+  EXPECT_EQ(
+      as_b->LogoutFromSystem(denied.get(), request, &response).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  const std::vector<token::JsonValue> lines = AuditLines("LogoutFromSystem");
+  ASSERT_EQ(lines.size(), 2u);
+  for (const token::JsonValue& line : lines) {
+    EXPECT_EQ(Field(line, "principal"), "spiffe://example.org/system/B");
+    EXPECT_EQ(Field(line, "on_behalf_of"), "<absent>");
+  }
+}
+
+// Unix socket callers are named by their uid, which the kernel vouches for.
+TEST_F(AgentPolicyTest, AUnixSocketCallerIsKnownByItsUid) {
+  const std::string socket = dir_.Sub("agent.sock");
+  const std::string me = absl::StrCat("unix-uid:", getuid());
+  auto agent = StartAgent(absl::StrCat("unix:", socket),
+                          absl::StrCat("grants { principal: \"", me,
+                                       "\" system { name: \"A\" } }\n"),
+                          /*mtls=*/false);
+  ASSERT_NE(agent, nullptr);
+  auto local = StubFor(absl::StrCat("unix:", socket),
+                       grpc::InsecureChannelCredentials());
+  Login({"A"});
+  sigil::v1::LogoutFromSystemRequest request;
+  request.set_subject("alice");
+  request.set_system("A");
+  sigil::v1::LogoutResponse response;
+  ASSERT_THAT(local->LogoutFromSystem(Context().get(), request, &response),
+              IsOk());
+  const std::vector<token::JsonValue> lines = AuditLines("LogoutFromSystem");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(Field(lines[0], "on_behalf_of"), me);
+  // Verify is served to any local caller.
+  sigil::v1::VerifyRequest verify;
+  verify.set_token(Login({"A"}).access_token());
+  sigil::v1::VerifyResponse verdict;
+  EXPECT_THAT(local->Verify(Context().get(), verify, &verdict), IsOk());
+}
+
+TEST_F(AgentPolicyTest, AUnixSocketCallerOfAnotherUidIsDenied) {
+  const std::string socket = dir_.Sub("agent.sock");
+  auto agent =
+      StartAgent(absl::StrCat("unix:", socket),
+                 absl::StrCat("grants { principal: \"unix-uid:", getuid() + 1,
+                              "\" system { name: \"A\" } }\n"),
+                 /*mtls=*/false);
+  ASSERT_NE(agent, nullptr);
+  auto local = StubFor(absl::StrCat("unix:", socket),
+                       grpc::InsecureChannelCredentials());
+  ExpectEveryForwardedCallDenied(*local);
+}
+
+TEST_F(AgentPolicyTest, AMalformedPolicyStopsTheAgentNamingTheFile) {
+  AgentOptions options;
+  options.listen = "127.0.0.1:0";
+  options.client.system = "A";
+  options.policy_file = dir_.Sub("bad.textproto");
+  WriteFile(options.policy_file, "grants { principal: \"unix-uid:x\" }\n");
+  auto agent = AgentServer::Start(
+      grpc::CreateChannel(authority_target_, Tls("agent")), options);
+  ASSERT_THAT(agent, Not(IsOk()));
+  EXPECT_THAT(std::string(agent.status().message()),
+              ::testing::HasSubstr(options.policy_file));
+}
+
+}  // namespace
+}  // namespace sigil::client::agent
