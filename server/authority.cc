@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -16,11 +15,6 @@ namespace sigil::server {
 namespace {
 
 using token::Reason;
-
-// Bounds that keep every issued token under the verifiers' size cap in the
-// common case; the signed size is checked as well.
-constexpr size_t kMaxSystems = 32;
-constexpr size_t kMaxScopes = 64;
 
 // Why a revocation reason applies, for the verdict message.
 std::string RevokedMessage(Reason reason, absl::string_view system) {
@@ -113,32 +107,9 @@ Authority::Authority(AuthorityOptions options, store::Store* store,
       }) {}
 
 absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
-  absl::Status valid = ValidateSubject(params.subject);
+  absl::Status valid =
+      ValidateIssue(params.subject, params.systems, params.scopes);
   if (!valid.ok()) return valid;
-  if (params.systems.empty()) {
-    return absl::InvalidArgumentError("at least one system is required");
-  }
-  if (params.systems.size() > kMaxSystems) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("at most ", kMaxSystems, " systems per token"));
-  }
-  if (params.scopes.size() > kMaxScopes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("at most ", kMaxScopes, " scopes per token"));
-  }
-  absl::flat_hash_set<absl::string_view> seen;
-  for (const std::string& system : params.systems) {
-    valid = ValidateSystem(system);
-    if (!valid.ok()) return valid;
-    if (!seen.insert(system).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("system \"", system, "\" is listed twice"));
-    }
-  }
-  for (const std::string& scope : params.scopes) {
-    valid = ValidateScope(scope);
-    if (!valid.ok()) return valid;
-  }
   const absl::Duration ttl = params.ttl.value_or(options_.default_ttl);
   if (ttl < absl::Seconds(1) || ttl > options_.max_ttl) {
     return absl::InvalidArgumentError(absl::StrCat(

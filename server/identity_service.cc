@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/validation.h"
 #include "server/watch_reactor.h"
 #include "telemetry/log.h"
 #include "wire/claims.h"
@@ -163,6 +164,13 @@ grpc::Status IdentityService::HandleIssue(
   auth::AuditEvent event;
   event.subject = params.subject;
   event.systems = params.systems;
+  // Validated before anything else, so a malformed request costs the audit
+  // log one bounded line (see AuditLimits), whoever sends it.
+  absl::Status valid =
+      ValidateIssue(params.subject, params.systems, params.scopes);
+  if (!valid.ok()) {
+    return Audit(caller, auth::AuditAction::kIssue, event, valid);
+  }
   absl::Status allowed = access_.policy->MayIssue(caller, params.systems);
   if (!allowed.ok()) {
     return Audit(caller, auth::AuditAction::kIssue, event, allowed);
@@ -288,6 +296,13 @@ grpc::Status IdentityService::HandleLogoutFromSystem(
   auth::AuditEvent event;
   event.subject = request.subject();
   event.systems = {request.system()};
+  absl::Status valid = ValidateSystem(request.system());
+  if (valid.ok() && !request.subject().empty()) {
+    valid = ValidateSubject(request.subject());
+  }
+  if (!valid.ok()) {
+    return Audit(caller, auth::AuditAction::kLogoutFromSystem, event, valid);
+  }
   // By subject or with the user's own token, only the system itself may
   // end sessions there; the authority checks the token is for it.
   absl::Status allowed =
@@ -327,6 +342,10 @@ grpc::Status IdentityService::HandleLogoutAll(
   // Naming a subject ends it everywhere: an administrator's act. With the
   // user's own token, any system the token is valid at may do it for them.
   if (!request.subject().empty()) {
+    absl::Status valid = ValidateSubject(request.subject());
+    if (!valid.ok()) {
+      return Audit(caller, auth::AuditAction::kLogoutAll, event, valid);
+    }
     absl::Status allowed = access_.policy->IsAdmin(caller);
     if (!allowed.ok()) {
       return Audit(caller, auth::AuditAction::kLogoutAll, event, allowed);

@@ -1,5 +1,6 @@
 #include "server/validation.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "token/utf8.h"
@@ -10,6 +11,8 @@ namespace {
 constexpr size_t kMaxSubjectBytes = 256;
 constexpr size_t kMaxSystemBytes = 128;
 constexpr size_t kMaxScopeBytes = 128;
+constexpr size_t kMaxSystems = 32;
+constexpr size_t kMaxScopes = 64;
 
 // Well-formed UTF-8 without C0/C1 controls or DEL.
 bool IsPrintableUtf8(absl::string_view s) {
@@ -77,6 +80,38 @@ absl::Status ValidateScope(absl::string_view scope) {
           absl::StrCat("scope \"", absl::CHexEscape(scope),
                        "\" has a character outside RFC 6749 scope-token"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateIssue(absl::string_view subject,
+                           absl::Span<const std::string> systems,
+                           absl::Span<const std::string> scopes) {
+  absl::Status valid = ValidateSubject(subject);
+  if (!valid.ok()) return valid;
+  if (systems.empty()) {
+    return absl::InvalidArgumentError("at least one system is required");
+  }
+  if (systems.size() > kMaxSystems) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxSystems, " systems per token"));
+  }
+  if (scopes.size() > kMaxScopes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxScopes, " scopes per token"));
+  }
+  absl::flat_hash_set<absl::string_view> seen;
+  for (const std::string& system : systems) {
+    valid = ValidateSystem(system);
+    if (!valid.ok()) return valid;
+    if (!seen.insert(system).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("system \"", system, "\" is listed twice"));
+    }
+  }
+  for (const std::string& scope : scopes) {
+    valid = ValidateScope(scope);
+    if (!valid.ok()) return valid;
   }
   return absl::OkStatus();
 }

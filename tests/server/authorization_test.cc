@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -430,6 +431,47 @@ TEST_F(AuthorizationTest, ASystemTheTokenIsStillValidAtMayStillActWithIt) {
   EXPECT_THAT(As("B")->Revoke(Context().get(), revoke, &revoked), IsOk());
   EXPECT_EQ(Verdict(token.access_token(), "B"),
             "UNAUTHENTICATED TOKEN_REVOKED");
+}
+
+// Issue 19 finding 5: a caller with no grant sent Issue with a 60 KB
+// subject of control characters; each refusal wrote ~352 KiB of audit log.
+TEST_F(AuthorizationTest, AHostileRefusedIssueCostsTheAuditLogOneShortLine) {
+  sigil::v1::IssueRequest request;
+  request.set_subject(std::string(60000, '\x01'));
+  request.add_systems("A");
+  sigil::v1::IssueResponse response;
+  EXPECT_EQ(
+      As("stranger")->Issue(Context().get(), request, &response).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+  const std::string audit = AuditText();
+  EXPECT_LT(audit.size(), 4096u) << "audit log of one refused Issue";
+  EXPECT_TRUE(absl::StrContains(audit, R"("subject_bytes":60000)")) << audit;
+  EXPECT_TRUE(absl::StrContains(audit, R"("result":"INVALID_ARGUMENT")"))
+      << audit;
+}
+
+TEST_F(AuthorizationTest, ACallerRefusedOverAndOverIsSummarized) {
+  constexpr int kCalls = 300;
+  std::unique_ptr<Identity::Stub> stranger = As("stranger");
+  sigil::v1::IssueRequest request;
+  request.set_subject("alice");
+  request.add_systems("A");
+  for (int i = 0; i < kCalls; ++i) {
+    sigil::v1::IssueResponse response;
+    ASSERT_EQ(stranger->Issue(Context().get(), request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << "call " << i;
+  }
+  const std::string audit = AuditText();
+  const size_t lines = std::count(audit.begin(), audit.end(), '\n');
+  // The default burst of 60 lines (plus one a second of the calls' time).
+  EXPECT_LT(lines, static_cast<size_t>(kCalls) / 2) << audit.substr(0, 2000);
+  EXPECT_GE(lines, 60u);
+  // The principal's allowed calls are still all there.
+  Login({"A"});
+  EXPECT_TRUE(absl::StrContains(
+      AuditText(),
+      R"("principal":"spiffe://example.org/login","action":"Issue")"));
 }
 
 TEST_F(AuthorizationTest, RefreshNeedsTheIssuerOfTheSessionsSystems) {

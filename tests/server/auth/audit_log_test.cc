@@ -257,6 +257,142 @@ TEST_F(AuditLogTest, ConcurrentWritersNeverInterleaveLines) {
   EXPECT_EQ(subjects.size(), lines.size());
 }
 
+// Issue 19 finding 5: a caller with no grant sent 60 KB subjects of
+// control characters and each refused call wrote ~352 KiB.
+TEST_F(AuditLogTest, ARefusedCallsFieldsAreCutWithTheirLength) {
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  AuditEvent event;
+  event.principal = "spiffe://example.org/system/Z";
+  event.subject = std::string(60000, '\x01');
+  for (int i = 0; i < 40; ++i) event.systems.push_back(std::string(128, 'S'));
+  event.result = absl::PermissionDeniedError(std::string(10000, '\x02'));
+  ASSERT_THAT(log->Record(event), IsOk());
+
+  const std::vector<std::string> lines = Lines(path_);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_LT(lines[0].size(), 8192u) << "a refused call's line is bounded";
+  auto parsed = Parse(lines[0]);
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(StringField(*parsed, "subject"), std::string(256, '\x01'));
+  EXPECT_EQ(parsed->Find("subject_bytes")->AsInt64(), 60000);
+  EXPECT_EQ(parsed->Find("message_bytes")->AsInt64(), 10000);
+  EXPECT_EQ(parsed->Find("systems")->items().size(), 8u);
+  EXPECT_EQ(parsed->Find("systems_count")->AsInt64(), 40);
+}
+
+TEST_F(AuditLogTest, CutsNeverSplitACharacter) {
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  AuditEvent event;
+  // 255 ASCII bytes, then a 3-byte character across the 256-byte cut.
+  event.subject = std::string(255, 'a') + "\xe2\x82\xac" + "tail";
+  event.result = absl::InvalidArgumentError("bad");
+  ASSERT_THAT(log->Record(event), IsOk());
+  auto parsed = Parse(Lines(path_).at(0));
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(StringField(*parsed, "subject"), std::string(255, 'a'));
+  EXPECT_EQ(parsed->Find("subject_bytes")->AsInt64(), 262);
+}
+
+TEST_F(AuditLogTest, AllowedCallsAreWrittenWhole) {
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  AuditEvent event;
+  event.subject = std::string(5000, 'x');
+  ASSERT_THAT(log->Record(event), IsOk());
+  auto parsed = Parse(Lines(path_).at(0));
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(StringField(*parsed, "subject"), event.subject);
+  EXPECT_EQ(parsed->Find("subject_bytes"), nullptr);
+}
+
+AuditEvent RefusedBy(const std::string& principal) {
+  AuditEvent event;
+  event.principal = principal;
+  event.subject = "alice";
+  event.result = absl::PermissionDeniedError("no grant");
+  return event;
+}
+
+// The lines of `path` whose action is `action`.
+std::vector<token::JsonValue> WithAction(const std::string& path,
+                                         const std::string& action) {
+  std::vector<token::JsonValue> found;
+  for (const std::string& line : Lines(path)) {
+    auto parsed = Parse(line);
+    EXPECT_THAT(parsed, IsOk()) << line;
+    if (parsed.ok() && StringField(*parsed, "action") == action) {
+      found.push_back(*std::move(parsed));
+    }
+  }
+  return found;
+}
+
+TEST_F(AuditLogTest, RefusedLinesAreRateLimitedPerPrincipalAndCounted) {
+  AuditLimits limits;
+  limits.refused_burst = 10;
+  limits.refused_per_second = 1;
+  auto opened = AuditLog::Open(path_, &clock_, limits);
+  ASSERT_THAT(opened, IsOk());
+  std::unique_ptr<AuditLog> log = *std::move(opened);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_THAT(log->Record(RefusedBy("mallory")), IsOk()) << i;
+  }
+  EXPECT_EQ(Lines(path_).size(), 10u) << "the burst, then nothing";
+
+  // Another principal, and allowed calls, are not held back.
+  ASSERT_THAT(log->Record(RefusedBy("bob")), IsOk());
+  AuditEvent allowed;
+  allowed.principal = "mallory";
+  ASSERT_THAT(log->Record(allowed), IsOk());
+  EXPECT_EQ(Lines(path_).size(), 12u);
+
+  // Refilled: the count of what was left out, then the line.
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_THAT(log->Record(RefusedBy("mallory")), IsOk());
+  const std::vector<token::JsonValue> summaries =
+      WithAction(path_, "AuditSuppressed");
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(StringField(summaries[0], "principal"), "mallory");
+  EXPECT_EQ(summaries[0].Find("suppressed")->AsInt64(), 990);
+  EXPECT_EQ(StringField(summaries[0], "first"), "2024-05-01T12:00:00.123456Z");
+  EXPECT_EQ(Lines(path_).size(), 14u);
+}
+
+TEST_F(AuditLogTest, ASuppressedRunIsCountedWhenTheLogCloses) {
+  AuditLimits limits;
+  limits.refused_burst = 3;
+  {
+    auto opened = AuditLog::Open(path_, &clock_, limits);
+    ASSERT_THAT(opened, IsOk());
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_THAT((*opened)->Record(RefusedBy("mallory")), IsOk());
+    }
+  }
+  const std::vector<token::JsonValue> summaries =
+      WithAction(path_, "AuditSuppressed");
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(summaries[0].Find("suppressed")->AsInt64(), 5);
+  EXPECT_EQ(Lines(path_).size(), 4u);
+}
+
+TEST_F(AuditLogTest, PrincipalsBeyondTheBoundShareOneBucket) {
+  AuditLimits limits;
+  limits.refused_burst = 2;
+  limits.refused_per_second = 0;
+  limits.max_principals = 2;
+  auto opened = AuditLog::Open(path_, &clock_, limits);
+  ASSERT_THAT(opened, IsOk());
+  for (int p = 0; p < 50; ++p) {
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_THAT((*opened)->Record(RefusedBy(absl::StrCat("p", p))), IsOk());
+    }
+  }
+  // Two principals with buckets of their own, then everyone else in "*".
+  EXPECT_EQ(Lines(path_).size(), 6u);
+}
+
 TEST_F(AuditLogTest, CreatesTheFileOwnerOnlyAndAppends) {
   {
     auto log = Open();
