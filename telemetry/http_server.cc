@@ -1,8 +1,8 @@
 #include "telemetry/http_server.h"
 
-#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -191,10 +191,11 @@ class HttpServer::Connections {
       const absl::Time now = absl::Now();
       for (auto& [connection, open] : open_) {
         if (open.cut || open.deadline > now) continue;
-        shutdown(open.fd, SHUT_RDWR);
+        // Counted first, so whoever sees the cut sees it counted.
         cut_->Increment();
-        // Cut once; MHD closes it at its next turn.
         open.cut = true;
+        // Cut once; MHD closes it at its next turn.
+        shutdown(open.fd, SHUT_RDWR);
       }
     }
   }

@@ -4,7 +4,6 @@
 // /proc/<pid>/status.
 
 #include <httplib.h>
-#include <signal.h>
 
 #include <filesystem>
 #include <fstream>
