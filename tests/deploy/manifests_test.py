@@ -141,7 +141,8 @@ class ManifestsTest(unittest.TestCase):
                 with self.subTest(probe=probe, flag=flag):
                     mounted_file(self, pod, self.sigild, args[flag])
         pod = self.subsystem["spec"]["template"]["spec"]
-        for flag in ("authority_ca", "authority_cert", "authority_key"):
+        for flag in ("authority_ca", "authority_cert", "authority_key",
+                     "policy"):
             with self.subTest(flag=flag):
                 mounted_file(self, pod, self.agent, self.agent_flags[flag])
 
@@ -155,6 +156,19 @@ class ManifestsTest(unittest.TestCase):
         system = self.agent_flags["system"]
         self.assertRegex(config_map["data"][item["key"]],
                          r'system \{ name: "%s" \}' % re.escape(system))
+
+    def test_agent_policy_grants_the_pods_user_its_system(self):
+        pod = self.subsystem["spec"]["template"]["spec"]
+        volume = mounted_file(self, pod, self.agent, self.agent_flags["policy"])
+        config_map = self.objects[("ConfigMap", volume["configMap"]["name"])]
+        (item,) = volume["configMap"]["items"]
+        text = config_map["data"][item["key"]]
+        user = pod["securityContext"]["runAsUser"]
+        self.assertRegex(text, r'principal: "unix-uid:%d"' % user)
+        self.assertRegex(text, r'system \{ name: "%s" \}'
+                         % re.escape(self.agent_flags["system"]))
+        self.assertNotIn("issuer", text.split("grants", 1)[1])
+        self.assertNotIn("admin", text)
 
     def test_app_and_agent_share_the_socket(self):
         kind, path = manifests.split_address(self.agent_flags["listen"])

@@ -15,7 +15,9 @@ policy enforced. Then:
   by protoc) on SIGIL_AGENT_ADDRESS, verifies it through the agent: OK;
 - the agent forwards with system A's rights only: Issue is refused;
 - the app logs the user out of A with the user's own token through the
-  agent, and within --max_staleness the agent's verdict is LOGGED_OUT;
+  agent (its --policy grants the pod's uid, here this process's), and
+  within --max_staleness the agent's verdict is LOGGED_OUT; sigild's audit
+  line names the agent and, on its behalf, the app's uid;
 - SIGTERM stops both within their grace, with status 0.
 """
 
@@ -250,8 +252,23 @@ def main(repo, sigild_binary, agent_binary):
             fail("sigild answered a caller without a client certificate")
         print("pod_test: sigild probes pass over mTLS on 127.0.0.1:%d" % port)
 
+        # The agent's policy names the pod's uid (runAsUser); here the app
+        # is this process, so its uid stands in.
+        pod_user = deployment["spec"]["template"]["spec"]["securityContext"][
+            "runAsUser"]
+        agent_policy_dir = os.path.join(work, "agent-policy")
+        os.makedirs(agent_policy_dir)
+        agent_volume = next(
+            v for v in deployment["spec"]["template"]["spec"]["volumes"]
+            if "configMap" in v)
+        agent_config = objects[("ConfigMap", agent_volume["configMap"]["name"])]
+        for item in agent_volume["configMap"]["items"]:
+            with open(os.path.join(agent_policy_dir, item["path"]), "w") as f:
+                f.write(agent_config["data"][item["key"]].replace(
+                    '"unix-uid:%d"' % pod_user, '"unix-uid:%d"' % os.getuid()))
         agent_pod = Pod({"sigil-socket": os.path.join(work, "run"),
-                                     "sigil-tls": agent_tls})
+                         "sigil-tls": agent_tls,
+                         agent_volume["name"]: agent_policy_dir})
         agent_http_port = free_port()
         agent_map = agent_pod.mapper(
             agent, {"%s:50051" % SERVICE_NAME: "localhost:%d" % port,
@@ -328,6 +345,13 @@ def main(repo, sigild_binary, agent_binary):
                       pb.LogoutResponse)
         if logout.revoked_sessions != 1:
             fail("logout ended %d sessions, want 1" % logout.revoked_sessions)
+        with open(os.path.join(work, "data", "audit.log")) as f:
+            audited = [l for l in f if '"action":"LogoutFromSystem"' in l]
+        want = ('"principal":"spiffe://example.org/system/A",'
+                '"on_behalf_of":"unix-uid:%d"' % os.getuid())
+        if len(audited) != 1 or want not in audited[0]:
+            fail("audit of the logout: %r, want one line with %s"
+                 % (audited, want))
         # The agent learns of the logout from its revocation stream: within
         # --max_staleness by contract, milliseconds in practice.
         staleness = manifests.duration_seconds(

@@ -134,6 +134,26 @@ TEST_F(AuditLogTest, OneLinePerEventWithItsFields) {
   EXPECT_TRUE(third->Find("systems")->items().empty());
 }
 
+TEST_F(AuditLogTest, TheCallerAnAgentNamedFollowsThePrincipal) {
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  AuditEvent logout;
+  logout.principal = "spiffe://example.org/system/A";
+  logout.on_behalf_of = "unix-uid:10001";
+  logout.action = AuditAction::kLogoutFromSystem;
+  logout.subject = "alice";
+  logout.systems = {"A"};
+  ASSERT_THAT(log->Record(logout), IsOk());
+  const std::vector<std::string> lines = Lines(path_);
+  ASSERT_EQ(lines.size(), 1u);
+  auto line = Parse(lines[0]);
+  ASSERT_THAT(line, IsOk());
+  EXPECT_THAT(Names(*line),
+              ElementsAre("time", "principal", "on_behalf_of", "action",
+                          "subject", "systems", "result"));
+  EXPECT_EQ(StringField(*line, "on_behalf_of"), "unix-uid:10001");
+}
+
 TEST_F(AuditLogTest, EveryActionHasItsRpcName) {
   auto log = Open();
   ASSERT_NE(log, nullptr);
