@@ -29,14 +29,26 @@ Client::Client(std::unique_ptr<sigil::v1::Identity::StubInterface> stub,
                ClientOptions options)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : &token::RealClock()),
-      created_(clock_->Now()),
+      created_(clock_->MonotonicNow()),
       stub_(std::move(stub)),
       verifier_(token::JwtVerifierOptions{options_.issuer, clock_}),
       cache_(options_.cache_capacity),
       watcher_(stub_.get(), clock_,
                options_.mode == ClientOptions::Mode::kLocal
-                   ? [this](const std::string& v) { OnKeySetVersion(v); }
-                   : RevocationWatcher::KeySetVersionCallback()) {}
+                   ? [this](const std::string& v) { return OnKeySetVersion(v); }
+                   : RevocationWatcher::KeySetVersionCallback()) {
+  if (options_.mode == ClientOptions::Mode::kLocal) {
+    key_fetcher_ = std::thread([this] { FetchLoop(); });
+  }
+}
+
+Client::~Client() {
+  {
+    absl::MutexLock lock(&keys_mu_);
+    stopping_fetch_ = true;
+  }
+  if (key_fetcher_.joinable()) key_fetcher_.join();
+}
 
 std::unique_ptr<grpc::ClientContext> Client::Context() const {
   auto context = std::make_unique<grpc::ClientContext>();
@@ -45,14 +57,14 @@ std::unique_ptr<grpc::ClientContext> Client::Context() const {
 }
 
 bool Client::IsCurrent() const {
-  return watcher_.IsCurrent(clock_->Now(), options_.max_staleness);
+  return watcher_.IsCurrent(options_.max_staleness);
 }
 
 absl::StatusOr<VerifiedToken> Client::Verify(
     absl::string_view token, absl::Span<const std::string> required_scopes) {
   if (token.empty()) return absl::InvalidArgumentError("token is required");
   const absl::Time now = clock_->Now();
-  if (!watcher_.IsCurrent(now, options_.max_staleness)) {
+  if (!watcher_.IsCurrent(options_.max_staleness)) {
     // Neither the cache nor the index can be trusted: only the authority
     // can say whether the token was revoked in the meantime.
     auto claims = VerifyRemotely(token);
@@ -119,8 +131,16 @@ absl::StatusOr<token::JwtClaims> Client::VerifyLocally(
     absl::string_view token) {
   auto jwt = verifier_.Verify(token, *fetched_keys().keys, options_.system);
   if (!jwt.ok() &&
-      token::ReasonOf(jwt.status()) == token::Reason::kUnknownKey &&
-      RefreshKeys().ok()) {
+      token::ReasonOf(jwt.status()) == token::Reason::kUnknownKey) {
+    absl::Status refreshed = RefreshKeys();
+    if (!refreshed.ok()) {
+      // The key set was fetched moments ago, or cannot be fetched now: the
+      // kid may belong to a key newer than the set held, so the token can
+      // be neither accepted nor refused as invalid yet.
+      return absl::UnavailableError(absl::StrCat(
+          "unknown signing key; the key set cannot be refetched now: ",
+          refreshed.message()));
+    }
     jwt = verifier_.Verify(token, *fetched_keys().keys, options_.system);
   }
   if (!jwt.ok()) return jwt.status();
@@ -156,13 +176,41 @@ absl::Status Client::FetchKeys() {
   return absl::OkStatus();
 }
 
-void Client::OnKeySetVersion(const std::string& version) {
-  {
-    absl::MutexLock lock(&keys_mu_);
-    if (keys_.version == version) return;
+bool Client::OnKeySetVersion(const std::string& version) {
+  absl::MutexLock lock(&keys_mu_);
+  if (keys_.version == version) return true;
+  // Not fetched here: a slow GetJwks on the stream's thread would leave
+  // messages piling up behind it. The watcher holds its proof back until
+  // the set is in.
+  wanted_version_ = version;
+  return false;
+}
+
+bool Client::FetchWantedOrStopping() const {
+  return stopping_fetch_ ||
+         (!wanted_version_.empty() && wanted_version_ != keys_.version);
+}
+
+void Client::FetchLoop() {
+  constexpr absl::Duration kMinBackoff = absl::Milliseconds(50);
+  constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
+  absl::Duration backoff = kMinBackoff;
+  keys_mu_.Lock();
+  while (true) {
+    keys_mu_.Await(absl::Condition(this, &Client::FetchWantedOrStopping));
+    if (stopping_fetch_) break;
+    keys_mu_.Unlock();
+    const absl::Status fetched = FetchKeys();
+    keys_mu_.Lock();
+    if (fetched.ok() && !FetchWantedOrStopping()) {
+      backoff = kMinBackoff;
+      continue;
+    }
+    // Failed, or the authority has moved on again: retry, not in a loop.
+    keys_mu_.AwaitWithTimeout(absl::Condition(&stopping_fetch_), backoff);
+    backoff = std::min(backoff * 2, kMaxBackoff);
   }
-  // A failure is retried with the next message (a heartbeat at the latest).
-  FetchKeys().IgnoreError();
+  keys_mu_.Unlock();
 }
 
 sigil::v1::VerifyRequest Client::RemoteRequest(absl::string_view token) const {
@@ -208,7 +256,7 @@ absl::StatusOr<token::JwtClaims> Client::RemoteOutcome(
 void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
                          VerifyCallback done) {
   const absl::Time now = clock_->Now();
-  const bool current = watcher_.IsCurrent(now, options_.max_staleness);
+  const bool current = watcher_.IsCurrent(options_.max_staleness);
   const uint64_t generation = watcher_.index().generation();
   if (token.empty() ||
       (current && options_.mode == ClientOptions::Mode::kLocal)) {
@@ -304,10 +352,9 @@ Client::Stats Client::stats() {
   stats.cache = cache_.stats();
   stats.revocation_events_applied = watcher_.events_applied();
   stats.applied_seq = watcher_.applied_seq();
-  const absl::Time now = clock_->Now();
-  const absl::Time proof = watcher_.last_proof();
-  stats.staleness = now - (proof == absl::InfinitePast() ? created_ : proof);
-  stats.current = watcher_.IsCurrent(now, options_.max_staleness);
+  const std::optional<absl::Duration> proof = watcher_.last_proof();
+  stats.staleness = clock_->MonotonicNow() - proof.value_or(created_);
+  stats.current = watcher_.IsCurrent(options_.max_staleness);
   stats.key_set_version = fetched_keys().version;
   return stats;
 }

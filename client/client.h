@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,11 +37,15 @@ struct ClientOptions {
   // cache and the local index are not trusted (docs/design.md, section 9).
   absl::Duration max_staleness = absl::Seconds(2);
   absl::Duration deadline = absl::Seconds(2);
-  // An unknown kid refetches the key set at most this often. Rotations do
-  // not wait for it: the revocation stream names the key set version, and
-  // a new one is fetched as soon as it appears.
+  // An unknown kid refetches the key set at most this often; within it, a
+  // token of an unknown kid is UNAVAILABLE (its key may be too new to be
+  // held), not refused. Rotations do not wait for it: the revocation stream
+  // names the key set version, and a new one is fetched (off the stream's
+  // thread) as soon as it appears.
   absl::Duration jwks_refetch_interval = absl::Seconds(10);
-  const token::Clock* clock = nullptr;  // RealClock() when null; not owned
+  // Token times are read on its wall clock, staleness on its monotonic
+  // reading. RealClock() when null; not owned.
+  const token::Clock* clock = nullptr;
 };
 
 // A token this client has verified; only the Client creates one.
@@ -66,6 +71,7 @@ class Client {
   // Fetches the key set (local mode) and starts the revocation stream.
   static absl::StatusOr<std::unique_ptr<Client>> Create(
       std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
+  ~Client();
 
   // OK with the claims; UNAUTHENTICATED or PERMISSION_DENIED carrying the
   // token::Reason (token::ReasonOf); UNAVAILABLE when no answer within the
@@ -103,7 +109,9 @@ class Client {
   };
   FetchedKeys fetched_keys();
 
-  // Whether the revocation state is proven current now.
+  // Whether the revocation state is proven current now: every revocation
+  // as of at most max_staleness ago, measured on the monotonic clock from
+  // when this client sent the probe the authority echoed.
   bool IsCurrent() const;
   // The highest revocation seq applied (LogoutResponse.revocation_seq is
   // comparable to it).
@@ -115,8 +123,8 @@ class Client {
     token::ClaimsCache::Stats cache;
     uint64_t revocation_events_applied = 0;
     uint64_t applied_seq = 0;
-    // How long since the stream last proved the client current; the time
-    // since Create before the first proof.
+    // How long since the moment the stream last proved the client current
+    // as of (monotonic); the time since Create before the first proof.
     absl::Duration staleness;
     bool current = false;
     std::string key_set_version;
@@ -137,9 +145,14 @@ class Client {
   // FetchKeys, unless the key set was fetched within jwks_refetch_interval.
   absl::Status RefreshKeys();
   absl::Status FetchKeys();
-  // On the watcher's thread, off the Verify path: fetches the key set when
-  // the authority's version differs from the one held.
-  void OnKeySetVersion(const std::string& version);
+  // On the watcher's thread, off the Verify path: true when the key set of
+  // `version` is held; otherwise asks the key fetcher for it and returns
+  // false at once.
+  bool OnKeySetVersion(const std::string& version);
+  // The key fetcher's thread (local mode): fetches the key set whenever the
+  // stream names a version other than the one held, with backoff.
+  void FetchLoop();
+  bool FetchWantedOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(keys_mu_);
   // The answer for a cache hit found at `generation`: the claims are
   // checked against the index again (and dropped when revoked) unless they
   // were last checked at that generation.
@@ -164,13 +177,18 @@ class Client {
 
   const ClientOptions options_;
   const token::Clock* const clock_;
-  const absl::Time created_;
+  // Monotonic reading at construction.
+  const absl::Duration created_;
   const std::unique_ptr<sigil::v1::Identity::StubInterface> stub_;
   const token::JwtVerifier verifier_;
   token::ClaimsCache cache_;
   absl::Mutex keys_mu_;
   FetchedKeys keys_ ABSL_GUARDED_BY(keys_mu_);
   absl::Time keys_fetched_at_ ABSL_GUARDED_BY(keys_mu_) = absl::InfinitePast();
+  // The version the stream last named that is not held; empty for none.
+  std::string wanted_version_ ABSL_GUARDED_BY(keys_mu_);
+  bool stopping_fetch_ ABSL_GUARDED_BY(keys_mu_) = false;
+  std::thread key_fetcher_;
   // Last: its thread must stop before the rest goes away.
   RevocationWatcher watcher_;
 };

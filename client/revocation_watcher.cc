@@ -1,6 +1,7 @@
 #include "client/revocation_watcher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "wire/revocation_event.h"
@@ -15,10 +16,13 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
 
 RevocationWatcher::RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
                                      const token::Clock* clock,
-                                     KeySetVersionCallback on_key_set_version)
+                                     KeySetVersionCallback on_key_set_version,
+                                     Options options)
     : stub_(stub),
       clock_(clock),
       on_key_set_version_(std::move(on_key_set_version)),
+      options_(options),
+      last_prune_(clock->MonotonicNow()),
       thread_([this] { Run(); }) {}
 
 RevocationWatcher::~RevocationWatcher() {
@@ -30,15 +34,28 @@ RevocationWatcher::~RevocationWatcher() {
   thread_.join();
 }
 
-bool RevocationWatcher::IsCurrent(absl::Time now,
-                                  absl::Duration max_staleness) const {
+bool RevocationWatcher::IsCurrent(absl::Duration max_staleness) const {
   const int64_t at = current_at_us_.load();
-  return at != 0 && now - absl::FromUnixMicros(at) <= max_staleness;
+  return at != 0 &&
+         clock_->MonotonicNow() - absl::Microseconds(at) <= max_staleness;
 }
 
-absl::Time RevocationWatcher::last_proof() const {
+std::optional<absl::Duration> RevocationWatcher::last_proof() const {
   const int64_t at = last_proof_us_.load();
-  return at == 0 ? absl::InfinitePast() : absl::FromUnixMicros(at);
+  if (at == 0) return std::nullopt;
+  return absl::Microseconds(at);
+}
+
+uint64_t RevocationWatcher::NextProbe() const {
+  const int64_t us = absl::ToInt64Microseconds(clock_->MonotonicNow());
+  return static_cast<uint64_t>(std::max<int64_t>(us, 1));
+}
+
+void RevocationWatcher::MaybePrune() {
+  const absl::Duration now = clock_->MonotonicNow();
+  if (now - last_prune_ < options_.prune_interval) return;
+  last_prune_ = now;
+  index_.Prune(clock_->Now() - options_.prune_margin);
 }
 
 void RevocationWatcher::Run() {
@@ -61,17 +78,31 @@ void RevocationWatcher::Run() {
 }
 
 bool RevocationWatcher::Follow(grpc::ClientContext& context) {
+  auto stream = stub_->WatchRevocations(&context);
   sigil::v1::WatchRevocationsRequest request;
   request.set_after_seq(applied_seq_.load());
   request.set_store_id(store_id_);
-  auto reader = stub_->WatchRevocations(&context, request);
+  // The highest probe sent on this stream: an echo above it is not ours.
+  uint64_t probe = NextProbe();
+  request.set_probe(probe);
+  // When to probe is scheduled on the real steady clock (so a test's fake
+  // clock need not move for probes to flow); what a probe proves is read
+  // on clock_.
+  auto probed = std::chrono::steady_clock::now();
+  const auto probe_every = absl::ToChronoNanoseconds(options_.probe_interval);
+  if (!stream->Write(request)) {
+    stream->Finish().IgnoreError();
+    return false;
+  }
   sigil::v1::WatchRevocationsResponse response;
   // Set while a reset is caught up: the authority's state is built here,
   // and the index keeps the old (stricter or equal) state until then.
   std::unique_ptr<token::RevocationIndex> rebuilding;
   std::string store_id;
+  // The latest probe echoed on this stream; 0 before the first.
+  uint64_t echo = 0;
   bool heard = false;
-  while (reader->Read(&response)) {
+  while (stream->Read(&response)) {
     heard = true;
     if (!response.store_id().empty()) store_id = response.store_id();
     if (response.reset()) {
@@ -86,12 +117,20 @@ bool RevocationWatcher::Follow(grpc::ClientContext& context) {
       if (!revocation.has_value()) {
         current_at_us_.store(0);
         context.TryCancel();
-        reader->Finish();
+        stream->Finish().IgnoreError();
         return false;
       }
       target.Apply(*revocation);
       events_applied_.fetch_add(1, std::memory_order_relaxed);
     }
+    if (response.probe_echo() != 0 && response.probe_echo() <= probe) {
+      echo = std::max(echo, response.probe_echo());
+    }
+    // A key set still being fetched holds the proof back: the keys are part
+    // of what the stream says is current.
+    const bool keys_held = !on_key_set_version_ ||
+                           response.key_set_version().empty() ||
+                           on_key_set_version_(response.key_set_version());
     if (!response.more()) {
       if (rebuilding) {
         index_.Swap(*rebuilding);
@@ -101,15 +140,28 @@ bool RevocationWatcher::Follow(grpc::ClientContext& context) {
       // during a reset resumes from the old seq and is reset again.
       store_id_ = store_id;
       applied_seq_.store(response.current_seq());
-      const int64_t now_us = absl::ToUnixMicros(clock_->Now());
-      current_at_us_.store(now_us);
-      last_proof_us_.store(now_us);
+      // Security: the proof is the SEND time of an echoed probe, on the
+      // monotonic clock, never the time this message arrived. A delaying
+      // path delays the echo too, so the proof ages with the delay; a
+      // message without a new echo (a heartbeat, or old messages read from
+      // a backlog) proves nothing new.
+      if (echo != 0 && keys_held) {
+        current_at_us_.store(static_cast<int64_t>(echo));
+        last_proof_us_.store(static_cast<int64_t>(echo));
+      }
     }
-    if (on_key_set_version_ && !response.key_set_version().empty()) {
-      on_key_set_version_(response.key_set_version());
+    MaybePrune();
+    const auto now = std::chrono::steady_clock::now();
+    if (now - probed >= probe_every) {
+      probed = now;
+      probe = std::max(probe, NextProbe());
+      request.Clear();
+      request.set_probe(probe);
+      // A failed write means the stream is ending: the next Read says so.
+      stream->Write(request);
     }
   }
-  reader->Finish();
+  stream->Finish().IgnoreError();
   return heard;
 }
 

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -21,54 +23,87 @@
 namespace sigil::client {
 
 // Holds a WatchRevocations stream on a thread of its own, applies every
-// event to a RevocationIndex, and records when it last proved itself
-// current (any message not marked `more`: its current_seq then covers every
-// revocation before it). Reconnects with backoff, resuming after the last
-// applied seq of the same store. When the authority starts over (reset),
-// the new state is built aside and replaces the index in one step once
-// caught up; until then the watcher is not current. Thread-safe.
+// event to a RevocationIndex, and proves on its own monotonic clock how
+// current it is. It sends a probe (its monotonic reading, in µs) with the
+// first request and then about every probe_interval; the authority echoes
+// a probe after every revocation it held when it read it. So once a message
+// that is not marked `more` and carries an echo is applied, the watcher
+// holds every revocation as of the moment it SENT that probe: a slow or
+// delaying network makes the proof older, never younger, and a step of the
+// wall clock does not touch it. Receipt times and the authority's sent_at
+// prove nothing here.
+// Reconnects with backoff, resuming after the last applied seq of the same
+// store. When the authority starts over (reset), the new state is built
+// aside and replaces the index in one step once caught up; until then the
+// watcher is not current. Prunes expired revocations from the index every
+// prune_interval (on the wall clock: expiry is token time). Thread-safe.
 class RevocationWatcher {
  public:
   // Called on the watcher's thread with the key_set_version of every
-  // message that carries one, after the message was applied; the next
-  // message is read once it returns.
-  using KeySetVersionCallback = std::function<void(const std::string&)>;
+  // message that carries one, after its events were applied. Returns true
+  // when the key set of that version is held, false while it is still to
+  // be fetched (the callback must not block: it starts the fetch
+  // elsewhere); such a message proves nothing, so the proof never gets
+  // ahead of the keys actually applied.
+  using KeySetVersionCallback = std::function<bool(const std::string&)>;
+
+  struct Options {
+    absl::Duration probe_interval = absl::Milliseconds(200);
+    absl::Duration prune_interval = absl::Minutes(1);
+    // Revocations are pruned this long after they stopped covering any
+    // live token, so a small backward step of the wall clock does not bring
+    // back a token whose revocation is gone.
+    absl::Duration prune_margin = absl::Minutes(5);
+  };
 
   // `stub` and `clock` are not owned and must outlive the watcher.
   // `on_key_set_version` may be null.
   RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
                     const token::Clock* clock,
-                    KeySetVersionCallback on_key_set_version);
+                    KeySetVersionCallback on_key_set_version, Options options);
+  RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
+                    const token::Clock* clock,
+                    KeySetVersionCallback on_key_set_version)
+      : RevocationWatcher(stub, clock, std::move(on_key_set_version),
+                          Options()) {}
   ~RevocationWatcher();
 
   const token::RevocationIndex& index() const { return index_; }
-  // True when every event up to a point at most `max_staleness` before
-  // `now` has been applied.
-  bool IsCurrent(absl::Time now, absl::Duration max_staleness) const;
+  // True when every event as of a moment at most `max_staleness` ago (on
+  // the clock's monotonic reading) has been applied.
+  bool IsCurrent(absl::Duration max_staleness) const;
   uint64_t applied_seq() const { return applied_seq_.load(); }
   // Revocation events applied since construction, resets included.
   uint64_t events_applied() const { return events_applied_.load(); }
-  // When the watcher last proved itself current (a reset does not undo a
-  // past proof); InfinitePast before the first.
-  absl::Time last_proof() const;
+  // The monotonic reading (Clock::MonotonicNow) as of which the watcher
+  // last proved itself current (a reset does not undo a past proof);
+  // nullopt before the first.
+  std::optional<absl::Duration> last_proof() const;
 
  private:
   void Run();
   // Reads one stream until it ends; false when it carried an event this
   // watcher cannot apply.
   bool Follow(grpc::ClientContext& context);
+  // The next probe: the monotonic reading in µs, never 0.
+  uint64_t NextProbe() const;
+  void MaybePrune();
 
   sigil::v1::Identity::StubInterface* const stub_;
   const token::Clock* const clock_;
   const KeySetVersionCallback on_key_set_version_;
+  const Options options_;
   token::RevocationIndex index_;
   std::atomic<uint64_t> applied_seq_{0};
   // The store applied_seq_ counts in; only the watcher thread touches it.
   std::string store_id_;
-  // Unix micros of the last proof of currency; 0 before the first.
+  // Monotonic µs of the current proof (0: none, e.g. during a reset) and
+  // of the last one ever.
   std::atomic<int64_t> current_at_us_{0};
   std::atomic<int64_t> last_proof_us_{0};
   std::atomic<uint64_t> events_applied_{0};
+  // Monotonic reading of the last prune; only the watcher thread uses it.
+  absl::Duration last_prune_;
 
   absl::Mutex mu_;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;

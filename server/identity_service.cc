@@ -79,7 +79,8 @@ void FillKeys(const std::vector<KeyInfo>& keys,
 
 // A stream refused before it starts: finishes at once, then deletes itself.
 class RefusedWatch final
-    : public grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse> {
+    : public grpc::ServerBidiReactor<sigil::v1::WatchRevocationsRequest,
+                                     sigil::v1::WatchRevocationsResponse> {
  public:
   explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -427,15 +428,14 @@ grpc::Status IdentityService::ListKeys(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
-IdentityService::WatchRevocations(
-    grpc::CallbackServerContext* context,
-    const sigil::v1::WatchRevocationsRequest* request) {
+grpc::ServerBidiReactor<sigil::v1::WatchRevocationsRequest,
+                        sigil::v1::WatchRevocationsResponse>*
+IdentityService::WatchRevocations(grpc::CallbackServerContext* context) {
   absl::Status allowed = access_.policy->MayWatch(CallerOf(*context));
   if (!allowed.ok()) return new RefusedWatch(wire::ToGrpcStatus(allowed));
   return new WatchReactor(
       feed_, clock_,
-      [authority = authority_] { return authority->keys()->version; }, *request,
+      [authority = authority_] { return authority->keys()->version; },
       propagation_lag_);
 }
 

@@ -95,9 +95,9 @@ class IdentityService final
                         const sigil::v1::ListKeysRequest* request,
                         sigil::v1::KeysResponse* response) override;
   // On the callback API: streams hold no thread while idle.
-  grpc::ServerWriteReactor<sigil::v1::WatchRevocationsResponse>*
-  WatchRevocations(grpc::CallbackServerContext* context,
-                   const sigil::v1::WatchRevocationsRequest* request) override;
+  grpc::ServerBidiReactor<sigil::v1::WatchRevocationsRequest,
+                          sigil::v1::WatchRevocationsResponse>*
+  WatchRevocations(grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Refresh(
       grpc::CallbackServerContext* context,
       const sigil::v1::RefreshRequest* request,

@@ -10,31 +10,66 @@ namespace sigil::server {
 
 WatchReactor::WatchReactor(RevocationFeed* feed, const token::Clock* clock,
                            std::function<std::string()> key_set_version,
-                           const sigil::v1::WatchRevocationsRequest& request,
                            telemetry::Histogram* lag)
     : feed_(feed),
       clock_(clock),
       key_set_version_(std::move(key_set_version)),
-      lag_(lag),
-      sent_seq_(request.after_seq()) {
+      lag_(lag) {
+  absl::MutexLock lock(&mu_);
+  StartRead(&request_);
+}
+
+void WatchReactor::Open() {
+  opened_ = true;
+  sent_seq_ = request_.after_seq();
+  // A subscriber that followed another store, or is ahead of this one,
+  // holds state this store never had: start it over rather than leave it
+  // trusting that state.
+  const bool other_store =
+      !request_.store_id().empty() && request_.store_id() != feed_->store_id();
+  if (other_store || request_.after_seq() > feed_->last_seq()) {
+    reset_ = true;
+    sent_seq_ = 0;
+  }
+  // The first message goes out at once, events or not, so a subscriber
+  // learns the current seq without waiting for a heartbeat.
+  heartbeat_due_ = true;
+}
+
+void WatchReactor::OnReadDone(bool ok) {
+  bool opening = false;
   {
     absl::MutexLock lock(&mu_);
-    // A subscriber that followed another store, or is ahead of this one,
-    // holds state this store never had: start it over rather than leave it
-    // trusting that state.
-    const bool other_store =
-        !request.store_id().empty() && request.store_id() != feed_->store_id();
-    if (other_store || request.after_seq() > feed_->last_seq()) {
-      reset_ = true;
-      sent_seq_ = 0;
+    if (!ok) {
+      // The subscriber closed its side (it will send no probes: the stream
+      // goes on) or the call ended. With no first request there is
+      // nothing to stream.
+      if (!opened_) {
+        FinishOnce(cancelled_ ? grpc::Status::CANCELLED
+                              : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                             "no WatchRevocationsRequest"));
+      }
+      return;
     }
-    // The first message goes out at once, events or not, so a subscriber
-    // learns the current seq without waiting for a heartbeat.
-    heartbeat_due_ = true;
+    if (!opened_) {
+      Open();
+      opening = true;
+    }
+    if (request_.probe() != 0) {
+      // Read the horizon after the probe arrived: every revocation that
+      // existed when the subscriber sent it has a seq up to this.
+      probe_ = request_.probe();
+      probe_horizon_ = feed_->last_seq();
+      heartbeat_due_ = true;
+    }
+    if (!finished_) StartRead(&request_);
   }
-  // Subscribed before the first read, so no event published in between is
-  // missed until the next one.
-  feed_->Subscribe(this);
+  if (opening) {
+    // Subscribed before the first read of events, so no event published in
+    // between is missed until the next one. Not under mu_: the feed wakes
+    // subscribers under its own lock.
+    feed_->Subscribe(this);
+  }
   {
     absl::MutexLock lock(&mu_);
     Pump();
@@ -85,7 +120,7 @@ void WatchReactor::OnDone() {
 }
 
 void WatchReactor::Pump() {
-  if (writing_ || finished_ || cancelled_) return;
+  if (!opened_ || writing_ || finished_ || cancelled_) return;
   // Read the horizon before the events: every event up to it is then in
   // the batch (or a later one), even if seqs skip expired numbers.
   const uint64_t horizon = feed_->last_seq();
@@ -116,6 +151,10 @@ void WatchReactor::Pump() {
   sent_seq_ = covered;
   response_.set_current_seq(covered);
   response_.set_more(covered < horizon);
+  if (probe_ != 0 && covered >= probe_horizon_) {
+    response_.set_probe_echo(probe_);
+    probe_ = 0;
+  }
   response_.set_key_set_version(key_set_version_());
   *response_.mutable_sent_at() = wire::ToTimestamp(now);
   first_ = false;

@@ -25,17 +25,22 @@ int64_t NowNs() {
 
 // One WatchRevocations stream: notes when each event seq arrived.
 class Subscriber
-    : public grpc::ClientReadReactor<v1::WatchRevocationsResponse> {
+    : public grpc::ClientBidiReactor<v1::WatchRevocationsRequest,
+                                     v1::WatchRevocationsResponse> {
  public:
   // Streams the events after `from` (the store's current seq and id).
   Subscriber(v1::Identity::Stub* stub,
              const v1::WatchRevocationsResponse& from) {
     request_.set_after_seq(from.current_seq());
     request_.set_store_id(from.store_id());
-    stub->async()->WatchRevocations(&context_, &request_, this);
+    stub->async()->WatchRevocations(&context_, this);
+    // One request and no probes: the bench measures delivery, not currency.
+    StartWriteLast(&request_, grpc::WriteOptions());
     StartRead(&response_);
     StartCall();
   }
+
+  void OnWriteDone(bool) override {}
 
   void OnReadDone(bool ok) override {
     if (!ok) return;
@@ -119,7 +124,9 @@ absl::StatusOr<v1::WatchRevocationsResponse> Now(v1::Identity::Stub* stub,
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(deadline));
   v1::WatchRevocationsRequest request;
-  auto reader = stub->WatchRevocations(&context, request);
+  auto reader = stub->WatchRevocations(&context);
+  reader->Write(request);
+  reader->WritesDone();
   v1::WatchRevocationsResponse message;
   v1::WatchRevocationsResponse now;
   bool caught_up = false;

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
 #include "tests/testing/status_matchers.h"
+#include "token/base64url.h"
 #include "token/reason.h"
 
 namespace sigil::server {
@@ -321,6 +322,42 @@ TEST_F(ClientTest, LearnsRotatedKeysFromTheStreamWithoutAFailedVerify) {
               "OK VALID");
     EXPECT_EQ(OutcomeOf(client->Verify(before)), "OK VALID");
   }
+}
+
+// `token` with its header's kid replaced by one no key set holds.
+std::string WithUnknownKid(const std::string& token) {
+  const size_t dot = token.find('.');
+  auto header = token::Base64UrlDecode(token.substr(0, dot));
+  EXPECT_THAT(header.status(), IsOk());
+  const std::string json = header.value_or("");
+  const std::string marker = "\"kid\":\"";
+  const size_t start = json.find(marker);
+  EXPECT_NE(start, std::string::npos) << json;
+  const size_t end = json.find('"', start + marker.size());
+  const std::string forged = absl::StrCat(json.substr(0, start + marker.size()),
+                                          "no-such-key", json.substr(end));
+  return absl::StrCat(token::Base64UrlEncode(forged), token.substr(dot));
+}
+
+TEST_F(ClientTest, UnknownKidWithinTheRefetchIntervalIsUnavailable) {
+  auto client = Connect("A", ClientOptions::Mode::kLocal, absl::Seconds(10));
+  ASSERT_NE(client, nullptr);
+  AwaitSeq(*client, 0);
+  // The key set was fetched at Create, moments ago: the kid may be a key
+  // too new for it, so the token is not refused as invalid.
+  const std::string token = WithUnknownKid(Login("u", {"A"}).access_token());
+  EXPECT_THAT(client->Verify(token), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(ClientTest, UnknownKidAfterARefetchIsRefused) {
+  auto client = Connect("A", ClientOptions::Mode::kLocal, absl::Seconds(10));
+  ASSERT_NE(client, nullptr);
+  const std::string token = WithUnknownKid(Login("u", {"A"}).access_token());
+  clock_.Advance(absl::Seconds(11));
+  // Current again (a probe sent after the advance was echoed), so the
+  // answer is the client's own: the refetched set has no such key either.
+  AwaitSeq(*client, 0);
+  EXPECT_EQ(OutcomeOf(client->Verify(token)), "UNAUTHENTICATED UNKNOWN_KEY");
 }
 
 TEST_F(ClientTest, ARevocationDropsAClaimsCachedBeforeIt) {

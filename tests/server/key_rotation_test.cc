@@ -182,8 +182,8 @@ TEST_F(KeyRotationTest, IssueNeverFailsWhileKeysRotate) {
 
 TEST_F(KeyRotationTest, StreamsCarryTheKeySetVersion) {
   auto context = Context();
-  auto reader = stub_->WatchRevocations(context.get(),
-                                        sigil::v1::WatchRevocationsRequest());
+  auto reader = stub_->WatchRevocations(context.get());
+  ASSERT_TRUE(reader->Write(sigil::v1::WatchRevocationsRequest()));
   sigil::v1::WatchRevocationsResponse response;
   ASSERT_TRUE(reader->Read(&response));
   EXPECT_EQ(response.key_set_version(), Jwks().key_set_version());

@@ -15,6 +15,7 @@ namespace sigil::server {
 namespace {
 
 using ::sigil::testing::IsOk;
+using sigil::v1::WatchRevocationsRequest;
 using sigil::v1::WatchRevocationsResponse;
 using ::testing::Not;
 
@@ -22,16 +23,38 @@ class WatchRevocationsTest : public ServiceTest {
  protected:
   struct Watch {
     std::unique_ptr<grpc::ClientContext> context;
-    std::unique_ptr<grpc::ClientReader<WatchRevocationsResponse>> reader;
+    std::unique_ptr<grpc::ClientReaderWriter<WatchRevocationsRequest,
+                                             WatchRevocationsResponse>>
+        reader;
   };
 
-  Watch Subscribe(uint64_t after_seq, std::string store_id = "") {
+  // Opens a stream; the subscriber's side stays open for probes.
+  Watch Subscribe(uint64_t after_seq, std::string store_id = "",
+                  uint64_t probe = 0) {
     Watch watch{Context(), nullptr};
-    sigil::v1::WatchRevocationsRequest request;
+    WatchRevocationsRequest request;
     request.set_after_seq(after_seq);
     request.set_store_id(std::move(store_id));
-    watch.reader = stub_->WatchRevocations(watch.context.get(), request);
+    request.set_probe(probe);
+    watch.reader = stub_->WatchRevocations(watch.context.get());
+    EXPECT_TRUE(watch.reader->Write(request));
     return watch;
+  }
+
+  static void Probe(Watch& watch, uint64_t probe) {
+    WatchRevocationsRequest request;
+    request.set_probe(probe);
+    ASSERT_TRUE(watch.reader->Write(request)) << "probe " << probe;
+  }
+
+  // Reads until the message echoing `probe`; fails if the stream ends.
+  static WatchRevocationsResponse ReadEcho(Watch& watch, uint64_t probe) {
+    WatchRevocationsResponse response;
+    while (watch.reader->Read(&response)) {
+      if (response.probe_echo() == probe) return response;
+    }
+    ADD_FAILURE() << "stream ended before the echo of " << probe;
+    return response;
   }
 
   // Reads until every event up to `seq` has arrived; returns those events'
@@ -167,6 +190,66 @@ TEST_F(WatchRevocationsTest, IdleStreamCarriesHeartbeatsWithTheCurrentSeq) {
     EXPECT_EQ(response.current_seq(), seq);
     EXPECT_EQ(response.sent_at().seconds(), absl::ToUnixSeconds(clock_.Now()));
   }
+}
+
+TEST_F(WatchRevocationsTest, ProbeIsEchoedAtOnceAfterEveryEventBeforeIt) {
+  Watch watch = Subscribe(0);
+  WatchRevocationsResponse first;
+  ASSERT_TRUE(watch.reader->Read(&first));
+  EXPECT_EQ(first.probe_echo(), 0u);
+  const uint64_t seq = LogoutSubject("a", "A").revocation_seq();
+  Probe(watch, 42);
+  // The echo comes after the event the authority held when it read it.
+  uint64_t seen = 0;
+  WatchRevocationsResponse response;
+  while (watch.reader->Read(&response)) {
+    for (const auto& event : response.events()) seen = event.seq();
+    if (response.probe_echo() != 0) break;
+  }
+  EXPECT_EQ(response.probe_echo(), 42u);
+  EXPECT_EQ(seen, seq);
+  EXPECT_GE(response.current_seq(), seq);
+  EXPECT_FALSE(response.more());
+}
+
+TEST_F(WatchRevocationsTest, ProbeOfTheFirstRequestIsEchoedOnlyOnceCaughtUp) {
+  constexpr int kLogouts = 600;  // more than one batch
+  for (int i = 0; i < kLogouts; ++i) LogoutSubject(absl::StrCat("u", i), "A");
+  Watch watch = Subscribe(0, "", 7);
+  int events = 0;
+  WatchRevocationsResponse response;
+  while (watch.reader->Read(&response)) {
+    events += response.events_size();
+    // An echo promises every event the authority held when it read the
+    // probe: not before the catch-up is complete.
+    EXPECT_EQ(response.probe_echo(), events < kLogouts ? 0u : 7u)
+        << "after " << events;
+    if (response.probe_echo() != 0) break;
+  }
+  EXPECT_EQ(events, kLogouts);
+}
+
+TEST_F(WatchRevocationsTest, LatestProbeIsEchoed) {
+  Watch watch = Subscribe(0, "", 1);
+  ReadEcho(watch, 1);
+  Probe(watch, 2);
+  EXPECT_EQ(ReadEcho(watch, 2).probe_echo(), 2u);
+  Probe(watch, 3);
+  EXPECT_EQ(ReadEcho(watch, 3).probe_echo(), 3u);
+}
+
+TEST_F(WatchRevocationsTest, SubscriberThatClosesItsSideStillGetsTheStream) {
+  // A subscriber built against the one-request form of the RPC.
+  Watch watch = Subscribe(0);
+  ASSERT_TRUE(watch.reader->WritesDone());
+  WatchRevocationsResponse response;
+  ASSERT_TRUE(watch.reader->Read(&response));
+  const uint64_t seq = LogoutSubject("a", "A").revocation_seq();
+  EXPECT_EQ(ReadUntil(watch, seq), (std::vector<std::string>{"a"}));
+  // And heartbeats after that, without echoes.
+  ASSERT_TRUE(watch.reader->Read(&response));
+  EXPECT_EQ(response.events_size(), 0);
+  EXPECT_EQ(response.probe_echo(), 0u);
 }
 
 TEST_F(WatchRevocationsTest, HundredsOfSubscribersEachGetTheEvent) {

@@ -208,7 +208,8 @@ TEST_F(SigilHttpTest, MetricsCountCallsVerdictsRevocationsSubscribersAndStore) {
 
   grpc::ClientContext watch_context;
   sigil::v1::WatchRevocationsRequest watch_request;
-  auto watch = stub_->WatchRevocations(&watch_context, watch_request);
+  auto watch = stub_->WatchRevocations(&watch_context);
+  ASSERT_TRUE(watch->Write(watch_request));
   sigil::v1::WatchRevocationsResponse first;
   ASSERT_TRUE(watch->Read(&first));
   // A logout the stream sees live: its delay lands in the lag histogram.
