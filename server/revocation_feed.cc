@@ -1,5 +1,7 @@
 #include "server/revocation_feed.h"
 
+#include <algorithm>
+
 namespace sigil::server {
 
 RevocationFeed::RevocationFeed(store::Store* store,
@@ -28,13 +30,25 @@ absl::StatusOr<std::vector<token::Revocation>> RevocationFeed::EventsAfter(
     uint64_t after_seq, size_t limit) {
   {
     absl::MutexLock lock(&events_mu_);
+    // A caught-up subscriber (every heartbeat of an idle stream) touches
+    // no entry at all.
+    if (!recent_.empty() && after_seq >= recent_.back().seq) {
+      return std::vector<token::Revocation>();
+    }
     if (!recent_.empty() && recent_.front().seq <= after_seq + 1) {
-      std::vector<token::Revocation> events;
-      for (const token::Revocation& r : recent_) {
-        if (events.size() == limit) break;
-        if (r.seq > after_seq) events.push_back(r);
-      }
-      return events;
+      // recent_ is in strictly increasing seq order (seqs may skip): find
+      // the first entry past after_seq by bisection, not by a scan.
+      uint64_t examined = 0;
+      auto first = std::upper_bound(
+          recent_.begin(), recent_.end(), after_seq,
+          [&examined](uint64_t seq, const token::Revocation& r) {
+            ++examined;
+            return seq < r.seq;
+          });
+      const size_t n =
+          std::min(limit, static_cast<size_t>(recent_.end() - first));
+      entries_examined_.fetch_add(examined + n, std::memory_order_relaxed);
+      return std::vector<token::Revocation>(first, first + n);
     }
   }
   if (after_seq >= last_seq_.load()) return std::vector<token::Revocation>();

@@ -44,9 +44,15 @@ class RevocationFeed {
   // carry the key set version, and it just changed.
   void Beat() { WakeAll(true); }
 
-  // Events with seq > after_seq in seq order, at most `limit`.
+  // Events with seq > after_seq in seq order, at most `limit`. From memory
+  // when the recent buffer reaches back to after_seq: O(1) for a caught-up
+  // subscriber, O(log n + returned) otherwise; else from the store.
   absl::StatusOr<std::vector<token::Revocation>> EventsAfter(uint64_t after_seq,
                                                              size_t limit);
+  // For tests: buffered entries EventsAfter has examined or copied so far.
+  uint64_t entries_examined_for_testing() const {
+    return entries_examined_.load();
+  }
   // The highest seq published or stored.
   uint64_t last_seq() const { return last_seq_.load(); }
   // The store's id, which names what the seqs count.
@@ -68,7 +74,9 @@ class RevocationFeed {
   std::atomic<uint64_t> last_seq_;
 
   absl::Mutex events_mu_;
+  // In strictly increasing seq order.
   std::deque<token::Revocation> recent_ ABSL_GUARDED_BY(events_mu_);
+  std::atomic<uint64_t> entries_examined_{0};
 
   mutable absl::Mutex subscribers_mu_;
   absl::flat_hash_set<Subscriber*> subscribers_
