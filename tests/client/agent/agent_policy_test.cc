@@ -7,7 +7,10 @@
 // The agent's certificate is an admin at sigild here, so every refusal
 // below is the agent's own: sigild would have allowed the call.
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -55,6 +58,33 @@ constexpr char kAuthorityPolicy[] = R"pb(
   }
 )pb";
 
+// The body of GET `path` from 127.0.0.1:`port` (HTTP/1.0, read to EOF),
+// or "" when the request fails.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  const std::string request =
+      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&address),
+              sizeof(address)) == 0 &&
+      write(fd, request.data(), request.size()) ==
+          static_cast<ssize_t>(request.size())) {
+    char buffer[4096];
+    ssize_t n;
+    while ((n = read(fd, buffer, sizeof(buffer))) > 0) {
+      response.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
 void WriteFile(const std::string& path, const std::string& contents) {
   std::ofstream out(path, std::ios::binary);
   out << contents;
@@ -95,6 +125,7 @@ class AgentPolicyTest : public ::testing::Test {
                    pki_->ca_cert_path()};
     options.policy_file = dir_.Sub("authority.textproto");
     options.audit_log = dir_.Sub("audit.log");
+    options.http_listen = "127.0.0.1:0";  // for /metrics
     auto server = server::SigilServer::Start(options, &token::RealClock());
     ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
@@ -445,6 +476,8 @@ TEST_F(AgentPolicyTest, SigildIgnoresTheHeaderFromANonAgent) {
     EXPECT_EQ(Field(line, "principal"), "spiffe://example.org/system/B");
     EXPECT_EQ(Field(line, "on_behalf_of"), "<absent>");
   }
+  EXPECT_THAT(HttpGet(server_->http_port(), "/metrics"),
+              ::testing::HasSubstr("\nsigil_on_behalf_of_ignored_total 2\n"));
 }
 
 // Unix socket callers are named by their uid, which the kernel vouches for.
