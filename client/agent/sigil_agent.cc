@@ -23,6 +23,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50052",
           "Address to serve on: host:port or unix:PATH.");
 ABSL_FLAG(std::string, system, "", "The system this agent verifies for.");
 ABSL_FLAG(std::string, issuer, "sigil", "The issuer tokens must carry.");
+ABSL_FLAG(absl::Duration, max_token_ttl, absl::Hours(24),
+          "sigild's --max_token_ttl: a token whose exp - iat is longer is "
+          "refused as malformed.");
 ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(2),
           "How old the proof of applied revocations may be before the "
           "agent stops trusting its cache.");
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.client.system = absl::GetFlag(FLAGS_system);
   options.client.issuer = absl::GetFlag(FLAGS_issuer);
+  options.client.max_token_ttl = absl::GetFlag(FLAGS_max_token_ttl);
   options.client.max_staleness = absl::GetFlag(FLAGS_max_staleness);
   options.client.deadline = absl::GetFlag(FLAGS_authority_deadline);
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
