@@ -408,7 +408,14 @@ absl::StatusOr<LogoutResult> Authority::LogoutFromSystem(
   r.scope = token::RevocationScope::kSubjectSystem;
   r.subject = *std::move(subject);
   r.system = std::string(system);
-  return Record(std::move(r));
+  // By subject, the caller may name anyone, and each recorded logout costs
+  // memory here and at every verifier for max_ttl: it is recorded only if
+  // the subject may hold a live token at `system`, decided inside the
+  // store's write (see Store::AppendRevocations for why a racing login is
+  // safe). By token, the token itself shows there is something to end.
+  return Record(std::move(r), target.subject.empty()
+                                  ? store::Store::RecordIf::kAlways
+                                  : store::Store::RecordIf::kIfLoggedIn);
 }
 
 absl::StatusOr<LogoutResult> Authority::LogoutAll(const LogoutTarget& target,
@@ -445,11 +452,15 @@ absl::StatusOr<Revoked> Authority::Revoke(absl::string_view token,
   auto jwt = verifier_.VerifyIgnoringAudience(token, keys->public_keys);
   if (!jwt.ok()) return Revoked();
   const token::JwtClaims& claims = jwt->claims();
-  // Valid nowhere (revoked, its session ended, logged out everywhere):
-  // nothing left to revoke, and no system may act with it (see SubjectOf).
-  const std::vector<std::string> valid_at = ValidAt(claims);
-  if (valid_at.empty()) return Revoked();
+  if (index_.Check(claims, claims.audience.front()) == Reason::kTokenRevoked) {
+    return Revoked();
+  }
   if (authorize) {
+    // Where the token still authenticates (see SubjectOf): a system the
+    // user logged out of cannot end the token at the others. A token dead
+    // everywhere may be revoked by any of its systems: that ends nothing.
+    std::vector<std::string> valid_at = ValidAt(claims);
+    if (valid_at.empty()) valid_at = claims.audience;
     absl::Status allowed = authorize(valid_at);
     if (!allowed.ok()) return allowed;
   }
@@ -464,8 +475,9 @@ absl::StatusOr<Revoked> Authority::Revoke(absl::string_view token,
                  claims.token_id};
 }
 
-absl::StatusOr<LogoutResult> Authority::Record(token::Revocation revocation) {
-  return revocations_.Submit(std::move(revocation));
+absl::StatusOr<LogoutResult> Authority::Record(
+    token::Revocation revocation, store::Store::RecordIf condition) {
+  return revocations_.Submit(Pending{std::move(revocation), condition});
 }
 
 void Authority::CommitRevocations(absl::Span<Revocations::Slot* const> batch) {
@@ -478,7 +490,7 @@ void Authority::CommitRevocations(absl::Span<Revocations::Slot* const> batch) {
       slot->result = tick.status();
       continue;
     }
-    token::Revocation& revocation = slot->op;
+    token::Revocation& revocation = slot->op.revocation;
     revocation.not_before_us = *tick;
     if (revocation.scope != token::RevocationScope::kToken) {
       // Every token this covers was issued at an earlier tick, never before
@@ -496,9 +508,14 @@ void Authority::CommitRevocations(absl::Span<Revocations::Slot* const> batch) {
 void Authority::Append(absl::Span<Revocations::Slot* const> batch) {
   if (batch.empty()) return;
   std::vector<token::Revocation> revocations;
+  std::vector<store::Store::RecordIf> conditions;
   revocations.reserve(batch.size());
-  for (const Revocations::Slot* slot : batch) revocations.push_back(slot->op);
-  auto appended = store_->AppendRevocations(revocations);
+  conditions.reserve(batch.size());
+  for (const Revocations::Slot* slot : batch) {
+    revocations.push_back(slot->op.revocation);
+    conditions.push_back(slot->op.condition);
+  }
+  auto appended = store_->AppendRevocations(revocations, conditions);
   if (!appended.ok()) {
     if (batch.size() == 1) {
       batch.front()->result = appended.status();
@@ -507,14 +524,22 @@ void Authority::Append(absl::Span<Revocations::Slot* const> batch) {
     for (Revocations::Slot* slot : batch) Append({slot});
     return;
   }
+  std::vector<token::Revocation> recorded;
+  recorded.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     revocations[i].seq = (*appended)[i].seq;
+    if ((*appended)[i].recorded) recorded.push_back(revocations[i]);
   }
   // Every one in the index before any is published or answered.
-  index_.ApplyAll(revocations);
+  index_.ApplyAll(recorded);
   for (size_t i = 0; i < batch.size(); ++i) {
     const token::Revocation& revocation = revocations[i];
     const store::Store::AppendResult& result = (*appended)[i];
+    if (!result.recorded) {
+      // Nothing to log out of: no state, no event, no line.
+      batch[i]->result = LogoutResult{0, 0, revocation.subject};
+      continue;
+    }
     feed_->Publish(revocation);
 
     telemetry::LogFields fields = {

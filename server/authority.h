@@ -147,7 +147,10 @@ class Authority {
 
   // A target given by token must verify (any revocation state); for
   // LogoutFromSystem the token must be issued for `system`. A bad token is
-  // UNAUTHENTICATED, a token for other systems PERMISSION_DENIED.
+  // UNAUTHENTICATED, a token for other systems PERMISSION_DENIED. A logout
+  // by subject of a subject who has no token that may still be alive at
+  // `system` (no login there within a token's lifetime) records nothing
+  // and answers 0 sessions, seq 0: it costs no state anywhere.
   absl::StatusOr<LogoutResult> LogoutFromSystem(absl::string_view system,
                                                 const LogoutTarget& target);
   // For a target given by token, `authorize` is asked about the systems
@@ -158,9 +161,8 @@ class Authority {
   // RFC 7009: revoking an invalid, expired or already revoked token
   // succeeds and changes nothing. An access token is revoked alone; a
   // refresh token ends its whole session; `authorize` is asked first about
-  // the systems the access token is still valid at, or the session's live
-  // systems. An access token valid at none of its systems is already
-  // revoked: nothing changes.
+  // the systems the access token is still valid at (all of its audience
+  // when it is valid nowhere), or the session's live systems.
   absl::StatusOr<Revoked> Revoke(absl::string_view token,
                                  const Authorize& authorize = {});
 
@@ -203,9 +205,16 @@ class Authority {
                                         const Authorize& authorize) const;
   // Stamps, appends, applies and publishes a revocation; concurrent ones
   // share one synced write.
-  absl::StatusOr<LogoutResult> Record(token::Revocation revocation);
-  using Revocations =
-      store::GroupCommit<token::Revocation, absl::StatusOr<LogoutResult>>;
+  // `condition` kIfLoggedIn: see Store::AppendRevocations; a logout not
+  // recorded answers 0 sessions and seq 0.
+  absl::StatusOr<LogoutResult> Record(
+      token::Revocation revocation,
+      store::Store::RecordIf condition = store::Store::RecordIf::kAlways);
+  struct Pending {
+    token::Revocation revocation;
+    store::Store::RecordIf condition;
+  };
+  using Revocations = store::GroupCommit<Pending, absl::StatusOr<LogoutResult>>;
   void CommitRevocations(absl::Span<Revocations::Slot* const> batch);
   // Appends the batch in one write; should that fail, each revocation
   // alone, so that one bad revocation fails only its own call.

@@ -165,7 +165,9 @@ std::string EncodeCounter(const SessionCounter& counter) {
   stored.set_sessions(counter.sessions);
   SetMicros(counter.expires_us, stored.mutable_expires_at());
   stored.set_logged_out_us(counter.logged_out_us);
-  return Frame(counter.expires_us, stored.SerializeAsString());
+  stored.set_tokens_until_us(counter.tokens_until_us);
+  return Frame(std::max(counter.expires_us, counter.tokens_until_us),
+               stored.SerializeAsString());
 }
 
 std::optional<SessionCounter> DecodeCounter(absl::string_view value) {
@@ -176,8 +178,13 @@ std::optional<SessionCounter> DecodeCounter(absl::string_view value) {
       !stored.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
     return std::nullopt;
   }
-  return SessionCounter{stored.sessions(), Micros(stored.expires_at()),
-                        stored.logged_out_us()};
+  const int64_t expires = Micros(stored.expires_at());
+  // A record written before the watermark existed: its sessions' expiry
+  // is the best bound it has.
+  const int64_t tokens_until =
+      stored.tokens_until_us() != 0 ? stored.tokens_until_us() : expires;
+  return SessionCounter{stored.sessions(), expires, stored.logged_out_us(),
+                        tokens_until};
 }
 
 std::string EncodeKey(const KeyRecord& key) {

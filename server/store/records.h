@@ -30,6 +30,9 @@ struct SessionCounter {
   int64_t sessions = 0;
   int64_t expires_us = 0;
   int64_t logged_out_us = 0;
+  // See StoredSessionCounter.tokens_until_us; the record is kept until
+  // both it and expires_us have passed.
+  int64_t tokens_until_us = 0;
 };
 std::string EncodeCounter(const SessionCounter& counter);
 std::optional<SessionCounter> DecodeCounter(absl::string_view value);

@@ -98,13 +98,16 @@ absl::StatusOr<int64_t> RocksStoreImpl::EndSessions(
   auto mark = [&](const std::string& system,
                   std::optional<SessionCounter> counter) -> int64_t {
     SessionCounter marked{0, absl::ToUnixMicros(revocation.expires_at),
-                          revocation.not_before_us};
+                          revocation.not_before_us, 0};
     int64_t alive = 0;
     if (counter.has_value()) {
       if (counter->expires_us > now_us) alive = counter->sessions;
       marked.expires_us = std::max(marked.expires_us, counter->expires_us);
       marked.logged_out_us =
           std::max(marked.logged_out_us, counter->logged_out_us);
+      // The logins stay as they were: their tokens may yet be logged out
+      // of again, once this logout is forgotten.
+      marked.tokens_until_us = counter->tokens_until_us;
     }
     batch->Put(sessions_, CounterKey(revocation.subject, system),
                EncodeCounter(marked));
@@ -194,6 +197,10 @@ absl::Status RocksStoreImpl::AddSession(const Session& session,
                                         rocksdb::WriteBatchWithIndex* batch) {
   const int64_t now_us = absl::ToUnixMicros(clock_->Now());
   const int64_t expires_us = absl::ToUnixMicros(session.expires_at);
+  // A refresh mints a token while the session lives, for access_ttl: none
+  // of its tokens outlives this.
+  const int64_t tokens_until_us =
+      absl::ToUnixMicros(session.expires_at + session.access_ttl);
   batch->Put(sessions_, SessionKey(session.subject, session.session_id),
              EncodeSession(session));
   batch->Put(sessions_, RefreshKey(refresh_hash),
@@ -209,13 +216,15 @@ absl::Status RocksStoreImpl::AddSession(const Session& session,
     auto previous = ReadCounter(key, batch);
     if (!previous.ok()) return previous.status();
     if (system.empty() && !previous->has_value()) continue;
-    SessionCounter counter{0, expires_us, 0};
+    SessionCounter counter{0, expires_us, 0, tokens_until_us};
     if (previous->has_value()) {
       const SessionCounter& before = **previous;
       // A logout marker stays: this session may predate it. It must then
       // outlive this session.
       counter.logged_out_us = before.logged_out_us;
       counter.expires_us = std::max(expires_us, before.expires_us);
+      counter.tokens_until_us =
+          std::max(tokens_until_us, before.tokens_until_us);
       // An expired counter only counts expired sessions.
       if (before.expires_us > now_us) counter.sessions = before.sessions;
     }

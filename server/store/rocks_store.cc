@@ -202,7 +202,11 @@ absl::Status RocksStoreImpl::LoadMeta() {
 
 absl::StatusOr<std::vector<Store::AppendResult>>
 RocksStoreImpl::AppendRevocations(
-    absl::Span<const token::Revocation> revocations) {
+    absl::Span<const token::Revocation> revocations,
+    absl::Span<const RecordIf> conditions) {
+  if (!conditions.empty() && conditions.size() != revocations.size()) {
+    return absl::InvalidArgumentError("one condition per revocation, or none");
+  }
   bool subject_level = false;
   for (const token::Revocation& revocation : revocations) {
     if (!IsSubjectLevel(revocation.scope)) continue;
@@ -225,8 +229,29 @@ RocksStoreImpl::AppendRevocations(
                                      /*overwrite_key=*/true);
   uint64_t seq = last_seq_.load();
   int64_t max_not_before = max_not_before_;
-  for (token::Revocation revocation : revocations) {
+  const int64_t now_us = absl::ToUnixMicros(clock_->Now());
+  for (size_t i = 0; i < revocations.size(); ++i) {
+    token::Revocation revocation = revocations[i];
     AppendResult& result = results.emplace_back();
+    if (!conditions.empty() && conditions[i] == RecordIf::kIfLoggedIn &&
+        revocation.scope == token::RevocationScope::kSubjectSystem) {
+      // Decided here, under counters_mu_ held from this read to the write
+      // below, the lock every login takes to count itself: a login whose
+      // count is written before this read is seen; one written after it
+      // was still in flight (Issue answers only once its count is
+      // written), so ordering it after this logout is what its caller
+      // could have seen anyway. Its token is then valid, as its session
+      // is, at the authority and at every verifier alike. A login whose
+      // tokens may still live (its watermark) always gets the logout.
+      counters_mu_.AssertHeld();
+      auto counter = ReadCounter(
+          CounterKey(revocation.subject, revocation.system), &batch);
+      if (!counter.ok()) return counter.status();
+      if (!counter->has_value() || (*counter)->tokens_until_us <= now_us) {
+        result.recorded = false;
+        continue;
+      }
+    }
     result.seq = ++seq;
     revocation.seq = result.seq;
 
@@ -261,6 +286,8 @@ RocksStoreImpl::AppendRevocations(
       result.revoked_sessions = *ended;
     }
   }
+  // Nothing recorded (every one conditional and unneeded): nothing to sync.
+  if (batch.GetWriteBatch()->Count() == 0) return results;
   batch.Put(meta_, kLastSeqKey, EncodeFixed64(seq));
   if (max_not_before != max_not_before_) {
     batch.Put(meta_, kMaxNotBeforeKey,

@@ -63,8 +63,10 @@ class RocksStoreImpl final : public RocksStore {
 
   absl::Status Init();
 
+  using Store::AppendRevocations;
   absl::StatusOr<std::vector<AppendResult>> AppendRevocations(
-      absl::Span<const token::Revocation> revocations) override;
+      absl::Span<const token::Revocation> revocations,
+      absl::Span<const RecordIf> conditions) override;
   absl::Status ForEachRevocation(
       const std::function<void(const token::Revocation&)>& fn) override;
   absl::StatusOr<std::vector<token::Revocation>> ReadEvents(

@@ -88,12 +88,27 @@ class Store {
   // earlier revocation of the same call counts as previous). Cost is
   // bounded by the subjects' numbers of systems, never their sessions; one
   // call pays for one synced write, however many it holds.
+  //
+  // A subject-system logout appended kIfLoggedIn is recorded only while
+  // the subject may hold a live token there: a login at that system whose
+  // tokens, refreshed ones included, can still be alive (the counter's
+  // login watermark). Otherwise it takes no seq, writes nothing and comes
+  // back with recorded false. The check is made under the lock that orders
+  // logins and logouts, inside the write. `conditions` is empty (all
+  // kAlways) or one per revocation.
+  enum class RecordIf { kAlways, kIfLoggedIn };
   struct AppendResult {
     uint64_t seq = 0;
     int64_t revoked_sessions = 0;
+    bool recorded = true;
   };
   virtual absl::StatusOr<std::vector<AppendResult>> AppendRevocations(
-      absl::Span<const token::Revocation> revocations) = 0;
+      absl::Span<const token::Revocation> revocations,
+      absl::Span<const RecordIf> conditions) = 0;
+  absl::StatusOr<std::vector<AppendResult>> AppendRevocations(
+      absl::Span<const token::Revocation> revocations) {
+    return AppendRevocations(revocations, {});
+  }
   // The same for one revocation.
   absl::StatusOr<AppendResult> AppendRevocation(
       const token::Revocation& revocation) {

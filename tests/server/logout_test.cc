@@ -278,5 +278,62 @@ TEST_F(LogoutTest, ExpiredRevocationsAreForgottenWithoutReviving) {
   EXPECT_EQ(Outcome(Check(a, "A")), "UNAUTHENTICATED EXPIRED");
 }
 
+// Issue 19 finding 7: any subject could be named, and each logout cost
+// ~1.6 KB of memory at sigild and every agent for max_token_ttl.
+TEST_F(LogoutTest, LogoutOfASubjectWithNoLoginThereRecordsNothing) {
+  Login("u", {"B"});
+  const size_t before = server_->authority().live_revocations();
+  for (const char* subject : {"never-seen", "u"}) {
+    const sigil::v1::LogoutResponse out = LogoutSubject(subject, "A");
+    EXPECT_EQ(out.revoked_sessions(), 0) << subject;
+    EXPECT_EQ(out.revocation_seq(), 0u) << subject << ": no event";
+  }
+  EXPECT_EQ(server_->authority().live_revocations(), before);
+}
+
+TEST_F(LogoutTest, ALoginStillGetsItsLogoutUntilItsTokensCannotLive) {
+  const std::string a = Login("u", {"A"}).access_token();
+  const sigil::v1::LogoutResponse first = LogoutSubject("u", "A");
+  EXPECT_GT(first.revocation_seq(), 0u);
+  EXPECT_EQ(Outcome(Check(a, "A")), kLoggedOut);
+  // Logged out already: another logout there is still recorded, since the
+  // login's tokens may outlive the first one's memory.
+  EXPECT_GT(LogoutSubject("u", "A").revocation_seq(), first.revocation_seq());
+
+  // Past the session's life and the lifetime of a token refreshed at its
+  // very end, there is nothing left to log out of.
+  clock_.Advance(options_.authority.refresh_ttl + kTtl + absl::Seconds(1));
+  EXPECT_EQ(LogoutSubject("u", "A").revocation_seq(), 0u);
+}
+
+// A login racing a logout of the same subject and system: whatever the
+// order, the authority's verdict and its session list agree, and a logout
+// that recorded nothing left the login valid (it counts as after it).
+TEST_F(LogoutTest, ALoginRacingALogoutIsEitherCoveredOrAfterIt) {
+  constexpr int kRounds = 40;
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string subject = absl::StrCat("racer-", i);
+    sigil::v1::IssueResponse issued;
+    sigil::v1::LogoutResponse logout;
+    std::thread login([&] { issued = Login(subject, {"A"}); });
+    std::thread out([&] { logout = LogoutSubject(subject, "A"); });
+    login.join();
+    out.join();
+
+    const std::string verdict = Outcome(Check(issued.access_token(), "A"));
+    sigil::v1::ListSessionsRequest request;
+    request.set_subject(subject);
+    sigil::v1::ListSessionsResponse sessions;
+    ASSERT_THAT(stub_->ListSessions(Context().get(), request, &sessions),
+                IsOk());
+    SCOPED_TRACE(absl::StrCat(subject, ": logout seq ", logout.revocation_seq(),
+                              ", verdict ", verdict));
+    EXPECT_EQ(verdict == kOk, sessions.sessions_size() == 1);
+    if (logout.revocation_seq() == 0) {
+      EXPECT_EQ(verdict, kOk);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sigil::server

@@ -50,9 +50,11 @@ class HookedStore : public store::Store {
     return rotated;
   }
 
+  using store::Store::AppendRevocations;
   absl::StatusOr<std::vector<AppendResult>> AppendRevocations(
-      absl::Span<const token::Revocation> revocations) override {
-    return inner_->AppendRevocations(revocations);
+      absl::Span<const token::Revocation> revocations,
+      absl::Span<const RecordIf> conditions) override {
+    return inner_->AppendRevocations(revocations, conditions);
   }
   absl::Status ForEachRevocation(
       const std::function<void(const token::Revocation&)>& fn) override {

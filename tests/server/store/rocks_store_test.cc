@@ -50,11 +50,13 @@ namespace sigil::server::store {
 namespace {
 
 using ::sigil::testing::IsOk;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 using token::Revocation;
@@ -923,6 +925,68 @@ TEST_F(RocksStoreTest, SubjectWithNulIsRejected) {
   EXPECT_EQ(store->LastSeq(), 0);
 }
 
+// Issue 19 finding 7: a logout of a subject who never logged in at the
+// system costs nothing when appended kIfLoggedIn.
+TEST_F(RocksStoreTest, ALogoutIfLoggedInOfNoLoginWritesNothing) {
+  using RecordIf = Store::RecordIf;
+  const absl::Time expiry = kStart + absl::Hours(1);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_THAT(Put(*store, MakeSession("s1", "alice", {"b"}, expiry)), IsOk());
+    const std::vector<Revocation> logouts = {
+        SubjectSystemRevocation("ghost", "a", kStart, expiry),
+        SubjectSystemRevocation("alice", "a", kStart, expiry),
+    };
+    const std::vector<RecordIf> conditions = {RecordIf::kIfLoggedIn,
+                                              RecordIf::kIfLoggedIn};
+    auto appended = store->AppendRevocations(logouts, conditions);
+    ASSERT_THAT(appended, IsOk());
+    for (const Store::AppendResult& result : *appended) {
+      EXPECT_FALSE(result.recorded);
+      EXPECT_EQ(result.seq, 0u);
+    }
+    EXPECT_EQ(store->LastSeq(), 0u);
+  }
+  auto raw = RawDb::Open(data_dir_, /*read_only=*/true);
+  ASSERT_NE(raw, nullptr);
+  EXPECT_THAT(raw->Keys(kRevocationsFamily), IsEmpty());
+  EXPECT_THAT(raw->Keys(kEventsFamily), IsEmpty());
+  EXPECT_THAT(raw->Keys(kSessionsFamily),
+              Not(Contains(CounterKey("ghost", "a"))));
+  EXPECT_THAT(raw->Keys(kSessionsFamily),
+              Not(Contains(CounterKey("alice", "a"))));
+}
+
+TEST_F(RocksStoreTest, ALogoutIfLoggedInIsRecordedWhileTheLoginsTokensLive) {
+  using RecordIf = Store::RecordIf;
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time expiry = kStart + absl::Hours(1);
+  ASSERT_THAT(Put(*store, MakeSession("s1", "alice", {"a"}, expiry)), IsOk());
+  const RecordIf if_logged_in[] = {RecordIf::kIfLoggedIn};
+  auto logout = [&](absl::Time at) {
+    const Revocation r =
+        SubjectSystemRevocation("alice", "a", at, at + absl::Hours(24));
+    return store->AppendRevocations(absl::MakeConstSpan(&r, 1), if_logged_in);
+  };
+  auto first = logout(kStart + absl::Seconds(1));
+  ASSERT_THAT(first, IsOk());
+  EXPECT_TRUE(first->front().recorded);
+  EXPECT_EQ(first->front().revoked_sessions, 1);
+
+  // A token refreshed at the session's last moment lives 15 minutes more.
+  clock_.Advance(absl::Hours(1) + absl::Minutes(14));
+  auto late = logout(clock_.Now());
+  ASSERT_THAT(late, IsOk());
+  EXPECT_TRUE(late->front().recorded);
+
+  clock_.Advance(absl::Minutes(1));
+  auto after = logout(clock_.Now());
+  ASSERT_THAT(after, IsOk());
+  EXPECT_FALSE(after->front().recorded);
+}
+
 TEST_F(RocksStoreTest, CompactionDropsOnlyExpiredEntries) {
   const Revocation short_lived =
       TokenRevocation("jti-1", kStart, kStart + absl::Hours(1));
@@ -947,7 +1011,9 @@ TEST_F(RocksStoreTest, CompactionDropsOnlyExpiredEntries) {
                                      Is(WithSeq(long_lived, 2))));
     EXPECT_THAT(Seqs(AllEvents(*store)), ElementsAre(1, 2));
 
-    clock_.Advance(absl::Hours(1));
+    // Past carol's session and the 15-minute tokens it could still mint
+    // at its end (its counter's login watermark).
+    clock_.Advance(absl::Hours(1) + absl::Minutes(15));
     ASSERT_TRUE(store->CompactAll().ok());
     EXPECT_THAT(AllRevocations(*store),
                 ElementsAre(Is(WithSeq(long_lived, 2))));
