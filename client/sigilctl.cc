@@ -25,6 +25,7 @@
 #include <iostream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -60,6 +61,8 @@ using sigil::v1::Identity;
 constexpr int kCallFailed = 1;
 constexpr int kUsage = 2;
 constexpr int kNotOk = 3;
+// Sessions asked for per ListSessions call; `sessions` pages through all.
+constexpr int kSessionsPageSize = 500;
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "sigilctl: %s (see --help)\n", message.c_str());
@@ -142,11 +145,19 @@ class Commands {
     if (args.size() != 2) return Usage("sessions wants SUBJECT");
     sigil::v1::ListSessionsRequest request;
     request.set_subject(args[1]);
+    request.set_page_size(kSessionsPageSize);
+    // Every page, gathered into one response (without a page token).
     sigil::v1::ListSessionsResponse response;
-    auto context = Context();
-    grpc::Status status =
-        stub_->ListSessions(context.get(), request, &response);
-    if (!status.ok()) return Failed(status);
+    do {
+      sigil::v1::ListSessionsResponse page;
+      auto context = Context();
+      grpc::Status status = stub_->ListSessions(context.get(), request, &page);
+      if (!status.ok()) return Failed(status);
+      for (sigil::v1::Session& session : *page.mutable_sessions()) {
+        *response.add_sessions() = std::move(session);
+      }
+      request.set_page_token(page.next_page_token());
+    } while (!request.page_token().empty());
     if (json_) {
       PrintJson(response);
       return 0;

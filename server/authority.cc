@@ -274,6 +274,42 @@ absl::StatusOr<std::vector<store::Session>> Authority::ListSessions(
   return store_->ListSessions(subject);
 }
 
+absl::StatusOr<Authority::SessionPage> Authority::ListSessionsPage(
+    absl::string_view subject, absl::string_view page_token,
+    int32_t page_size) {
+  constexpr int32_t kDefaultPageSize = 100;
+  constexpr int32_t kMaxPageSize = 1000;
+  absl::Status valid = ValidateSubject(subject);
+  if (!valid.ok()) return valid;
+  if (page_size < 0) {
+    return absl::InvalidArgumentError("page_size must not be negative");
+  }
+  // The token is the last session id of the previous page: RandomId's 32
+  // lowercase hex digits, checked so that no other text reaches a key.
+  const bool token_ok =
+      page_token.empty() ||
+      (page_token.size() == 32 &&
+       std::all_of(page_token.begin(), page_token.end(), [](char c) {
+         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+       }));
+  if (!token_ok) {
+    return absl::InvalidArgumentError(
+        "page_token is not one a ListSessions reply gave");
+  }
+  const size_t size =
+      page_size == 0 ? kDefaultPageSize : std::min(page_size, kMaxPageSize);
+  // One more than the page, to know whether another follows.
+  auto sessions = store_->ListSessionsAfter(subject, page_token, size + 1);
+  if (!sessions.ok()) return sessions.status();
+  SessionPage page;
+  page.sessions = *std::move(sessions);
+  if (page.sessions.size() > size) {
+    page.sessions.resize(size);
+    page.next_page_token = page.sessions.back().session_id;
+  }
+  return page;
+}
+
 absl::StatusOr<Verdict> Authority::Verify(
     absl::string_view token, absl::string_view system,
     absl::Span<const std::string> required_scopes) const {

@@ -138,6 +138,18 @@ class Authority {
   // in at.
   absl::StatusOr<std::vector<store::Session>> ListSessions(
       absl::string_view subject);
+  // One page of them, in session id order: `page_size` sessions (0: 100,
+  // at most 1000) after `page_token` (empty: from the first), and the token
+  // of the next page, empty after the last. INVALID_ARGUMENT for a token
+  // this authority did not hand out (it is a session id) or a negative
+  // size.
+  struct SessionPage {
+    std::vector<store::Session> sessions;
+    std::string next_page_token;
+  };
+  absl::StatusOr<SessionPage> ListSessionsPage(absl::string_view subject,
+                                               absl::string_view page_token,
+                                               int32_t page_size);
 
   // INVALID_ARGUMENT for an empty token or system or a malformed scope;
   // everything wrong with the token itself is a Verdict.

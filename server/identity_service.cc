@@ -230,9 +230,11 @@ grpc::Status IdentityService::ListSessions(
     sigil::v1::ListSessionsResponse* response) {
   absl::Status allowed = access_.policy->IsAdmin(CallerOf(*context));
   if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
-  auto sessions = authority_->ListSessions(request->subject());
-  if (!sessions.ok()) return wire::ToGrpcStatus(sessions.status());
-  for (const store::Session& session : *sessions) {
+  auto page = authority_->ListSessionsPage(
+      request->subject(), request->page_token(), request->page_size());
+  if (!page.ok()) return wire::ToGrpcStatus(page.status());
+  response->set_next_page_token(page->next_page_token);
+  for (const store::Session& session : page->sessions) {
     sigil::v1::Session* out = response->add_sessions();
     out->set_session_id(session.session_id);
     out->set_subject(session.subject);

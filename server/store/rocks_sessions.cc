@@ -249,21 +249,32 @@ absl::StatusOr<std::optional<Session>> RocksStoreImpl::GetSession(
   return Alive(*std::move(session), *counters);
 }
 
-absl::StatusOr<std::vector<Session>> RocksStoreImpl::ListSessions(
-    absl::string_view subject) {
+absl::StatusOr<std::vector<Session>> RocksStoreImpl::ListSessionsAfter(
+    absl::string_view subject, absl::string_view after, size_t limit) {
   auto counters = ReadCounters(subject, nullptr);
   if (!counters.ok()) return counters.status();
+  const std::string prefix = SessionPrefix(subject);
+  std::string limit_key = prefix;
+  limit_key.back() = '\x01';
+  const rocksdb::Slice upper_bound(limit_key);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_bound;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, sessions_));
   std::vector<Session> sessions;
-  absl::Status scanned = ScanSessions(
-      SessionPrefix(subject), nullptr,
-      [&](absl::string_view, absl::string_view value) {
-        std::optional<Session> session = DecodeSession(value);
-        if (!session.has_value()) return false;
-        std::optional<Session> alive = Alive(*std::move(session), *counters);
-        if (alive.has_value()) sessions.push_back(*std::move(alive));
-        return true;
-      });
-  if (!scanned.ok()) return scanned;
+  // Keys sort by session id within the subject: a page starts right after
+  // the last id of the one before.
+  for (it->Seek(SessionKey(subject, after));
+       it->Valid() && sessions.size() < limit; it->Next()) {
+    const absl::string_view key(it->key().data(), it->key().size());
+    if (!absl::StartsWith(key, prefix)) break;
+    if (key.substr(prefix.size()) <= after) continue;
+    std::optional<Session> session = DecodeSession(
+        absl::string_view(it->value().data(), it->value().size()));
+    if (!session.has_value()) return Corrupt(kSessionsFamily, key);
+    std::optional<Session> alive = Alive(*std::move(session), *counters);
+    if (alive.has_value()) sessions.push_back(*std::move(alive));
+  }
+  if (!it->status().ok()) return Failed("cannot read sessions", it->status());
   return sessions;
 }
 

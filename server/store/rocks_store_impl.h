@@ -77,8 +77,9 @@ class RocksStoreImpl final : public RocksStore {
                           const std::string& refresh_hash) override;
   absl::StatusOr<std::optional<Session>> GetSession(
       absl::string_view subject, absl::string_view session_id) override;
-  absl::StatusOr<std::vector<Session>> ListSessions(
-      absl::string_view subject) override;
+  absl::StatusOr<std::vector<Session>> ListSessionsAfter(
+      absl::string_view subject, absl::string_view after,
+      size_t limit) override;
   absl::StatusOr<std::optional<RefreshToken>> GetRefreshToken(
       absl::string_view hash) override;
   absl::Status RotateRefreshToken(const Session& session,

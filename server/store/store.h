@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -147,9 +148,14 @@ class Store {
   // store's clock.
   virtual absl::StatusOr<std::optional<Session>> GetSession(
       absl::string_view subject, absl::string_view session_id) = 0;
-  // Every such session of `subject`; cost grows with its sessions.
-  virtual absl::StatusOr<std::vector<Session>> ListSessions(
-      absl::string_view subject) = 0;
+  // Such sessions of `subject` with ids above `after` ("" for all), in
+  // session id order, at most `limit`; cost grows with the sessions read.
+  virtual absl::StatusOr<std::vector<Session>> ListSessionsAfter(
+      absl::string_view subject, absl::string_view after, size_t limit) = 0;
+  // Every such session of `subject`.
+  absl::StatusOr<std::vector<Session>> ListSessions(absl::string_view subject) {
+    return ListSessionsAfter(subject, "", std::numeric_limits<size_t>::max());
+  }
 
   virtual absl::StatusOr<std::optional<RefreshToken>> GetRefreshToken(
       absl::string_view hash) = 0;

@@ -74,9 +74,10 @@ class HookedStore : public store::Store {
       absl::string_view subject, absl::string_view session_id) override {
     return inner_->GetSession(subject, session_id);
   }
-  absl::StatusOr<std::vector<store::Session>> ListSessions(
-      absl::string_view subject) override {
-    return inner_->ListSessions(subject);
+  absl::StatusOr<std::vector<store::Session>> ListSessionsAfter(
+      absl::string_view subject, absl::string_view after,
+      size_t limit) override {
+    return inner_->ListSessionsAfter(subject, after, limit);
   }
   absl::StatusOr<std::optional<store::RefreshToken>> GetRefreshToken(
       absl::string_view hash) override {

@@ -3,16 +3,19 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace sigil::server {
 namespace {
 
+using ::sigil::testing::IsOk;
 using sigil::v1::IssueResponse;
 
 class SessionTest : public ServiceTest {
@@ -264,6 +267,64 @@ TEST_F(SessionTest, HostileRefreshTokensAreRefusedCleanly) {
   sigil::v1::ListSessionsResponse response;
   EXPECT_EQ(stub_->ListSessions(Context().get(), bad, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Issue 19 finding 10c: 50,000 sessions made one 4.86 MB reply, over the
+// default 4 MB client limit. Pages cover every live session exactly once.
+TEST_F(SessionTest, PagesListEverySessionExactlyOnce) {
+  constexpr int kSessions = 25;
+  std::set<std::string> issued;
+  for (int i = 0; i < kSessions; ++i) {
+    issued.insert(Login("paged", {"A"}).session_id());
+  }
+  // Ended sessions are skipped, not counted against a page.
+  const IssueResponse ended = Login("paged", {"A"});
+  Revoke(ended.refresh_token());
+
+  for (int page_size : {1, 4, 7, 25, 26, 0}) {
+    SCOPED_TRACE(absl::StrCat("page_size ", page_size));
+    std::vector<std::string> seen;
+    sigil::v1::ListSessionsRequest request;
+    request.set_subject("paged");
+    request.set_page_size(page_size);
+    int pages = 0;
+    do {
+      sigil::v1::ListSessionsResponse response;
+      ASSERT_THAT(stub_->ListSessions(Context().get(), request, &response),
+                  IsOk());
+      ASSERT_LE(response.sessions_size(), page_size == 0 ? 100 : page_size);
+      for (const sigil::v1::Session& session : response.sessions()) {
+        seen.push_back(session.session_id());
+      }
+      request.set_page_token(response.next_page_token());
+      ASSERT_LT(++pages, 100);
+    } while (!request.page_token().empty());
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), issued);
+    EXPECT_EQ(seen.size(), issued.size());
+  }
+}
+
+TEST_F(SessionTest, AForeignPageTokenIsInvalidArgument) {
+  Login("paged", {"A"});
+  for (const char* token : {"not-a-token", "0123456789ABCDEF0123456789abcdef",
+                            "00", "0123456789abcdef0123456789abcdef0"}) {
+    sigil::v1::ListSessionsRequest request;
+    request.set_subject("paged");
+    request.set_page_token(token);
+    sigil::v1::ListSessionsResponse response;
+    EXPECT_EQ(
+        stub_->ListSessions(Context().get(), request, &response).error_code(),
+        grpc::StatusCode::INVALID_ARGUMENT)
+        << token;
+  }
+  sigil::v1::ListSessionsRequest negative;
+  negative.set_subject("paged");
+  negative.set_page_size(-1);
+  sigil::v1::ListSessionsResponse response;
+  EXPECT_EQ(
+      stub_->ListSessions(Context().get(), negative, &response).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(SessionTest, SessionsAndRotationSurviveARestart) {
