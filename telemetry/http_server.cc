@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -17,16 +19,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 
 namespace sigil::telemetry {
 namespace {
 
 constexpr char kClosedName[] = "sigil_http_connections_closed_total";
 constexpr char kClosedHelp[] =
-    "HTTP connections closed without an answer: cut at the deadline, or "
-    "closed before a complete request came (a head over the memory bound, "
-    "a malformed one, the idle timeout, the client leaving).";
+    "HTTP connections closed without an answer: head_deadline (request not "
+    "complete in time), deadline (the whole connection deadline), shed (cut "
+    "to keep room for new connections), per_address (refused: too many open "
+    "from the address), no_request (a head over the memory bound, a "
+    "malformed one, the idle timeout, the client leaving).";
 
 absl::Status CannotListen(const std::string& listen) {
   return absl::FailedPreconditionError(
@@ -125,24 +128,37 @@ MHD_Result Send(MHD_Connection* connection, const HttpResponse& from) {
 
 }  // namespace
 
-// Every open connection with its deadline. MHD has no total request
+// Every open connection with its deadlines. MHD has no total request
 // deadline: its timeout counts inactivity, which each trickled byte
 // resets. So a thread of ours cuts what is past its deadline by shutting
 // the socket down; MHD's loop then sees the end of the stream and closes
 // the connection itself. Only shutdown(2), never close(2): the descriptor
 // stays MHD's, and it stays open until MHD reports the connection closed,
-// which takes `mu_`, so the sweep never touches a recycled descriptor.
+// which takes `mu_`, so no cut ever touches a recycled descriptor.
+//
+// The per-address limit is applied here too, from MHD's accept policy,
+// rather than by MHD_OPTION_PER_IP_CONNECTION_LIMIT, so that refusals are
+// counted. MHD calls the policy and then reports the connection started on
+// its one thread, in that order, so the count the policy reads is current.
 class HttpServer::Connections {
  public:
-  Connections(absl::Duration deadline, MetricsRegistry& metrics)
-      : deadline_(deadline),
-        // A tenth of the deadline: a cut comes at most 10% late.
-        sweep_every_(std::clamp(deadline / 10, absl::Milliseconds(50),
-                                absl::Seconds(1))),
-        cut_(metrics.GetCounter(kClosedName, kClosedHelp,
-                                {{"reason", "deadline"}})),
-        no_request_(metrics.GetCounter(kClosedName, kClosedHelp,
-                                       {{"reason", "no_request"}})),
+  using Clock = std::chrono::steady_clock;
+
+  Connections(const HttpServerLimits& limits, MetricsRegistry& metrics)
+      : head_deadline_(absl::ToChronoNanoseconds(limits.head_deadline)),
+        deadline_(absl::ToChronoNanoseconds(limits.connection_deadline)),
+        per_address_(limits.connections_per_ip),
+        // Four fifths of MHD's limit, so MHD itself never reaches it.
+        shed_above_(std::max(1u, limits.connections * 4 / 5)),
+        // A tenth of the shorter deadline: a cut comes at most 10% late.
+        sweep_every_(std::clamp(
+            std::min(limits.head_deadline, limits.connection_deadline) / 10,
+            absl::Milliseconds(50), absl::Seconds(1))),
+        head_cut_(ClosedCounter(metrics, "head_deadline")),
+        cut_(ClosedCounter(metrics, "deadline")),
+        shed_(ClosedCounter(metrics, "shed")),
+        refused_(ClosedCounter(metrics, "per_address")),
+        no_request_(ClosedCounter(metrics, "no_request")),
         sweeper_([this] { Sweep(); }) {}
 
   ~Connections() {
@@ -153,13 +169,37 @@ class HttpServer::Connections {
     sweeper_.join();
   }
 
+  // From MHD's accept policy, on its thread: whether the address may open
+  // one more connection.
+  bool Admit(const sockaddr* address, socklen_t length) {
+    const std::string key = AddressKey(address, length);
+    absl::MutexLock lock(&mu_);
+    auto count = per_address_open_.find(key);
+    if (count == per_address_open_.end() || count->second < per_address_) {
+      return true;
+    }
+    refused_->Increment();
+    return false;
+  }
+
   // From MHD's notify-connection callback, on its thread.
   void Opened(MHD_Connection* connection) {
-    const MHD_ConnectionInfo* info =
+    const MHD_ConnectionInfo* fd =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (info == nullptr) return;
+    if (fd == nullptr) return;
+    const MHD_ConnectionInfo* client =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    std::string key;
+    if (client != nullptr && client->client_addr != nullptr) {
+      key = AddressKey(client->client_addr, sizeof(sockaddr_storage));
+    }
+    const Clock::time_point now = Clock::now();
     absl::MutexLock lock(&mu_);
-    open_[connection] = Open{info->connect_fd, absl::Now() + deadline_};
+    ++per_address_open_[key];
+    open_[connection] =
+        Open{fd->connect_fd, key, now, now + head_deadline_, now + deadline_};
+    ++live_;
+    Shed(connection);
   }
   // From MHD's access handler, on its thread: a complete request came.
   void Answered(MHD_Connection* connection) {
@@ -174,39 +214,108 @@ class HttpServer::Connections {
     // A head over the memory bound (MHD answered 431), a malformed one,
     // the idle timeout or the client leaving early: MHD says not which.
     if (!open->second.answered && !open->second.cut) no_request_->Increment();
+    if (!open->second.cut) --live_;
+    auto count = per_address_open_.find(open->second.address);
+    if (count != per_address_open_.end() && --count->second == 0) {
+      per_address_open_.erase(count);
+    }
     open_.erase(open);
   }
 
  private:
   struct Open {
     int fd;
-    absl::Time deadline;
+    std::string address;
+    Clock::time_point opened;
+    Clock::time_point head_deadline;
+    Clock::time_point deadline;
     bool answered = false;
     bool cut = false;
   };
 
+  static Counter* ClosedCounter(MetricsRegistry& metrics, const char* reason) {
+    return metrics.GetCounter(kClosedName, kClosedHelp, {{"reason", reason}});
+  }
+
+  // The client's address without its port: IPv4 or IPv6 bytes.
+  static std::string AddressKey(const sockaddr* address, socklen_t length) {
+    if (address->sa_family == AF_INET && length >= sizeof(sockaddr_in)) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+      return std::string(reinterpret_cast<const char*>(&in->sin_addr),
+                         sizeof(in->sin_addr));
+    }
+    if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+      return std::string(reinterpret_cast<const char*>(&in6->sin6_addr),
+                         sizeof(in6->sin6_addr));
+    }
+    return "";
+  }
+
+  // Counted first, so whoever sees the cut sees it counted; cut once, and
+  // MHD closes it at its next turn.
+  void Cut(Open& open, Counter* reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reason != nullptr) reason->Increment();
+    open.cut = true;
+    --live_;
+    shutdown(open.fd, SHUT_RDWR);
+  }
+
+  // Security: keeps MHD below its connection limit, where it would stop
+  // accepting and leave the kubelet's probe in the backlog. The oldest
+  // connection without a complete request goes first: it has had the
+  // longest to send a tiny GET, and a fresh probe, being the newest, is
+  // the last to go; `opened` itself never does. Answered connections are
+  // never shed; the deadline bounds them. A linear scan: at most
+  // `connections` entries, once per accepted connection beyond four fifths
+  // of the limit.
+  void Shed(MHD_Connection* opened) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (live_ > shed_above_) {
+      Open* oldest = nullptr;
+      for (auto& [connection, open] : open_) {
+        if (connection == opened || open.cut || open.answered) continue;
+        if (oldest == nullptr || open.opened < oldest->opened) oldest = &open;
+      }
+      if (oldest == nullptr) return;
+      Cut(*oldest, shed_);
+    }
+  }
+
   void Sweep() {
     absl::MutexLock lock(&mu_);
     while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_), sweep_every_)) {
-      const absl::Time now = absl::Now();
+      const Clock::time_point now = Clock::now();
       for (auto& [connection, open] : open_) {
-        if (open.cut || open.deadline > now) continue;
-        // Counted first, so whoever sees the cut sees it counted.
-        cut_->Increment();
-        open.cut = true;
-        // Cut once; MHD closes it at its next turn.
-        shutdown(open.fd, SHUT_RDWR);
+        if (open.cut) continue;
+        if (!open.answered && open.head_deadline <= now) {
+          // When the whole deadline comes first, say so.
+          Cut(open, open.deadline <= open.head_deadline ? cut_ : head_cut_);
+        } else if (open.deadline <= now) {
+          // An answered connection still sending to a slow reader: it was
+          // answered, so it is not counted as closed without an answer.
+          Cut(open, open.answered ? nullptr : cut_);
+        }
       }
     }
   }
 
-  const absl::Duration deadline_;
+  const Clock::duration head_deadline_;
+  const Clock::duration deadline_;
+  const unsigned per_address_;
+  const unsigned shed_above_;
   const absl::Duration sweep_every_;
+  Counter* const head_cut_;
   Counter* const cut_;
+  Counter* const shed_;
+  Counter* const refused_;
   Counter* const no_request_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<MHD_Connection*, Open> open_ ABSL_GUARDED_BY(mu_);
+  // Open connections not yet cut.
+  unsigned live_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, unsigned> per_address_open_
+      ABSL_GUARDED_BY(mu_);
   std::thread sweeper_;
 };
 
@@ -269,15 +378,20 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
           static_cast<Connections*>(connections)->Closed(connection);
         }
       };
+  MHD_AcceptPolicyCallback admit = [](void* connections,
+                                      const sockaddr* address,
+                                      socklen_t length) -> MHD_Result {
+    return static_cast<Connections*>(connections)->Admit(address, length)
+               ? MHD_YES
+               : MHD_NO;
+  };
   absl::MutexLock lock(&server->stop_mu_);
-  server->connections_ =
-      std::make_unique<Connections>(limits.connection_deadline, metrics);
+  server->connections_ = std::make_unique<Connections>(limits, metrics);
   server->daemon_ = MHD_start_daemon(
-      MHD_USE_EPOLL_INTERNAL_THREAD, 0, nullptr, nullptr, on_request,
-      server.get(), MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_USE_EPOLL_INTERNAL_THREAD, 0, admit, server->connections_.get(),
+      on_request, server.get(), MHD_OPTION_LISTEN_SOCKET, fd,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.connection_memory,
       MHD_OPTION_CONNECTION_LIMIT, limits.connections,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits.connections_per_ip,
       MHD_OPTION_CONNECTION_TIMEOUT, WholeSeconds(limits.idle_timeout),
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, server->connections_.get(),
       MHD_OPTION_END);
@@ -302,14 +416,25 @@ HttpResponse HttpServer::Answer(absl::string_view method,
     return Text(200, "ready\n");
   }
   if (path == "/metrics") {
-    return HttpResponse{200,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        options_.metrics->Render(),
-                        {}};
+    return HttpResponse{
+        200, "text/plain; version=0.0.4; charset=utf-8", MetricsBody(), {}};
   }
   auto route = routes_.find(std::string(path));
   if (route == routes_.end()) return HttpResponse{404, "", "", {}};
   return route->second(request);
+}
+
+std::string HttpServer::MetricsBody() const {
+  const auto now = std::chrono::steady_clock::now();
+  absl::MutexLock lock(&metrics_mu_);
+  if (!metrics_rendered_ ||
+      now - metrics_rendered_at_ >=
+          absl::ToChronoNanoseconds(options_.metrics_max_age)) {
+    metrics_body_ = options_.metrics->Render();
+    metrics_rendered_at_ = now;
+    metrics_rendered_ = true;
+  }
+  return metrics_body_;
 }
 
 void HttpServer::Stop() {

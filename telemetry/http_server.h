@@ -2,6 +2,7 @@
 #define SIGIL_TELEMETRY_HTTP_SERVER_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -41,21 +42,31 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 // What one client may hold of the server. The port faces untrusted
 // networks (the agent's is on 0.0.0.0 in Kubernetes) and its requests are
 // tiny GETs, so every bound is far above what a probe, a scraper or a key
-// fetcher needs and far below what would hurt the process.
+// fetcher needs and far below what would hurt the process. Deadlines are
+// read on the monotonic clock: a wall-clock step never stretches them.
 struct HttpServerLimits {
   // Per-connection memory, request line and headers included: a longer
   // head gets 431 and the connection is closed, so an endless header
   // stream costs this much and no more.
   size_t connection_memory = 16 * 1024;
-  // Open connections in all; beyond it new ones are closed at once. With
-  // the memory bound above, the worst case is 4 MiB.
+  // Open connections in all. libmicrohttpd 0.9.75 stops accepting at this
+  // count (new connections wait in the kernel's backlog, where a probe
+  // times out), so the server never lets it be reached: once more than
+  // four fifths are open, each new connection sheds the oldest one still
+  // without a complete request. With the memory bound above, the worst
+  // case is 4 MiB.
   unsigned connections = 256;
   // Open connections from one address, so a single host cannot take the
-  // whole pool from the kubelet's probes or Prometheus.
+  // whole pool from the kubelet's probes or Prometheus; beyond it a new
+  // connection is closed at once.
   unsigned connections_per_ip = 32;
   // A connection that sends or reads nothing for this long is closed.
   absl::Duration idle_timeout = absl::Seconds(5);
-  // Whatever a connection sends, it is cut this long after it was
+  // A connection whose request is not complete this long after it was
+  // accepted is cut: requests are tiny GETs, and a client trickling its
+  // head would otherwise hold a slot for the whole deadline below.
+  absl::Duration head_deadline = absl::Seconds(2);
+  // Whatever a connection sends or reads, it is cut this long after it was
   // accepted: a client trickling one byte at a time never resets it. Each
   // connection serves one request (answers say "Connection: close"), so
   // this is a deadline per request too.
@@ -74,6 +85,10 @@ struct HttpServerOptions {
   // may need it, as a discovery document does) and before any request is
   // served. Handlers run on the server's threads: thread-safe.
   std::function<std::map<std::string, HttpHandler>(int port)> routes;
+  // /metrics answers a body rendered at most this long ago, so a client
+  // scraping in a loop cannot keep the event thread rendering (sigild's
+  // render reads RocksDB properties) while probes wait.
+  absl::Duration metrics_max_age = absl::Seconds(1);
   // The defaults are the product's; tests shorten them.
   HttpServerLimits limits;
 };
@@ -85,8 +100,8 @@ struct HttpServerOptions {
 // hold no secret. Served by GNU libmicrohttpd from one event-loop thread
 // (handlers run there one at a time, so they must be quick) within
 // `HttpServerLimits`; connections closed without an answer are counted in
-// sigil_http_connections_closed_total by reason (deadline, no_request).
-// Thread-safe.
+// sigil_http_connections_closed_total by reason (head_deadline, deadline,
+// shed, per_address, no_request). Thread-safe.
 class HttpServer {
  public:
   // Binds `listen` (SO_REUSEADDR, never SO_REUSEPORT) and serves.
@@ -109,6 +124,8 @@ class HttpServer {
   explicit HttpServer(HttpServerOptions options);
   HttpResponse Answer(absl::string_view method, absl::string_view path,
                       const HttpRequest& request) const;
+  // The Prometheus text, rendered at most `metrics_max_age` ago.
+  std::string MetricsBody() const;
 
   const HttpServerOptions options_;
   std::map<std::string, HttpHandler> routes_;
@@ -120,6 +137,11 @@ class HttpServer {
   MHD_Daemon* daemon_ ABSL_GUARDED_BY(stop_mu_) = nullptr;
   std::atomic<bool> draining_{false};
   int port_ = 0;
+  mutable absl::Mutex metrics_mu_;
+  mutable std::string metrics_body_ ABSL_GUARDED_BY(metrics_mu_);
+  mutable std::chrono::steady_clock::time_point metrics_rendered_at_
+      ABSL_GUARDED_BY(metrics_mu_);
+  mutable bool metrics_rendered_ ABSL_GUARDED_BY(metrics_mu_) = false;
 };
 
 }  // namespace sigil::telemetry

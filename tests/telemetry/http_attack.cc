@@ -27,10 +27,20 @@ void SetTimeout(int fd, int option, absl::Duration timeout) {
 }
 
 // A blocking TCP connection to 127.0.0.1:`port`, -1 on failure.
-// `send_buffer` 0 keeps the kernel's default.
-int Connect(int port, int send_buffer) {
+// `send_buffer` 0 keeps the kernel's default; `source`, when not empty, is
+// the IPv4 address the connection comes from.
+int Connect(int port, int send_buffer, const std::string& source = "") {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  if (!source.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof(from)) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
   // Set before connect: a small buffer keeps what is in flight when the
   // server closes small, so `sent` measures the server, not the kernel.
   if (send_buffer > 0) {
@@ -94,7 +104,8 @@ HeaderFlood FloodHeaders(int port, size_t limit) {
   return flood;
 }
 
-Trickle::Trickle(int port) : fd_(Connect(port, 0)), opened_(absl::Now()) {}
+Trickle::Trickle(int port, const std::string& source)
+    : fd_(Connect(port, 0, source)), opened_(absl::Now()) {}
 
 Trickle::~Trickle() {
   if (fd_ >= 0) close(fd_);

@@ -26,7 +26,10 @@ HeaderFlood FloodHeaders(int port, size_t limit);
 // `every`, never finishing it. Not thread-safe.
 class Trickle {
  public:
-  explicit Trickle(int port);
+  // Connects to 127.0.0.1:`port` from `source` (an IPv4 loopback address
+  // such as "127.0.0.2", so tests can play several hosts), or from the
+  // kernel's choice when empty.
+  explicit Trickle(int port, const std::string& source = "");
   ~Trickle();
   Trickle(const Trickle&) = delete;
   Trickle& operator=(const Trickle&) = delete;

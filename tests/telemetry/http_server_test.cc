@@ -236,6 +236,131 @@ TEST(TelemetryHttpServerTest, ConnectionsBeyondThePerAddressLimitAreClosed) {
             absl::InfiniteDuration());
   EXPECT_TRUE(first.Step());
   EXPECT_TRUE(second.Step());
+  // Issue 19 follow-up: refusals were counted nowhere.
+  EXPECT_THAT(
+      metrics.Render(),
+      HasSubstr(
+          "sigil_http_connections_closed_total{reason=\"per_address\"} 1\n"));
+}
+
+// Issue 19 follow-up: a trickled head held its slot for the whole 10 s
+// deadline, so ~26 new connections a second kept the pool full.
+TEST(TelemetryHttpServerTest, ATrickledHeadIsCutAtTheHeadDeadline) {
+  MetricsRegistry metrics;
+  HttpServerLimits limits;
+  limits.head_deadline = absl::Seconds(1);
+  limits.connection_deadline = absl::Seconds(30);
+  std::unique_ptr<HttpServer> server = StartOn(metrics, limits);
+  ASSERT_NE(server, nullptr);
+  Trickle slow(server->port());
+
+  const absl::Duration lived =
+      slow.RunUntilCut(absl::Milliseconds(100), absl::Seconds(8));
+
+  EXPECT_GE(lived, absl::Seconds(1));
+  EXPECT_LT(lived, absl::Seconds(4)) << "head deadline 1s, deadline 30s";
+  EXPECT_THAT(metrics.Render(),
+              HasSubstr("sigil_http_connections_closed_total{reason=\"head_"
+                        "deadline\"} 1\n"));
+}
+
+// Issue 19 follow-up: more trickling clients than the connection limit,
+// from more addresses than the per-address limit can stop, filled the pool;
+// libmicrohttpd then stopped accepting and the probe sat in the backlog.
+// Eight hosts (127.0.0.2-9) keep two trickles each open, reconnecting as
+// soon as one is cut, against a limit of 8.
+TEST(TelemetryHttpServerTest, TricklersBeyondTheConnectionLimitLeaveHealthz) {
+  MetricsRegistry metrics;
+  HttpServerLimits limits;
+  limits.connections = 8;
+  std::unique_ptr<HttpServer> server = StartOn(metrics, limits);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  std::vector<std::string> sources;
+  std::vector<std::unique_ptr<Trickle>> slow;
+  for (int host = 2; host <= 9; ++host) {
+    for (int i = 0; i < 2; ++i) {
+      sources.push_back(absl::StrCat("127.0.0.", host));
+      slow.push_back(std::make_unique<Trickle>(port, sources.back()));
+    }
+  }
+  std::atomic<bool> done{false};
+  std::thread trickling([&] {
+    while (!done.load()) {
+      for (size_t i = 0; i < slow.size(); ++i) {
+        if (!slow[i]->Step()) {
+          slow[i] = std::make_unique<Trickle>(port, sources[i]);
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  });
+
+  httplib::Client client("127.0.0.1", port);
+  // Generous for a loaded machine; before, a probe waited for one of the
+  // trickles' 10 s deadlines.
+  client.set_connection_timeout(3, 0);
+  client.set_read_timeout(3, 0);
+  for (int probe = 0; probe < 12; ++probe) {
+    absl::SleepFor(absl::Milliseconds(250));
+    httplib::Result health = client.Get("/healthz");
+    EXPECT_TRUE(health) << "probe " << probe << ": "
+                        << httplib::to_string(health.error());
+    if (health) {
+      EXPECT_EQ(health->status, 200) << "probe " << probe;
+    }
+  }
+  done.store(true);
+  trickling.join();
+  EXPECT_THAT(
+      metrics.Render(),
+      HasSubstr("sigil_http_connections_closed_total{reason=\"shed\"}"));
+}
+
+// Issue 19 follow-up: each scrape rendered every metric on the event
+// thread (sigild's render reads RocksDB), so a scraping loop delayed the
+// probes.
+TEST(TelemetryHttpServerTest, MetricsAreRenderedAtMostOncePerMaxAge) {
+  MetricsRegistry metrics;
+  std::atomic<int> renders{0};
+  metrics.AddCallback("sigil_test_renders", "Times rendered.", true,
+                      [&renders] { return renders.fetch_add(1) + 1; });
+  HttpServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics = &metrics;
+  options.metrics_max_age = absl::Hours(1);
+  auto server = HttpServer::Start(std::move(options));
+  ASSERT_THAT(server, IsOk());
+  httplib::Client client("127.0.0.1", (*server)->port());
+
+  for (int scrape = 0; scrape < 5; ++scrape) {
+    httplib::Result scraped = client.Get("/metrics");
+    ASSERT_TRUE(scraped) << "scrape " << scrape;
+    EXPECT_THAT(scraped->body, HasSubstr("sigil_test_renders 1\n"))
+        << "scrape " << scrape;
+  }
+  EXPECT_EQ(renders.load(), 1);
+}
+
+TEST(TelemetryHttpServerTest, MetricsAreRenderedAgainOnceOlderThanMaxAge) {
+  MetricsRegistry metrics;
+  Counter* probes = metrics.GetCounter("probe_total", "P.");
+  HttpServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics = &metrics;
+  options.metrics_max_age = absl::Milliseconds(100);
+  auto server = HttpServer::Start(std::move(options));
+  ASSERT_THAT(server, IsOk());
+  httplib::Client client("127.0.0.1", (*server)->port());
+
+  httplib::Result first = client.Get("/metrics");
+  ASSERT_TRUE(first);
+  EXPECT_THAT(first->body, HasSubstr("probe_total 0\n"));
+  probes->Increment();
+  absl::SleepFor(absl::Milliseconds(300));
+  httplib::Result second = client.Get("/metrics");
+  ASSERT_TRUE(second);
+  EXPECT_THAT(second->body, HasSubstr("probe_total 1\n"));
 }
 
 }  // namespace
