@@ -342,6 +342,29 @@ absl::Status Client::Revoke(const sigil::v1::RevokeRequest& request) {
   return Unary(&sigil::v1::Identity::StubInterface::Revoke, request).status();
 }
 
+absl::StatusOr<sigil::v1::ListSessionsResponse> Client::ListSessions(
+    const sigil::v1::ListSessionsRequest& request) {
+  return Unary(&sigil::v1::Identity::StubInterface::ListSessions, request);
+}
+
+absl::StatusOr<std::vector<sigil::v1::Session>> Client::ListAllSessions(
+    const std::string& subject) {
+  constexpr int kPageSize = 500;
+  sigil::v1::ListSessionsRequest request;
+  request.set_subject(subject);
+  request.set_page_size(kPageSize);
+  std::vector<sigil::v1::Session> sessions;
+  do {
+    auto page = ListSessions(request);
+    if (!page.ok()) return page.status();
+    for (sigil::v1::Session& session : *page->mutable_sessions()) {
+      sessions.push_back(std::move(session));
+    }
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  return sessions;
+}
+
 Client::FetchedKeys Client::fetched_keys() {
   absl::MutexLock lock(&keys_mu_);
   return keys_;

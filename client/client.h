@@ -100,6 +100,13 @@ class Client {
   absl::StatusOr<sigil::v1::IssueResponse> Refresh(
       const sigil::v1::RefreshRequest& request);
   absl::Status Revoke(const sigil::v1::RevokeRequest& request);
+  // One page of a subject's sessions (an admin's call): pass the reply's
+  // next_page_token back as page_token until it comes back empty.
+  absl::StatusOr<sigil::v1::ListSessionsResponse> ListSessions(
+      const sigil::v1::ListSessionsRequest& request);
+  // Every live session of `subject`, page after page, in session id order.
+  absl::StatusOr<std::vector<sigil::v1::Session>> ListAllSessions(
+      const std::string& subject);
 
   // The authority's key set as last fetched (local mode; keys are null in
   // remote mode), and the authority's key_set_version of it.

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -397,6 +398,31 @@ TEST_F(ClientTest, ManyThreadsVerifyConcurrently) {
   }
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(ok.load(), 4 * 500);
+}
+
+TEST_F(ClientTest, ListsSessionsAPageAtATimeOrAll) {
+  auto client = Connect("A", ClientOptions::Mode::kRemote);
+  ASSERT_NE(client, nullptr);
+  std::set<std::string> issued;
+  for (int i = 0; i < 3; ++i)
+    issued.insert(Login("lister", {"A"}).session_id());
+
+  sigil::v1::ListSessionsRequest request;
+  request.set_subject("lister");
+  request.set_page_size(2);
+  auto first = client->ListSessions(request);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->sessions_size(), 2);
+  EXPECT_FALSE(first->next_page_token().empty());
+
+  auto all = client->ListAllSessions("lister");
+  ASSERT_THAT(all, IsOk());
+  std::set<std::string> listed;
+  for (const sigil::v1::Session& session : *all) {
+    listed.insert(session.session_id());
+  }
+  EXPECT_EQ(listed, issued);
+  EXPECT_EQ(all->size(), issued.size());
 }
 
 }  // namespace
