@@ -34,6 +34,14 @@ std::string OutcomeOf(const absl::StatusOr<client::VerifiedToken>& result) {
 
 class ClientTest : public ServiceTest {
  protected:
+  // A logout at one system that records an event: the subject logs in
+  // there first (a stranger's logout records nothing).
+  sigil::v1::LogoutResponse LogoutSubject(const std::string& subject,
+                                          const std::string& system) {
+    Login(subject, {system});
+    return ServiceTest::LogoutSubject(subject, system);
+  }
+
   std::unique_ptr<Client> Connect(
       const std::string& system, ClientOptions::Mode mode,
       absl::Duration jwks_refetch_interval = absl::Seconds(10)) {

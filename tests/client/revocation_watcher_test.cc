@@ -65,6 +65,7 @@ class EchoingAuthority final : public sigil::v1::Identity::Service {
     bool opening = true;
     while (!context->IsCancelled()) {
       WatchRevocationsResponse response;
+      response.set_key_set_version("v1");
       if (opening) response.set_store_id("echoing-authority");
       opening = false;
       switch (echo_.load()) {
@@ -169,6 +170,26 @@ TEST_F(EchoTest, WallClockSteppedBackDoesNotMakeAStaleWatcherFresh) {
   EXPECT_FALSE(watcher_->IsCurrent(kMaxStaleness));
 }
 
+TEST_F(EchoTest, KeySetStillToBeFetchedHoldsTheProofBack) {
+  watcher_.reset();
+  std::atomic<bool> held{false};
+  std::atomic<int> asked{0};
+  watcher_ = std::make_unique<RevocationWatcher>(
+      stub_.get(), &clock_, [&](const std::string& version) {
+        EXPECT_EQ(version, "v1");
+        asked.fetch_add(1);
+        return held.load();
+      });
+  // Echoes keep coming, but the stream names a key set not yet held: the
+  // watcher asks (without waiting) and proves nothing meanwhile.
+  AwaitMessages(10);
+  EXPECT_GT(asked.load(), 0);
+  EXPECT_FALSE(watcher_->IsCurrent(kMaxStaleness));
+  held.store(true);
+  EXPECT_TRUE(Eventually([&] { return watcher_->IsCurrent(kMaxStaleness); }));
+  watcher_.reset();  // before the callback's state goes
+}
+
 // The real in-process authority: an expired revocation leaves the index.
 class WatcherPruneTest : public server::ServiceTest {};
 
@@ -177,6 +198,7 @@ TEST_F(WatcherPruneTest, ExpiredRevocationsArePrunedAfterTheMargin) {
   options.prune_interval = absl::Minutes(1);
   options.prune_margin = absl::Minutes(5);
   RevocationWatcher watcher(stub_.get(), &clock_, nullptr, options);
+  Login("u", {"A"});  // a subject with no live token leaves no revocation
   const uint64_t seq = LogoutSubject("u", "A").revocation_seq();
   ASSERT_TRUE(Eventually([&] {
     return watcher.applied_seq() >= seq && watcher.IsCurrent(kMaxStaleness);

@@ -21,6 +21,14 @@ using ::testing::Not;
 
 class WatchRevocationsTest : public ServiceTest {
  protected:
+  // A logout at one system that records an event: the subject logs in
+  // there first (a stranger's logout records nothing).
+  sigil::v1::LogoutResponse LogoutSubject(const std::string& subject,
+                                          const std::string& system) {
+    Login(subject, {system});
+    return ServiceTest::LogoutSubject(subject, system);
+  }
+
   struct Watch {
     std::unique_ptr<grpc::ClientContext> context;
     std::unique_ptr<grpc::ClientReaderWriter<WatchRevocationsRequest,
