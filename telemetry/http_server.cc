@@ -426,13 +426,24 @@ HttpResponse HttpServer::Answer(absl::string_view method,
 
 std::string HttpServer::MetricsBody() const {
   const auto now = std::chrono::steady_clock::now();
+  const double burst = std::max(1u, options_.metrics_render_burst);
   absl::MutexLock lock(&metrics_mu_);
-  if (!metrics_rendered_ ||
-      now - metrics_rendered_at_ >=
-          absl::ToChronoNanoseconds(options_.metrics_max_age)) {
+  if (!metrics_rendered_) {
+    metrics_tokens_ = burst;
+  } else {
+    const double every =
+        std::max(1e-6, absl::ToDoubleSeconds(options_.metrics_render_every));
+    const double elapsed =
+        std::chrono::duration<double>(now - metrics_refilled_at_).count();
+    metrics_tokens_ = std::min(burst, metrics_tokens_ + elapsed / every);
+  }
+  metrics_refilled_at_ = now;
+  // Security: a scraping loop spends the burst and then gets the last body,
+  // so renders on the event thread stay at one per `metrics_render_every`.
+  if (!metrics_rendered_ || metrics_tokens_ >= 1) {
     metrics_body_ = options_.metrics->Render();
-    metrics_rendered_at_ = now;
     metrics_rendered_ = true;
+    metrics_tokens_ -= 1;
   }
   return metrics_body_;
 }
