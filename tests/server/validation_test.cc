@@ -72,5 +72,30 @@ TEST(ValidationTest, Scopes) {
   }
 }
 
+TEST(ValidationTest, IssueRequests) {
+  struct IssueCase {
+    std::string name;
+    std::string subject;
+    std::vector<std::string> systems;
+    std::vector<std::string> scopes;
+    bool valid;
+  };
+  const std::vector<IssueCase> cases = {
+      {"plain", "alice", {"A", "B"}, {"orders.read"}, true},
+      {"one system", "alice", {"A"}, {}, true},
+      {"bad subject", std::string(60000, '\x01'), {"A"}, {}, false},
+      {"no system", "alice", {}, {}, false},
+      {"33 systems", "alice", std::vector<std::string>(33, "A"), {}, false},
+      {"65 scopes", "alice", {"A"}, std::vector<std::string>(65, "s"), false},
+      {"twice", "alice", {"A", "A"}, {}, false},
+      {"bad system", "alice", {"A B"}, {}, false},
+      {"bad scope", "alice", {"A"}, {"a b"}, false},
+  };
+  for (const IssueCase& c : cases) {
+    EXPECT_EQ(ValidateIssue(c.subject, c.systems, c.scopes).ok(), c.valid)
+        << c.name;
+  }
+}
+
 }  // namespace
 }  // namespace sigil::server
