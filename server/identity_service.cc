@@ -1,11 +1,13 @@
 #include "server/identity_service.h"
 
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/validation.h"
@@ -94,6 +96,41 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// The kActingForSystemHeader of the call: "" when absent, else a valid
+// system name (INVALID_ARGUMENT otherwise, and for several values).
+absl::StatusOr<std::string> ActingForSystem(
+    const grpc::ServerContextBase& context) {
+  const auto range =
+      context.client_metadata().equal_range(auth::kActingForSystemHeader);
+  if (range.first == range.second) return std::string();
+  if (std::next(range.first) != range.second) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(auth::kActingForSystemHeader, " is given more than once"));
+  }
+  std::string system(range.first->second.data(), range.first->second.size());
+  absl::Status valid = ValidateSystem(system);
+  if (!valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(auth::kActingForSystemHeader, ": ", valid.message()));
+  }
+  return system;
+}
+
+// OK unless the caller acts for `system` and `valid_at` (where the token
+// is still valid, or a refresh token's live session systems) lacks it: a
+// caller capped at one system acts only on tokens that still authenticate
+// there, as sigild requires of a system's own certificate.
+absl::Status StillValidAt(const std::string& system,
+                          absl::Span<const std::string> valid_at) {
+  if (system.empty()) return absl::OkStatus();
+  for (const std::string& at : valid_at) {
+    if (at == system) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("the token is not valid at system \"", system,
+                   "\" that the caller acts for"));
+}
+
 }  // namespace
 
 auth::Caller IdentityService::CallerOf(
@@ -107,7 +144,10 @@ auth::Caller IdentityService::CallerOf(
   if (named != metadata.end()) {
     // Only an agent's word about its own caller is recorded, and only in
     // the audit line: rights stay those of the calling principal.
-    if (access_.policy->IsAgent(caller) && named->second.size() <= 4096) {
+    // In the escaped form only (printable ASCII, bounded), so that the
+    // audit line holds no bytes an agent was not meant to send.
+    const absl::string_view value(named->second.data(), named->second.size());
+    if (access_.policy->IsAgent(caller) && auth::IsEscapedOnBehalfOf(value)) {
       caller.on_behalf_of.assign(named->second.data(), named->second.size());
     } else {
       ignored_on_behalf_of_.fetch_add(1, std::memory_order_relaxed);
@@ -207,11 +247,31 @@ grpc::Status IdentityService::HandleRefresh(
     const sigil::v1::RefreshRequest& request,
     sigil::v1::IssueResponse* response) {
   const auth::Caller caller = CallerOf(context);
+  auth::AuditEvent event;
+  if (!request.system().empty()) {
+    absl::Status valid = ValidateSystem(request.system());
+    if (!valid.ok()) {
+      return Audit(caller, auth::AuditAction::kRefresh, event, valid);
+    }
+  }
   auto issued = authority_->Refresh(
       request.refresh_token(), [&](absl::Span<const std::string> systems) {
+        // A caller acting for one system (sigil-agent) refreshes only a
+        // session of that system alone: a session for [A, B] would hand
+        // A's agent a token valid at B, which it may not issue. Refused
+        // before the rotation, so the session and its token are untouched.
+        if (!request.system().empty()) {
+          for (const std::string& system : systems) {
+            if (system != request.system()) {
+              return absl::PermissionDeniedError(
+                  absl::StrCat("the session is for system \"", system,
+                               "\", beyond system \"", request.system(),
+                               "\" that the caller acts for"));
+            }
+          }
+        }
         return access_.policy->MayRefresh(caller, systems);
       });
-  auth::AuditEvent event;
   if (!issued.ok()) {
     return Audit(caller, auth::AuditAction::kRefresh, event, issued.status());
   }
@@ -354,9 +414,17 @@ grpc::Status IdentityService::HandleLogoutAll(
       return Audit(caller, auth::AuditAction::kLogoutAll, event, allowed);
     }
   }
+  auto acting_for = ActingForSystem(context);
+  if (!acting_for.ok()) {
+    return Audit(caller, auth::AuditAction::kLogoutAll, event,
+                 acting_for.status());
+  }
   auto result = authority_->LogoutAll(
       LogoutTarget{request.subject(), request.token()},
       [&](absl::Span<const std::string> audience) {
+        if (absl::Status at = StillValidAt(*acting_for, audience); !at.ok()) {
+          return at;
+        }
         return access_.policy->MayActForTokenAudience(caller, audience);
       });
   if (!result.ok()) {
@@ -382,11 +450,19 @@ grpc::Status IdentityService::HandleRevoke(
     const grpc::ServerContextBase& context,
     const sigil::v1::RevokeRequest& request, sigil::v1::RevokeResponse*) {
   const auth::Caller caller = CallerOf(context);
+  auth::AuditEvent event;
+  auto acting_for = ActingForSystem(context);
+  if (!acting_for.ok()) {
+    return Audit(caller, auth::AuditAction::kRevoke, event,
+                 acting_for.status());
+  }
   auto revoked = authority_->Revoke(
       request.token(), [&](absl::Span<const std::string> audience) {
+        if (absl::Status at = StillValidAt(*acting_for, audience); !at.ok()) {
+          return at;
+        }
         return access_.policy->MayActForTokenAudience(caller, audience);
       });
-  auth::AuditEvent event;
   if (!revoked.ok()) {
     return Audit(caller, auth::AuditAction::kRevoke, event, revoked.status());
   }

@@ -50,7 +50,8 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
         "client certificates");
   }
   if (!options.policy_file.empty()) {
-    auto policy = auth::Policy::Load(options.policy_file);
+    auto policy =
+        auth::Policy::Load(options.policy_file, auth::Policy::Reader::kSigild);
     if (!policy.ok()) return policy.status();
     server->policy_ = std::make_unique<auth::Policy>(*std::move(policy));
   } else if (local || options.allow_insecure) {
@@ -102,7 +103,7 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   server->metrics_->AddCallback(
       "sigil_on_behalf_of_ignored_total",
       "Calls whose sigil-on-behalf-of header was ignored: not from a "
-      "principal the policy marks as an agent.",
+      "principal the policy marks as an agent, or not in the escaped form.",
       /*counter=*/true, [service = server->service_.get()] {
         return static_cast<double>(service->ignored_on_behalf_of());
       });

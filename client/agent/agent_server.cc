@@ -30,7 +30,8 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
     agent->policy_ =
         std::make_unique<server::auth::Policy>(server::auth::Policy::DenyAll());
   } else {
-    auto policy = server::auth::Policy::Load(options.policy_file);
+    auto policy = server::auth::Policy::Load(
+        options.policy_file, server::auth::Policy::Reader::kAgent);
     if (!policy.ok()) return policy.status();
     agent->policy_ = std::make_unique<server::auth::Policy>(*std::move(policy));
   }
@@ -60,6 +61,20 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
         options.listen.substr(std::string_view("unix:").size()));
     if (!listener.ok()) return listener.status();
     agent->unix_listener_ = *std::move(listener);
+    UnixListener* const unix_listener = agent->unix_listener_.get();
+    agent->metrics_->AddCallback(
+        "sigil_agent_unix_connections_open",
+        "Unix socket connections handed to the server and not seen closed.",
+        /*counter=*/false, [unix_listener] {
+          return static_cast<double>(unix_listener->open_connections());
+        });
+    agent->metrics_->AddCallback(
+        "sigil_agent_unix_connections_refused_total",
+        "Unix socket connections closed at once: the total or per-uid cap "
+        "was reached.",
+        /*counter=*/true, [unix_listener] {
+          return static_cast<double>(unix_listener->refused());
+        });
   }
   auto started = wire::StartGrpcServer(
       own_unix_socket ? "" : options.listen, agent->service_.get(),
@@ -70,16 +85,13 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   if (agent->unix_listener_ != nullptr) {
     agent->unix_listener_->Serve(agent->server_.get());
   }
-  agent->server_->GetHealthCheckService()->SetServingStatus(
-      agent->client_->IsCurrent());
+  agent->server_->GetHealthCheckService()->SetServingStatus(agent->Ready());
 
   if (!options.http_listen.empty()) {
     telemetry::HttpServerOptions http_options;
     http_options.listen = options.http_listen;
     http_options.metrics = agent->metrics_.get();
-    http_options.ready = [client = agent->client_.get()] {
-      return client->IsCurrent();
-    };
+    http_options.ready = [a = agent.get()] { return a->Ready(); };
     auto http = telemetry::HttpServer::Start(std::move(http_options));
     if (!http.ok()) return http.status();
     agent->http_ = *std::move(http);
@@ -135,11 +147,16 @@ void AgentServer::AddClientMetrics() {
       });
 }
 
+bool AgentServer::Ready() const {
+  return client_->IsCurrent() &&
+         (unix_listener_ == nullptr || unix_listener_->accepting());
+}
+
 void AgentServer::HealthLoop() {
   bool was_current = client_->IsCurrent();
   while (!stopping_.WaitForNotificationWithTimeout(kHealthInterval)) {
     const bool current = client_->IsCurrent();
-    server_->GetHealthCheckService()->SetServingStatus(current);
+    server_->GetHealthCheckService()->SetServingStatus(Ready());
     if (current != was_current) {
       if (current) {
         telemetry::Log(telemetry::LogLevel::kInfo,

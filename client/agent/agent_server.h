@@ -42,11 +42,12 @@ struct AgentOptions {
 // sigil-agent: an SDK in local mode behind sigil.v1.Identity (AgentService:
 // its callers authorized against options.policy_file), with
 // reflection and grpc.health.v1, whose health is NOT_SERVING while the SDK
-// cannot show it is current (so a readiness probe takes the pod out) and
-// SERVING again once it is. With http_listen, /readyz follows the same rule
-// and /metrics counts calls, verdicts, the cache and the revocation stream.
-// On a plaintext unix socket the agent accepts connections itself
-// (UnixListener) so that callers are named by their uid.
+// cannot show it is current (so a readiness probe takes the pod out), or
+// its unix socket stopped accepting, and SERVING again once it is. With
+// http_listen, /readyz follows the same rule and /metrics counts calls,
+// verdicts, the cache and the revocation stream. On a plaintext unix socket the
+// agent accepts connections itself (UnixListener) so that callers are named by
+// their uid.
 class AgentServer {
  public:
   static absl::StatusOr<std::unique_ptr<AgentServer>> Start(
@@ -63,6 +64,9 @@ class AgentServer {
 
   AgentServer() = default;
   void HealthLoop();
+  // Serving: the SDK is current and the unix socket, if any, still
+  // accepts.
+  bool Ready() const;
   // The agent's own figures beside the interceptor's per-call ones.
   void AddClientMetrics();
 

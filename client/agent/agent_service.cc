@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/agent/unix_peer.h"
@@ -56,20 +57,29 @@ auth::Caller AgentService::CallerOf(const grpc::ServerContext& context) {
   return auth::AnonymousCaller();
 }
 
+grpc::Status AgentService::Refused(const absl::Status& denial) const {
+  return wire::ToGrpcStatus(absl::Status(
+      denial.code(),
+      absl::StrCat("sigil-agent of system ", system_, ": ", denial.message())));
+}
+
 grpc::Status AgentService::Beyond(const auth::Caller& caller,
                                   absl::string_view what) const {
-  return grpc::Status(
-      grpc::StatusCode::PERMISSION_DENIED,
-      absl::StrCat("caller \"", absl::CHexEscape(auth::PrincipalOf(caller)),
-                   "\" may not ", what, " through the agent of system ",
-                   system_));
+  return Refused(absl::PermissionDeniedError(absl::StrCat(
+      "caller \"", absl::CHexEscape(auth::PrincipalOf(caller)), "\" may not ",
+      what, " through the agent of system ", system_)));
 }
 
 grpc::Status AgentService::CheckTokenAudience(const auth::Caller& caller,
                                               const std::string& token) const {
   const std::optional<std::vector<std::string>> audience =
       UnverifiedAudience(token);
-  if (!audience.has_value()) return grpc::Status::OK;
+  // Fail closed: what cannot be read here is not forwarded, so the cap
+  // never depends on sigild's parser agreeing with this one.
+  if (!audience.has_value()) {
+    return Refused(absl::UnauthenticatedError(
+        "token is not a valid credential: not a readable JWT"));
+  }
   for (const std::string& system : *audience) {
     if (system == system_) return grpc::Status::OK;
   }
@@ -83,8 +93,12 @@ grpc::Status AgentService::Forward(
     const auth::Caller& caller, const Request& request, Response* response) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
-  // Principals are printable ASCII, as metadata values must be.
-  context.AddMetadata(auth::kOnBehalfOfHeader, auth::PrincipalOf(caller));
+  // Escaped: a certificate name may hold bytes no metadata value may.
+  context.AddMetadata(auth::kOnBehalfOfHeader,
+                      auth::EscapeOnBehalfOf(auth::PrincipalOf(caller)));
+  // sigild then acts on a token only where it is still valid at this
+  // system (LogoutAll and Revoke by token; ignored by the other calls).
+  context.AddMetadata(auth::kActingForSystemHeader, system_);
   return (authority_->*method)(&context, request, response);
 }
 
@@ -135,7 +149,7 @@ grpc::Status AgentService::Issue(grpc::ServerContext* context,
   const std::vector<std::string> systems(request->systems().begin(),
                                          request->systems().end());
   absl::Status allowed = policy_->MayIssue(caller, systems);
-  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
+  if (!allowed.ok()) return Refused(allowed);
   for (const std::string& system : systems) {
     if (system != system_) {
       return Beyond(caller, absl::StrCat("issue a token for system \"",
@@ -150,11 +164,14 @@ grpc::Status AgentService::Refresh(grpc::ServerContext* context,
                                    const sigil::v1::RefreshRequest* request,
                                    sigil::v1::IssueResponse* response) {
   const auth::Caller caller = CallerOf(*context);
-  // The session's systems are known to sigild only, which checks them
-  // against the agent's own issuer grant.
+  // The session's systems are known to sigild only: it refuses, before
+  // rotating, a session naming any system but this one (see
+  // RefreshRequest.system), whatever the agent's own grant there.
   absl::Status allowed = policy_->MayRefresh(caller, {system_});
-  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
-  return Forward(&sigil::v1::Identity::StubInterface::Refresh, caller, *request,
+  if (!allowed.ok()) return Refused(allowed);
+  sigil::v1::RefreshRequest capped = *request;
+  capped.set_system(system_);
+  return Forward(&sigil::v1::Identity::StubInterface::Refresh, caller, capped,
                  response);
 }
 
@@ -165,7 +182,7 @@ grpc::Status AgentService::LogoutFromSystem(
   const auth::Caller caller = CallerOf(*context);
   absl::Status allowed =
       policy_->MayLogoutFromSystem(caller, request->system());
-  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
+  if (!allowed.ok()) return Refused(allowed);
   if (request->system() != system_) {
     return Beyond(caller,
                   absl::StrCat("log subjects out of system \"",
@@ -180,7 +197,7 @@ grpc::Status AgentService::LogoutAll(grpc::ServerContext* context,
                                      sigil::v1::LogoutResponse* response) {
   const auth::Caller caller = CallerOf(*context);
   absl::Status allowed = policy_->MayActForTokenAudience(caller, {system_});
-  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
+  if (!allowed.ok()) return Refused(allowed);
   // By subject it ends the user everywhere: an administrator's call to
   // sigild, beyond any one system.
   if (!request->subject().empty()) {
@@ -197,9 +214,18 @@ grpc::Status AgentService::Revoke(grpc::ServerContext* context,
                                   sigil::v1::RevokeResponse* response) {
   const auth::Caller caller = CallerOf(*context);
   absl::Status allowed = policy_->MayActForTokenAudience(caller, {system_});
-  if (!allowed.ok()) return wire::ToGrpcStatus(allowed);
-  grpc::Status audience = CheckTokenAudience(caller, request->token());
-  if (!audience.ok()) return audience;
+  if (!allowed.ok()) return Refused(allowed);
+  // A refresh token is opaque (no dots): sigild checks that its session is
+  // still live at this system, from the header Forward adds.
+  if (absl::StrContains(request->token(), '.')) {
+    // An unreadable JWT revokes nothing: answered as sigild answers it
+    // (RFC 7009: success, no change), never forwarded on a guess.
+    if (!UnverifiedAudience(request->token()).has_value()) {
+      return grpc::Status::OK;
+    }
+    grpc::Status audience = CheckTokenAudience(caller, request->token());
+    if (!audience.ok()) return audience;
+  }
   return Forward(&sigil::v1::Identity::StubInterface::Revoke, caller, *request,
                  response);
 }

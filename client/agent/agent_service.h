@@ -21,12 +21,17 @@ namespace sigil::client::agent {
 // agent's caller (a certificate's URI or DNS SAN, a unix peer's
 // "unix-uid:N", else "<anonymous>"), capped at the agent's `system` (an
 // Issue only for it, a LogoutFromSystem only of it, a token's logout or
-// Revoke only for a token issued for it, no LogoutAll by subject), then by
-// sigild against the agent's own certificate. The agent names its caller to
-// sigild in the sigil-on-behalf-of header, which sigild records in its
-// audit log when its policy marks the agent as one; it never adds rights.
-// Refusals are PERMISSION_DENIED naming the caller (UNAUTHENTICATED only for
-// a certificate that names no one, as sigild does).
+// Revoke only for a token issued for it and still valid there, a Refresh
+// only of a session for it alone, no LogoutAll by subject), then by sigild
+// against the agent's own certificate. The caps that need the session or
+// the revocation state are sigild's: the agent sends its system
+// (RefreshRequest.system, the sigil-acting-for-system header). The agent names
+// its caller to sigild in the sigil-on-behalf-of header, which sigild records
+// in its audit log when its policy marks the agent as one; it never adds
+// rights. Refusals are PERMISSION_DENIED naming the caller (UNAUTHENTICATED
+// only for a certificate that names no one, as sigild does), their message
+// starting "sigil-agent of system S: "; the caps on sessions and revocation
+// state are sigild's, whose denials say so.
 //
 // Thread-safe.
 class AgentService final : public sigil::v1::Identity::Service {
@@ -70,18 +75,25 @@ class AgentService final : public sigil::v1::Identity::Service {
   static server::auth::Caller CallerOf(const grpc::ServerContext& context);
 
  private:
+  // `denial` (the agent's own policy's) with its message prefixed
+  // "sigil-agent of system S: ", so that a caller can tell the agent's
+  // refusals from sigild's.
+  grpc::Status Refused(const absl::Status& denial) const;
   // PERMISSION_DENIED naming `caller`: the request goes beyond the agent's
   // system.
   grpc::Status Beyond(const server::auth::Caller& caller,
                       absl::string_view what) const;
 
-  // OK unless `token` is a JWT whose "aud" lacks the agent's system. Read
-  // without verifying: it only caps what is forwarded, and sigild verifies
-  // the token before acting on it.
+  // OK when `token` is a JWT whose "aud" names the agent's system;
+  // UNAUTHENTICATED when it is no readable JWT (never forwarded on a guess),
+  // else PERMISSION_DENIED. Read without verifying: it only caps what is
+  // forwarded, and sigild verifies the token before acting on it, and acts
+  // only where it is still valid at the agent's system.
   grpc::Status CheckTokenAudience(const server::auth::Caller& caller,
                                   const std::string& token) const;
 
-  // Calls the authority with the caller named in sigil-on-behalf-of.
+  // Calls the authority with the caller named in sigil-on-behalf-of
+  // (escaped) and the agent's system in sigil-acting-for-system.
   template <typename Request, typename Response>
   grpc::Status Forward(
       grpc::Status (sigil::v1::Identity::StubInterface::*method)(

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -26,7 +27,7 @@ absl::Status CannotListen(const std::string& path, int error) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Listen(
-    const std::string& path) {
+    const std::string& path, Limits limits) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(address.sun_path)) {
@@ -48,7 +49,7 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Listen(
     close(fd);
     return CannotListen(path, error);
   }
-  return std::unique_ptr<UnixListener>(new UnixListener(path, fd));
+  return std::unique_ptr<UnixListener>(new UnixListener(path, fd, limits));
 }
 
 void UnixListener::Serve(grpc::Server* server) {
@@ -61,25 +62,70 @@ void UnixListener::AcceptLoop(grpc::Server* server) {
     const int connection =
         accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (connection >= 0) {
-      grpc::AddInsecureChannelFromFd(server, connection);
+      Admit(server, connection);
       continue;
     }
-    if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-        errno == ENOMEM) {
-      // Out of descriptors or memory: back off instead of spinning.
+    const int error = errno;
+    if (stopping_.load()) return;  // Stop shut the socket down (EINVAL)
+    if (error == EINTR || error == ECONNABORTED) continue;
+    if (error == EMFILE || error == ENFILE || error == ENOBUFS ||
+        error == ENOMEM) {
+      // Out of descriptors or memory: transient; back off, not spin.
       telemetry::Log(telemetry::LogLevel::kWarning, "unix socket accept failed",
-                     {{"error", std::strerror(errno)}});
+                     {{"error", std::strerror(error)}});
       usleep(100 * 1000);
       continue;
     }
-    return;  // Stop shut the socket down (EINVAL), or it is unusable
+    // Anything else leaves the socket unusable: said aloud, and the agent
+    // turns not ready instead of serving no one while claiming to.
+    failed_.store(true);
+    telemetry::Log(telemetry::LogLevel::kError,
+                   "unix socket accept failed; no longer accepting",
+                   {{"path", path_}, {"error", std::strerror(error)}});
+    return;
   }
+}
+
+void UnixListener::Admit(grpc::Server* server, int connection) {
+  ucred credentials{};
+  socklen_t size = sizeof(credentials);
+  struct stat info {};
+  if (getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &credentials, &size) !=
+          0 ||
+      fstat(connection, &info) != 0) {
+    close(connection);
+    return;
+  }
+  const uint32_t uid = static_cast<uint32_t>(credentials.uid);
+  {
+    absl::MutexLock lock(&mu_);
+    // Forget connections gRPC has closed since: their descriptor is gone or
+    // now names another file.
+    open_.erase(std::remove_if(open_.begin(), open_.end(),
+                               [](const Open& open) {
+                                 struct stat now {};
+                                 return fstat(open.fd, &now) != 0 ||
+                                        now.st_ino != open.inode;
+                               }),
+                open_.end());
+    const size_t of_uid = static_cast<size_t>(
+        std::count_if(open_.begin(), open_.end(),
+                      [uid](const Open& open) { return open.uid == uid; }));
+    if (open_.size() >= limits_.max_connections ||
+        of_uid >= limits_.max_connections_per_uid) {
+      refused_.fetch_add(1);
+      close(connection);
+      return;
+    }
+    open_.push_back(Open{connection, info.st_ino, uid});
+  }
+  grpc::AddInsecureChannelFromFd(server, connection);
 }
 
 void UnixListener::Stop() {
   if (fd_ < 0) return;
   // Wakes the blocked accept4 (EINVAL on a shut-down listening socket).
+  stopping_.store(true);
   shutdown(fd_, SHUT_RDWR);
   if (acceptor_.joinable()) acceptor_.join();
   close(fd_);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 
 namespace sigil::server::auth {
 namespace {
@@ -70,6 +71,58 @@ std::string PrincipalOf(const Caller& caller) {
                        [](std::string* out, const Identity& identity) {
                          out->append(identity.name);
                        });
+}
+
+namespace {
+
+bool IsPlainOnBehalfOfChar(char c) { return c > ' ' && c < 0x7f && c != '%'; }
+
+bool IsUpperHex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+
+}  // namespace
+
+std::string EscapeOnBehalfOf(absl::string_view principal) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  size_t full = 0;
+  for (char c : principal) full += IsPlainOnBehalfOfChar(c) ? 1 : 3;
+  // When cut, room is kept for "..." after the last whole byte.
+  const size_t room =
+      full <= kMaxOnBehalfOfBytes ? full : kMaxOnBehalfOfBytes - 3;
+  std::string out;
+  out.reserve(kMaxOnBehalfOfBytes);
+  for (char c : principal) {
+    const bool plain = IsPlainOnBehalfOfChar(c);
+    if (out.size() + (plain ? 1 : 3) > room) break;
+    if (plain) {
+      out.push_back(c);
+      continue;
+    }
+    const unsigned char byte = static_cast<unsigned char>(c);
+    out.push_back('%');
+    out.push_back(kHex[byte >> 4]);
+    out.push_back(kHex[byte & 0xf]);
+  }
+  if (full > kMaxOnBehalfOfBytes) out.append("...");
+  return out;
+}
+
+bool IsEscapedOnBehalfOf(absl::string_view value) {
+  if (value.empty() || value.size() > kMaxOnBehalfOfBytes) return false;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c == '%') {
+      if (i + 2 >= value.size() || !IsUpperHex(value[i + 1]) ||
+          !IsUpperHex(value[i + 2])) {
+        return false;
+      }
+      i += 2;
+      continue;
+    }
+    if (!IsPlainOnBehalfOfChar(c)) return false;
+  }
+  return true;
 }
 
 }  // namespace sigil::server::auth

@@ -3,8 +3,11 @@
 
 #include <grpcpp/security/auth_context.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace sigil::server::auth {
 
@@ -49,8 +52,16 @@ struct Caller {
   std::string on_behalf_of;
 };
 
-// The metadata key by which sigil-agent names its own caller to sigild.
+// The metadata key by which sigil-agent names its own caller to sigild,
+// in the form EscapeOnBehalfOf writes.
 inline constexpr char kOnBehalfOfHeader[] = "sigil-on-behalf-of";
+// The metadata key by which a caller (sigil-agent: always, its --system)
+// tells sigild the one system it acts for on LogoutAll and Revoke by token:
+// sigild then requires the token (or a refresh token's session) to be still
+// valid at that system. It only ever narrows what the caller may do.
+inline constexpr char kActingForSystemHeader[] = "sigil-acting-for-system";
+// The longest sigil-on-behalf-of value, escaped.
+inline constexpr size_t kMaxOnBehalfOfBytes = 4096;
 
 // Audit names that no certificate name can equal ('<' is valid in neither
 // a URI nor a DNS name).
@@ -87,6 +98,18 @@ Caller UnixPeerCaller(unsigned int uid);
 // The caller's name in audit lines and denial messages: its identities'
 // names separated by spaces, or kUnauthenticatedPrincipal when it has none.
 std::string PrincipalOf(const Caller& caller);
+
+// `principal` as a sigil-on-behalf-of value: every byte outside '!'..'~',
+// and '%' itself, as "%XX" (uppercase hex), so that a certificate name with
+// a control or non-ASCII byte cannot make invalid metadata (which gRPC may
+// refuse or abort on); cut to at most kMaxOnBehalfOfBytes, never inside an
+// escape, ending in "..." when cut.
+std::string EscapeOnBehalfOf(absl::string_view principal);
+
+// Whether `value` has the form EscapeOnBehalfOf writes: 1 to
+// kMaxOnBehalfOfBytes bytes of '!'..'~', each '%' starting "%XX". sigild
+// records nothing else.
+bool IsEscapedOnBehalfOf(absl::string_view value);
 
 }  // namespace sigil::server::auth
 

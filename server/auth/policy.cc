@@ -234,8 +234,9 @@ class Where {
 // ("grants[i]") and the field that is wrong.
 class GrantChecker {
  public:
-  explicit GrantChecker(const Where& where)
+  GrantChecker(const Where& where, Policy::Reader reader)
       : where_(where),
+        reader_(reader),
         grants_(sigil::v1::Policy::descriptor()->FindFieldByName("grants")),
         principal_(
             sigil::v1::Grant::descriptor()->FindFieldByName("principal")),
@@ -302,10 +303,21 @@ class GrantChecker {
       }
     }
     std::string problem;
-    KindOfPrincipal(principal, &problem);
+    const IdentityKind kind = KindOfPrincipal(principal, &problem);
     if (!problem.empty()) {
       return Error(index, at,
                    absl::StrCat(".principal ", Quote(principal), problem));
+    }
+    // sigild knows its callers by certificate only (it refuses the others
+    // before reading grants): such a grant could never match there.
+    if (reader_ == Policy::Reader::kSigild &&
+        (kind == IdentityKind::kUnixUid || kind == IdentityKind::kAnonymous)) {
+      return Error(
+          index, at,
+          absl::StrCat(".principal ", Quote(principal),
+                       " names a caller only sigil-agent can see; sigild "
+                       "knows callers by their certificate's URI or DNS "
+                       "subject alternative name"));
     }
     return absl::OkStatus();
   }
@@ -362,6 +374,7 @@ class GrantChecker {
   }
 
   const Where& where_;
+  const Policy::Reader reader_;
   const FieldDescriptor* const grants_;
   const FieldDescriptor* const principal_;
   const FieldDescriptor* const issuer_;
@@ -405,7 +418,7 @@ absl::Status Policy::Check(const Caller& caller, HasRight has_right,
       absl::StrCat("caller ", Quote(PrincipalOf(caller)), " ", lack()));
 }
 
-absl::StatusOr<Policy> Policy::Load(const std::string& path) {
+absl::StatusOr<Policy> Policy::Load(const std::string& path, Reader reader) {
   std::string text;
   if (absl::Status status = ReadFile(path, &text); !status.ok()) {
     return status;
@@ -422,7 +435,7 @@ absl::StatusOr<Policy> Policy::Load(const std::string& path) {
   // Only text format records where each field was.
   const Where where(path,
                     *format == PolicyFormat::kText ? &locations : nullptr);
-  GrantChecker checker(where);
+  GrantChecker checker(where, reader);
   Policy policy;
   for (int i = 0; i < proto.grants_size(); ++i) {
     const sigil::v1::Grant& grant = proto.grants(i);

@@ -31,13 +31,19 @@ namespace sigil::server::auth {
 // Immutable once built: const methods are safe from any number of threads.
 class Policy {
  public:
+  // Whose --policy a file is: principals that only sigil-agent can see
+  // ("unix-uid:N", "<anonymous>") are refused in sigild's, where no caller
+  // could ever match them and the grant would only mislead its reader.
+  enum class Reader { kSigild, kAgent };
+
   // Reads the file as protobuf text format (.textproto, .txtpb, .pbtxt) or
   // JSON (.json), strictly: unknown fields, duplicate JSON names, empty or
   // duplicate principals, grants without a role, issuer roles without
-  // systems and malformed system names are INVALID_ARGUMENT, the message
-  // naming the file, the line (text format) and the field. An unreadable file
-  // is the errno's status naming the file.
-  static absl::StatusOr<Policy> Load(const std::string& path);
+  // systems, malformed system names and, for Reader::kSigild, agent-only
+  // principals are INVALID_ARGUMENT, the message naming the file, the line
+  // (text format) and the field. An unreadable file is the errno's status
+  // naming the file.
+  static absl::StatusOr<Policy> Load(const std::string& path, Reader reader);
 
   // Everything for everyone, authenticated or not: dev mode only.
   static Policy AllowAll();

@@ -13,7 +13,8 @@ policy enforced. Then:
 - a login service (the policy's spiffe://example.org/login) issues a token;
 - the app, a gRPC client in another language (Python, stubs generated here
   by protoc) on SIGIL_AGENT_ADDRESS, verifies it through the agent: OK;
-- the agent forwards with system A's rights only: Issue is refused;
+- Issue is refused by the agent's own policy and, asked with the agent's
+  certificate, by sigild: each denial names who refused;
 - the app logs the user out of A with the user's own token through the
   agent (its --policy grants the pod's uid, here this process's), and
   within --max_staleness the agent's verdict is LOGGED_OUT; sigild's audit
@@ -215,7 +216,8 @@ def main(repo, sigild_binary, agent_binary):
             os.path.join(work, "sigild-tls"), "sigild",
             "DNS:%s,DNS:localhost" % SERVICE_NAME, "serverAuth,clientAuth")
         agent_tls = pki.issue(os.path.join(work, "subsystem-a-tls"),
-                              "system-a", "URI:spiffe://example.org/system/A",
+                              "system-a-agent",
+                              "URI:spiffe://example.org/system/A/agent",
                               "clientAuth")
         login_tls = pki.issue(os.path.join(work, "login-tls"), "login",
                               "URI:spiffe://example.org/login", "clientAuth")
@@ -331,14 +333,33 @@ def main(repo, sigild_binary, agent_binary):
             fail("Verify through the agent: %s, want OK VALID" % got)
         print("pod_test: the app verified through %s: %s" % (app_address, got))
 
-        try:
-            call(to_agent, "Issue", pb.IssueRequest(subject="mallory",
-                                                    systems=["A"]),
-                 pb.IssueResponse)
-            fail("the agent's forwarded Issue was allowed; system A may not issue")
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.PERMISSION_DENIED:
-                fail("forwarded Issue: %s, want PERMISSION_DENIED" % error.code())
+        # Refused twice over: by the agent's own policy (the app's uid holds
+        # no issuer grant), and by sigild for the agent's certificate (system
+        # A's agent may not issue). Each denial names who refused.
+        agent_itself = grpc.secure_channel(
+            "127.0.0.1:%d" % port,
+            grpc.ssl_channel_credentials(
+                read(os.path.join(agent_tls, "ca.crt")),
+                read(os.path.join(agent_tls, "tls.key")),
+                read(os.path.join(agent_tls, "tls.crt"))),
+            [("grpc.ssl_target_name_override", SERVICE_NAME)])
+        for channel, who, names in (
+                (to_agent, "the agent", "sigil-agent of system A"),
+                (agent_itself, "sigild",
+                 '"spiffe://example.org/system/A/agent" may not issue')):
+            try:
+                call(channel, "Issue", pb.IssueRequest(subject="mallory",
+                                                       systems=["A"]),
+                     pb.IssueResponse)
+                fail("Issue was allowed by %s; system A may not issue" % who)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.PERMISSION_DENIED:
+                    fail("Issue at %s: %s, want PERMISSION_DENIED"
+                         % (who, error.code()))
+                if names not in error.details():
+                    fail("Issue at %s: %r, want a denial naming %s"
+                         % (who, error.details(), names))
+        agent_itself.close()
 
         logout = call(to_agent, "LogoutFromSystem",
                       pb.LogoutFromSystemRequest(system="A", token=token),
@@ -347,7 +368,7 @@ def main(repo, sigild_binary, agent_binary):
             fail("logout ended %d sessions, want 1" % logout.revoked_sessions)
         with open(os.path.join(work, "data", "audit.log")) as f:
             audited = [l for l in f if '"action":"LogoutFromSystem"' in l]
-        want = ('"principal":"spiffe://example.org/system/A",'
+        want = ('"principal":"spiffe://example.org/system/A/agent",'
                 '"on_behalf_of":"unix-uid:%d"' % os.getuid())
         if len(audited) != 1 or want not in audited[0]:
             fail("audit of the logout: %r, want one line with %s"

@@ -392,6 +392,7 @@ TEST_F(AgentPolicyTest, NoGrantReachesBeyondTheAgentsSystem) {
   auto as_app =
       StubFor(absl::StrCat("localhost:", agent->port()), Tls("app-a"));
   const sigil::v1::IssueResponse token_b = Login({"B"});
+  const sigil::v1::IssueResponse token_ab = Login({"A", "B"});
   const std::vector<Call> beyond = {
       {"Issue for B",
        [](Identity::Stub& stub) {
@@ -439,6 +440,22 @@ TEST_F(AgentPolicyTest, NoGrantReachesBeyondTheAgentsSystem) {
          sigil::v1::RevokeResponse response;
          return stub.Revoke(Context().get(), request, &response);
        }},
+      // Follow-up finding 1: the agent cannot see a session's systems, so
+      // sigild refuses what the agent's system alone does not cover.
+      {"Refresh a session for B",
+       [token_b](Identity::Stub& stub) {
+         sigil::v1::RefreshRequest request;
+         request.set_refresh_token(token_b.refresh_token());
+         sigil::v1::IssueResponse response;
+         return stub.Refresh(Context().get(), request, &response);
+       }},
+      {"Refresh a session for A and B",
+       [token_ab](Identity::Stub& stub) {
+         sigil::v1::RefreshRequest request;
+         request.set_refresh_token(token_ab.refresh_token());
+         sigil::v1::IssueResponse response;
+         return stub.Refresh(Context().get(), request, &response);
+       }},
   };
   for (const Call& call : beyond) {
     SCOPED_TRACE(call.name);
@@ -446,9 +463,138 @@ TEST_F(AgentPolicyTest, NoGrantReachesBeyondTheAgentsSystem) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
         << status.error_message();
   }
-  EXPECT_THAT(AuditLines("Issue").size(), 1u);  // the login's only
+  EXPECT_THAT(AuditLines("Issue").size(), 2u);  // the logins' only
   EXPECT_THAT(AuditLines("LogoutAll"), ::testing::IsEmpty());
   EXPECT_THAT(AuditLines("Revoke"), ::testing::IsEmpty());
+  // Refused before the rotation: both refresh tokens are still unspent.
+  auto login = StubFor(authority_target_, Tls("login"));
+  for (const sigil::v1::IssueResponse& session : {token_b, token_ab}) {
+    sigil::v1::RefreshRequest request;
+    request.set_refresh_token(session.refresh_token());
+    sigil::v1::IssueResponse response;
+    EXPECT_THAT(login->Refresh(Context().get(), request, &response), IsOk());
+  }
+}
+
+// The cap leaves the agent's own sessions refreshable through it.
+TEST_F(AgentPolicyTest, ASessionForTheAgentsSystemAloneIsRefreshedThroughIt) {
+  auto agent = StartAgent("127.0.0.1:0", kAgentPolicyForAppA, /*mtls=*/true);
+  ASSERT_NE(agent, nullptr);
+  auto as_app =
+      StubFor(absl::StrCat("localhost:", agent->port()), Tls("app-a"));
+  sigil::v1::RefreshRequest request;
+  request.set_refresh_token(Login({"A"}).refresh_token());
+  sigil::v1::IssueResponse response;
+  ASSERT_THAT(as_app->Refresh(Context().get(), request, &response), IsOk());
+  EXPECT_THAT(response.access_token(), Not(::testing::IsEmpty()));
+}
+
+// Follow-up finding 3: a token the agent cannot read is refused there, as
+// sigild would refuse it, instead of being forwarded with the cap unchecked.
+TEST_F(AgentPolicyTest, AnUnreadableTokenIsRefusedByTheAgentItself) {
+  auto agent = StartAgent("127.0.0.1:0", kAgentPolicyForAppA, /*mtls=*/true);
+  ASSERT_NE(agent, nullptr);
+  auto as_app =
+      StubFor(absl::StrCat("localhost:", agent->port()), Tls("app-a"));
+  for (const std::string token : {"not-a-jwt", "a.b.c", "e30.e30.e30"}) {
+    SCOPED_TRACE(token);
+    sigil::v1::LogoutAllRequest request;
+    request.set_token(token);
+    sigil::v1::LogoutResponse response;
+    const grpc::Status status =
+        as_app->LogoutAll(Context().get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("not a valid credential"));
+  }
+  EXPECT_THAT(AuditLines("LogoutAll"), ::testing::IsEmpty());
+}
+
+// Follow-up finding 3: sigild acts on a token forwarded by A's agent only
+// while it is still valid at A, though the agent's own certificate is an
+// admin there (which sigild alone would let act on any token).
+TEST_F(AgentPolicyTest, ATokenLoggedOutOfTheAgentsSystemEndsNothingThroughIt) {
+  auto agent = StartAgent("127.0.0.1:0", kAgentPolicyForAppA, /*mtls=*/true);
+  ASSERT_NE(agent, nullptr);
+  auto as_app =
+      StubFor(absl::StrCat("localhost:", agent->port()), Tls("app-a"));
+  const sigil::v1::IssueResponse login = Login({"A", "B"});
+  sigil::v1::LogoutFromSystemRequest logout;
+  logout.set_token(login.access_token());
+  logout.set_system("A");
+  sigil::v1::LogoutResponse logged_out;
+  ASSERT_THAT(as_app->LogoutFromSystem(Context().get(), logout, &logged_out),
+              IsOk());
+
+  sigil::v1::LogoutAllRequest all;
+  all.set_token(login.access_token());
+  sigil::v1::LogoutResponse response;
+  grpc::Status status = as_app->LogoutAll(Context().get(), all, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << status.error_message();
+  sigil::v1::RevokeRequest revoke;
+  revoke.set_token(login.access_token());
+  sigil::v1::RevokeResponse revoked;
+  status = as_app->Revoke(Context().get(), revoke, &revoked);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << status.error_message();
+
+  // Still valid at B.
+  sigil::v1::VerifyRequest verify;
+  verify.set_token(login.access_token());
+  verify.set_system("B");
+  sigil::v1::VerifyResponse verdict;
+  ASSERT_THAT(StubFor(authority_target_, Tls("B"))
+                  ->Verify(Context().get(), verify, &verdict),
+              IsOk());
+  EXPECT_EQ(verdict.verdict().code(), "OK");
+}
+
+// Follow-up finding 2: a certificate name with a control or non-ASCII byte
+// reaches sigild escaped, where before it made invalid metadata.
+TEST_F(AgentPolicyTest, ACallerNameWithOddBytesIsEscapedInTheHeader) {
+  const std::string odd_dns = "tab\there.example\xc3\xa9";
+  auto cert =
+      pki_->IssueClient("odd", testing::ClientNames{"odd", {kAppA}, {odd_dns}});
+  ASSERT_THAT(cert, IsOk());
+  certs_["odd"] = *cert;
+  auto agent = StartAgent("127.0.0.1:0", kAgentPolicyForAppA, /*mtls=*/true);
+  ASSERT_NE(agent, nullptr);
+  auto as_odd = StubFor(absl::StrCat("localhost:", agent->port()), Tls("odd"));
+  Login({"A"});
+  sigil::v1::LogoutFromSystemRequest request;
+  request.set_subject("alice");
+  request.set_system("A");
+  sigil::v1::LogoutResponse response;
+  ASSERT_THAT(as_odd->LogoutFromSystem(Context().get(), request, &response),
+              IsOk());
+  const std::vector<token::JsonValue> lines = AuditLines("LogoutFromSystem");
+  ASSERT_EQ(lines.size(), 1u);
+  // gRPC reads the IA5String's bytes as Latin-1 and hands them over in
+  // UTF-8: 0xC3 0xA9 arrive as C3 83 C2 A9.
+  EXPECT_EQ(Field(lines[0], "on_behalf_of"),
+            absl::StrCat(kAppA, "%20tab%09here.example%C3%83%C2%A9"));
+}
+
+// Follow-up finding 4: sigild records only the escaped form, even from an
+// agent.
+TEST_F(AgentPolicyTest, SigildIgnoresAHeaderNotInTheEscapedForm) {
+  auto as_agent = StubFor(authority_target_, Tls("agent"));
+  Login({"A"});
+  sigil::v1::LogoutFromSystemRequest request;
+  request.set_subject("alice");
+  request.set_system("A");
+  sigil::v1::LogoutResponse response;
+  auto context = Context();
+  context->AddMetadata("sigil-on-behalf-of", "spiffe://x/%zz");
+  ASSERT_THAT(as_agent->LogoutFromSystem(context.get(), request, &response),
+              IsOk());
+  const std::vector<token::JsonValue> lines = AuditLines("LogoutFromSystem");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(Field(lines[0], "on_behalf_of"), "<absent>");
+  EXPECT_THAT(HttpGet(server_->http_port(), "/metrics"),
+              ::testing::HasSubstr("\nsigil_on_behalf_of_ignored_total 1\n"));
 }
 
 // Straight to sigild, the header from a principal not marked as an agent

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -212,7 +214,7 @@ TEST_F(CallerTest, ACertificateWithTwoUriSansIsRefused) {
   EXPECT_THAT(callers[0].identities, IsEmpty());
   EXPECT_FALSE(callers[0].authenticated);
   EXPECT_THAT(callers[0].refusal, HasSubstr("2 URI subject alternative names"));
-  auto policy = Policy::Load(kExamplePolicy);
+  auto policy = Policy::Load(kExamplePolicy, Policy::Reader::kSigild);
   ASSERT_THAT(policy, IsOk());
   EXPECT_THAT(policy->IsAdmin(callers[0]),
               StatusIs(absl::StatusCode::kUnauthenticated));
@@ -230,7 +232,7 @@ TEST_F(CallerTest, ADnsSanSpelledLikeTheAdminUriIsNoAdmin) {
   ASSERT_THAT(CallCheck(Target(), ClientCredentials(&*client)), IsOk());
   const std::vector<Caller> callers = service_.TakeCallers();
   ASSERT_EQ(callers.size(), 1u);
-  auto policy = Policy::Load(kExamplePolicy);
+  auto policy = Policy::Load(kExamplePolicy, Policy::Reader::kSigild);
   ASSERT_THAT(policy, IsOk());
   EXPECT_THAT(policy->IsAdmin(callers[0]),
               StatusIs(absl::StatusCode::kPermissionDenied));
@@ -312,6 +314,54 @@ TEST(PrincipalOfTest, NamesEveryCallerDistinctly) {
   EXPECT_THAT(
       InsecureDevCaller().identities,
       ElementsAre(Identity{IdentityKind::kInsecureDev, "<insecure-dev>"}));
+}
+
+// Follow-up finding 2 of issue 19: what sigil-agent puts in the
+// sigil-on-behalf-of header is always a valid metadata value that sigild
+// accepts, whatever bytes the certificate name held.
+TEST(EscapeOnBehalfOfTest, EscapesEveryByteOutsidePrintableAsciiAndPercent) {
+  struct Case {
+    std::string name;
+    std::string principal;
+    std::string escaped;
+  };
+  const std::vector<Case> cases = {
+      {"plain", "spiffe://example.org/app/A", "spiffe://example.org/app/A"},
+      {"tab", "a\tb", "a%09b"},
+      {"space between identities", "a b", "a%20b"},
+      {"utf-8", "caf\xc3\xa9", "caf%C3%A9"},
+      {"percent", "100%", "100%25"},
+      {"nul and del", std::string("x\0y\x7f", 4), "x%00y%7F"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(EscapeOnBehalfOf(c.principal), c.escaped);
+    EXPECT_TRUE(IsEscapedOnBehalfOf(c.escaped)) << c.escaped;
+  }
+}
+
+TEST(EscapeOnBehalfOfTest, CutsALongNameBetweenEscapes) {
+  for (const std::string& principal :
+       {std::string(5000, 'a'), std::string(2000, '\xff'),
+        std::string(kMaxOnBehalfOfBytes - 4, 'a') + "\xff\xff"}) {
+    SCOPED_TRACE(principal.size());
+    const std::string escaped = EscapeOnBehalfOf(principal);
+    EXPECT_LE(escaped.size(), kMaxOnBehalfOfBytes);
+    EXPECT_TRUE(absl::EndsWith(escaped, "...")) << escaped.substr(4000);
+    EXPECT_TRUE(IsEscapedOnBehalfOf(escaped)) << escaped.substr(4000);
+  }
+  const std::string fits(kMaxOnBehalfOfBytes, 'a');
+  EXPECT_EQ(EscapeOnBehalfOf(fits), fits);
+}
+
+TEST(EscapeOnBehalfOfTest, SigildAcceptsOnlyTheEscapedForm) {
+  for (const std::string& value :
+       {std::string(), std::string("a b"), std::string("a\tb"),
+        std::string("caf\xc3\xa9"), std::string("%"), std::string("%4"),
+        std::string("%zz"), std::string("%c3"),
+        std::string(kMaxOnBehalfOfBytes + 1, 'a')}) {
+    EXPECT_FALSE(IsEscapedOnBehalfOf(value)) << absl::CHexEscape(value);
+  }
 }
 
 }  // namespace

@@ -32,6 +32,12 @@ const char kExampleJson[] = R"json({
     {"principal": "spiffe://example.org/system/A", "system": {"name": "A"}},
     {"principal": "spiffe://example.org/system/B", "system": {"name": "B"}},
     {"principal": "spiffe://example.org/system/C", "system": {"name": "C"}},
+    {"principal": "spiffe://example.org/system/A/agent",
+     "system": {"name": "A"}, "agent": true},
+    {"principal": "spiffe://example.org/system/B/agent",
+     "system": {"name": "B"}, "agent": true},
+    {"principal": "spiffe://example.org/system/C/agent",
+     "system": {"name": "C"}, "agent": true},
     {"principal": "spiffe://example.org/admin", "admin": true}
   ]
 })json";
@@ -144,6 +150,9 @@ std::vector<CallerCase> ExampleCases() {
       {"system C",
        Authenticated({"spiffe://example.org/system/C"}),
        {"token for B C", "watch"}},
+      {"system A's agent",
+       Authenticated({"spiffe://example.org/system/A/agent"}),
+       {"verify A", "logout A", "token for A", "token for A B", "watch"}},
       {"admin", Authenticated({"spiffe://example.org/admin"}), AllQueryNames()},
       {"identity without a grant",
        Authenticated({"spiffe://example.org/system/D"}),
@@ -189,7 +198,7 @@ void ExpectExampleDecisions(const Policy& policy) {
 }
 
 TEST(PolicyTest, ExampleTextprotoGrantsWhatItSays) {
-  auto policy = Policy::Load(kExamplePath);
+  auto policy = Policy::Load(kExamplePath, Policy::Reader::kSigild);
   ASSERT_THAT(policy, IsOk());
   ExpectExampleDecisions(*policy);
 }
@@ -207,7 +216,7 @@ TEST(PolicyTest, EveryFormatAndExtensionMeansTheSame) {
            {"policy.json", kExampleJson}}) {
     SCOPED_TRACE(file_name);
     WriteFile(dir.Sub(file_name), contents);
-    auto policy = Policy::Load(dir.Sub(file_name));
+    auto policy = Policy::Load(dir.Sub(file_name), Policy::Reader::kAgent);
     ASSERT_THAT(policy, IsOk());
     ExpectExampleDecisions(*policy);
   }
@@ -228,7 +237,8 @@ TEST(PolicyTest, AllowAllAllowsEveryCallerEverything) {
 TEST(PolicyTest, AnEmptyPolicyDeniesEveryone) {
   testing::TempDir dir;
   WriteFile(dir.Sub("empty.textproto"), "# nobody yet\n");
-  auto policy = Policy::Load(dir.Sub("empty.textproto"));
+  auto policy =
+      Policy::Load(dir.Sub("empty.textproto"), Policy::Reader::kAgent);
   ASSERT_THAT(policy, IsOk());
   for (const Query& q : AllQueries()) {
     SCOPED_TRACE(q.name);
@@ -238,7 +248,7 @@ TEST(PolicyTest, AnEmptyPolicyDeniesEveryone) {
 }
 
 TEST(PolicyTest, IssuingForNoSystemStillTakesAnIssuer) {
-  auto policy = Policy::Load(kExamplePath);
+  auto policy = Policy::Load(kExamplePath, Policy::Reader::kSigild);
   ASSERT_THAT(policy, IsOk());
   EXPECT_THAT(
       policy->MayIssue(Authenticated({"spiffe://example.org/login"}), {}),
@@ -255,7 +265,7 @@ struct DenialCase {
 };
 
 TEST(PolicyTest, DenialsNameTheCallerAndWhatItLacks) {
-  auto policy = Policy::Load(kExamplePath);
+  auto policy = Policy::Load(kExamplePath, Policy::Reader::kSigild);
   ASSERT_THAT(policy, IsOk());
   const Caller login = Authenticated({"spiffe://example.org/login"});
   const Caller a = Authenticated({"spiffe://example.org/system/A"});
@@ -470,7 +480,7 @@ TEST(PolicyTest, RejectsMalformedPoliciesNamingFileLineAndField) {
   for (const MalformedCase& c : cases) {
     SCOPED_TRACE(c.name);
     WriteFile(dir.Sub(c.file_name), c.contents);
-    auto policy = Policy::Load(dir.Sub(c.file_name));
+    auto policy = Policy::Load(dir.Sub(c.file_name), Policy::Reader::kAgent);
     ASSERT_THAT(policy, StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_THAT(std::string(policy.status().message()),
                 HasSubstr(dir.Sub(c.file_name)));
@@ -480,9 +490,32 @@ TEST(PolicyTest, RejectsMalformedPoliciesNamingFileLineAndField) {
   }
 }
 
+// Finding 7 of issue 19's follow-ups: sigild never sees a unix peer or an
+// anonymous caller, so its policy refuses grants for them, naming the file
+// and the entry, where sigil-agent's accepts them.
+TEST(PolicyTest, SigildRefusesPrincipalsOnlyTheAgentCanSee) {
+  testing::TempDir dir;
+  for (const std::string principal : {"unix-uid:1000", "<anonymous>"}) {
+    SCOPED_TRACE(principal);
+    const std::string path = dir.Sub("sigild.textproto");
+    WriteFile(path,
+              absl::StrCat("grants {\n  principal: \"spiffe://example.org/x\"\n"
+                           "  admin: true\n}\n"
+                           "grants {\n  principal: \"",
+                           principal, "\"\n  system { name: \"A\" }\n}\n"));
+    auto sigild = Policy::Load(path, Policy::Reader::kSigild);
+    ASSERT_THAT(sigild, StatusIs(absl::StatusCode::kInvalidArgument));
+    const std::string message(sigild.status().message());
+    EXPECT_THAT(message, HasSubstr(absl::StrCat(path, ":6: grants[1]")));
+    EXPECT_THAT(message, HasSubstr(principal));
+    EXPECT_THAT(Policy::Load(path, Policy::Reader::kAgent), IsOk());
+  }
+}
+
 TEST(PolicyTest, AMissingFileIsNotFoundNamingIt) {
   testing::TempDir dir;
-  auto policy = Policy::Load(dir.Sub("absent.textproto"));
+  auto policy =
+      Policy::Load(dir.Sub("absent.textproto"), Policy::Reader::kAgent);
   ASSERT_THAT(policy, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(std::string(policy.status().message()),
               HasSubstr(dir.Sub("absent.textproto")));
@@ -490,7 +523,7 @@ TEST(PolicyTest, AMissingFileIsNotFoundNamingIt) {
 
 // Finding 9 of issue 19: principals match identities of their own kind.
 TEST(PolicyTest, ADnsSanSpelledLikeAUriPrincipalGetsNothing) {
-  auto policy = Policy::Load(kExamplePath);
+  auto policy = Policy::Load(kExamplePath, Policy::Reader::kSigild);
   ASSERT_THAT(policy, IsOk());
   const Caller dns_admin{{Dns("spiffe://example.org/admin")}, true, "", ""};
   for (const Query& q : AllQueries()) {
@@ -504,7 +537,7 @@ TEST(PolicyTest, ADnsPrincipalMatchesNoUriSan) {
   testing::TempDir dir;
   WriteFile(dir.Sub("dns.textproto"),
             "grants { principal: \"admin.example.org\" admin: true }\n");
-  auto policy = Policy::Load(dir.Sub("dns.textproto"));
+  auto policy = Policy::Load(dir.Sub("dns.textproto"), Policy::Reader::kAgent);
   ASSERT_THAT(policy, IsOk());
   EXPECT_THAT(policy->IsAdmin(Caller{{Dns("admin.example.org")}, true, "", ""}),
               IsOk());
@@ -513,7 +546,7 @@ TEST(PolicyTest, ADnsPrincipalMatchesNoUriSan) {
 }
 
 TEST(PolicyTest, ARefusedCertificateIsUnauthenticatedWithTheReason) {
-  auto policy = Policy::Load(kExamplePath);
+  auto policy = Policy::Load(kExamplePath, Policy::Reader::kSigild);
   ASSERT_THAT(policy, IsOk());
   const Caller refused{
       {}, false, "carries 2 URI subject alternative names", ""};
@@ -541,7 +574,8 @@ const char kAgentPolicy[] = R"pb(
 TEST(PolicyTest, UnixUidPrincipalsMatchUnixPeersOnly) {
   testing::TempDir dir;
   WriteFile(dir.Sub("agent.textproto"), kAgentPolicy);
-  auto policy = Policy::Load(dir.Sub("agent.textproto"));
+  auto policy =
+      Policy::Load(dir.Sub("agent.textproto"), Policy::Reader::kAgent);
   ASSERT_THAT(policy, IsOk());
   EXPECT_THAT(policy->MayLogoutFromSystem(UnixPeerCaller(1000), "A"), IsOk());
   EXPECT_THAT(policy->MayLogoutFromSystem(UnixPeerCaller(1001), "A"),
@@ -556,7 +590,8 @@ TEST(PolicyTest, UnixUidPrincipalsMatchUnixPeersOnly) {
 TEST(PolicyTest, AnonymousGrantsReachOnlyTheAnonymousCaller) {
   testing::TempDir dir;
   WriteFile(dir.Sub("agent.textproto"), kAgentPolicy);
-  auto policy = Policy::Load(dir.Sub("agent.textproto"));
+  auto policy =
+      Policy::Load(dir.Sub("agent.textproto"), Policy::Reader::kAgent);
   ASSERT_THAT(policy, IsOk());
   EXPECT_THAT(policy->MayIssue(AnonymousCaller(), {"A"}), IsOk());
   EXPECT_THAT(policy->MayLogoutFromSystem(AnonymousCaller(), "A"),
@@ -571,7 +606,8 @@ TEST(PolicyTest, AnonymousGrantsReachOnlyTheAnonymousCaller) {
 TEST(PolicyTest, OnlyGrantsMarkedAgentAreAgents) {
   testing::TempDir dir;
   WriteFile(dir.Sub("agent.textproto"), kAgentPolicy);
-  auto policy = Policy::Load(dir.Sub("agent.textproto"));
+  auto policy =
+      Policy::Load(dir.Sub("agent.textproto"), Policy::Reader::kAgent);
   ASSERT_THAT(policy, IsOk());
   EXPECT_TRUE(policy->IsAgent(Authenticated({"spiffe://example.org/agent/A"})));
   EXPECT_FALSE(policy->IsAgent(UnixPeerCaller(1000)));
