@@ -22,6 +22,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(
     absl::Status fetched = client->RefreshKeys();
     if (!fetched.ok()) return fetched;
   }
+  // After the first key set: a stream message naming it proves currency at
+  // once, rather than wait for the key fetcher and the next message.
+  client->watcher_.Start();
   return client;
 }
 

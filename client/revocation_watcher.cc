@@ -22,8 +22,11 @@ RevocationWatcher::RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
       clock_(clock),
       on_key_set_version_(std::move(on_key_set_version)),
       options_(options),
-      last_prune_(clock->MonotonicNow()),
-      thread_([this] { Run(); }) {}
+      last_prune_(clock->MonotonicNow()) {}
+
+void RevocationWatcher::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 RevocationWatcher::~RevocationWatcher() {
   stopping_.Notify();
@@ -31,7 +34,7 @@ RevocationWatcher::~RevocationWatcher() {
     absl::MutexLock lock(&mu_);
     if (context_ != nullptr) context_->TryCancel();
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 bool RevocationWatcher::IsCurrent(absl::Duration max_staleness) const {

@@ -57,7 +57,7 @@ class RevocationWatcher {
   };
 
   // `stub` and `clock` are not owned and must outlive the watcher.
-  // `on_key_set_version` may be null.
+  // `on_key_set_version` may be null. Nothing is read before Start.
   RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
                     const token::Clock* clock,
                     KeySetVersionCallback on_key_set_version, Options options);
@@ -67,6 +67,11 @@ class RevocationWatcher {
       : RevocationWatcher(stub, clock, std::move(on_key_set_version),
                           Options()) {}
   ~RevocationWatcher();
+
+  // Starts following the stream on the watcher's thread. Call once; the
+  // SDK calls it once its first key set is in, so the first message can
+  // already prove currency.
+  void Start();
 
   const token::RevocationIndex& index() const { return index_; }
   // True when every event as of a moment at most `max_staleness` ago (on

@@ -106,6 +106,7 @@ class EchoTest : public ::testing::Test {
         absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
     watcher_ =
         std::make_unique<RevocationWatcher>(stub_.get(), &clock_, nullptr);
+    watcher_->Start();
     ASSERT_TRUE(Eventually([&] { return watcher_->IsCurrent(kMaxStaleness); }))
         << "never current with every probe echoed";
   }
@@ -180,6 +181,7 @@ TEST_F(EchoTest, KeySetStillToBeFetchedHoldsTheProofBack) {
         asked.fetch_add(1);
         return held.load();
       });
+  watcher_->Start();
   // Echoes keep coming, but the stream names a key set not yet held: the
   // watcher asks (without waiting) and proves nothing meanwhile.
   AwaitMessages(10);
@@ -198,6 +200,7 @@ TEST_F(WatcherPruneTest, ExpiredRevocationsArePrunedAfterTheMargin) {
   options.prune_interval = absl::Minutes(1);
   options.prune_margin = absl::Minutes(5);
   RevocationWatcher watcher(stub_.get(), &clock_, nullptr, options);
+  watcher.Start();
   Login("u", {"A"});  // a subject with no live token leaves no revocation
   const uint64_t seq = LogoutSubject("u", "A").revocation_seq();
   ASSERT_TRUE(Eventually([&] {

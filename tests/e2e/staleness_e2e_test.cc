@@ -244,7 +244,9 @@ int HttpStatus(int port, const std::string& path) {
       char buffer[64] = {};
       const ssize_t n = read(fd, buffer, sizeof(buffer) - 1);
       // "HTTP/1.x NNN ..."
-      if (n >= 12) absl::SimpleAtoi(std::string(buffer + 9, 3), &status);
+      if (n < 12 || !absl::SimpleAtoi(std::string(buffer + 9, 3), &status)) {
+        status = 0;
+      }
     }
   }
   close(fd);
