@@ -75,6 +75,13 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
         /*counter=*/true, [unix_listener] {
           return static_cast<double>(unix_listener->refused());
         });
+    agent->metrics_->AddCallback(
+        "sigil_agent_unix_handshake_timeouts_total",
+        "Unix socket connections closed for sending nothing within the "
+        "handshake timeout (10 s).",
+        /*counter=*/true, [unix_listener] {
+          return static_cast<double>(unix_listener->timed_out());
+        });
   }
   auto started = wire::StartGrpcServer(
       own_unix_socket ? "" : options.listen, agent->service_.get(),

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace sigil::client::agent {
 
@@ -23,6 +24,9 @@ namespace sigil::client::agent {
 struct UnixListenerLimits {
   size_t max_connections = 1024;
   size_t max_connections_per_uid = 256;
+  // A connection that has sent nothing by then (not even the HTTP/2
+  // preface) is closed before gRPC ever sees it.
+  absl::Duration handshake_timeout = absl::Seconds(10);
 };
 
 // sigil-agent's unix socket, accepted by the agent itself so that each
@@ -35,8 +39,10 @@ struct UnixListenerLimits {
 //
 // Open connections are capped, in total and per uid, so that one local
 // user cannot take every descriptor: a connection beyond a cap is closed at
-// once and counted (refused()). A connection counts as open until gRPC
-// closes its descriptor (checked by the descriptor's inode at each accept).
+// once and counted (refused()). A connection counts as open from its accept
+// until gRPC closes its descriptor (checked by the descriptor's inode at
+// each accept); it is handed to gRPC only once it has sent something, and
+// closed (timed_out()) if it sends nothing within the handshake timeout.
 // Transient accept failures (out of descriptors or memory, an aborted
 // connection) are retried with a pause; any other stops accepting, logged,
 // and accepting() turns false so that the agent reports itself not ready
@@ -66,7 +72,11 @@ class UnixListener {
   bool accepting() const { return !failed_.load(std::memory_order_relaxed); }
   // Connections closed at once for a cap, since Listen.
   uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
-  // Connections handed to the server and not yet seen closed.
+  // Connections closed for sending nothing within the handshake timeout.
+  uint64_t timed_out() const {
+    return timed_out_.load(std::memory_order_relaxed);
+  }
+  // Connections accepted and not yet seen closed (waiting or handed over).
   size_t open_connections() const {
     absl::MutexLock lock(&mu_);
     return open_.size();
@@ -79,21 +89,30 @@ class UnixListener {
     int fd;
     ino_t inode;
     uint32_t uid;
+    bool handed_over;
+    absl::Time deadline;  // of the handshake, until handed over
   };
 
-  UnixListener(std::string path, int fd, Limits limits)
-      : path_(std::move(path)), fd_(fd), limits_(limits) {}
+  UnixListener(std::string path, int fd, int wake, Limits limits)
+      : path_(std::move(path)), fd_(fd), wake_(wake), limits_(limits) {}
   void AcceptLoop(grpc::Server* server);
-  // Hands `connection` over, or closes it when a cap is reached.
-  void Admit(grpc::Server* server, int connection);
+  // Accepts one connection: to wait for its first bytes, or closed when a
+  // cap is reached. False when accepting failed for good.
+  bool AcceptOne();
+  // Hands over the waiting connections that sent something, closes those
+  // that hung up or whose handshake deadline passed; returns the earliest
+  // deadline still pending (InfiniteFuture when none) and fills `waiting`.
+  absl::Time Sweep(grpc::Server* server, std::vector<int>* waiting);
 
   const std::string path_;
   int fd_;
+  int wake_;  // an eventfd: Stop wakes the acceptor's poll
   const Limits limits_;
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> timed_out_{0};
   mutable absl::Mutex mu_;
   std::vector<Open> open_ ABSL_GUARDED_BY(mu_);
 };

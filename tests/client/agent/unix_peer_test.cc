@@ -70,8 +70,9 @@ class UnixPeerTest : public ::testing::Test {
     if (server_ != nullptr) server_->Shutdown();
   }
 
-  // A raw connection to the listener; -1 on failure.
-  int Connect() const {
+  // A raw connection to the listener, which sends the HTTP/2 client
+  // preface unless `silent`; -1 on failure.
+  int Connect(bool silent = false) const {
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
@@ -84,7 +85,7 @@ class UnixPeerTest : public ::testing::Test {
     // The HTTP/2 client preface, so that a served connection surely
     // answers (its SETTINGS); a refused one may already be closed.
     static constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    send(fd, kPreface, sizeof(kPreface) - 1, MSG_NOSIGNAL);
+    if (!silent) send(fd, kPreface, sizeof(kPreface) - 1, MSG_NOSIGNAL);
     return fd;
   }
 
@@ -178,6 +179,26 @@ TEST_F(UnixPeerTest, TheTotalCapCountsEveryUid) {
   EXPECT_TRUE(listener_->accepting());
   close(first);
   close(second);
+}
+
+// Follow-up finding 5: a connection that sends nothing is closed at the
+// handshake timeout, before gRPC sees it, and frees its slot.
+TEST_F(UnixPeerTest, ASilentConnectionIsClosedAtTheHandshakeTimeout) {
+  UnixListener::Limits limits;
+  limits.max_connections_per_uid = 1;
+  limits.handshake_timeout = absl::Milliseconds(200);
+  Start(limits);
+  const int silent = Connect(/*silent=*/true);
+  ASSERT_GE(silent, 0);
+  EXPECT_TRUE(ClosedByPeer(silent));  // within poll's 10 s
+  close(silent);
+  EXPECT_EQ(listener_->timed_out(), 1u);
+  EXPECT_EQ(listener_->open_connections(), 0u);
+  const int next = Connect();
+  ASSERT_GE(next, 0);
+  EXPECT_FALSE(ClosedByPeer(next));
+  EXPECT_EQ(listener_->refused(), 0u);
+  close(next);
 }
 
 }  // namespace
