@@ -551,6 +551,42 @@ TEST_F(AgentPolicyTest, ATokenLoggedOutOfTheAgentsSystemEndsNothingThroughIt) {
   EXPECT_EQ(verdict.verdict().code(), "OK");
 }
 
+// RefreshRequest.system and sigil-acting-for-system only narrow, so sigild
+// honours them from any caller: here the login service, which may refresh
+// at A and B, asks as if it acted for A alone.
+TEST_F(AgentPolicyTest, SigildHonoursTheSystemACallerActsForFromAnyone) {
+  auto as_login = StubFor(authority_target_, Tls("login"));
+  const sigil::v1::IssueResponse login = Login({"A", "B"});
+  sigil::v1::RefreshRequest refresh;
+  refresh.set_refresh_token(login.refresh_token());
+  refresh.set_system("A");
+  sigil::v1::IssueResponse refreshed;
+  grpc::Status status = as_login->Refresh(Context().get(), refresh, &refreshed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("\"B\""));
+  refresh.set_system("no such system!");
+  EXPECT_EQ(
+      as_login->Refresh(Context().get(), refresh, &refreshed).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+  refresh.clear_system();
+  EXPECT_THAT(as_login->Refresh(Context().get(), refresh, &refreshed), IsOk());
+
+  auto as_agent = StubFor(authority_target_, Tls("agent"));
+  sigil::v1::RevokeRequest revoke;
+  revoke.set_token(refreshed.access_token());
+  sigil::v1::RevokeResponse revoked;
+  auto bad = Context();
+  bad->AddMetadata("sigil-acting-for-system", "no such system!");
+  EXPECT_EQ(as_agent->Revoke(bad.get(), revoke, &revoked).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  auto for_c = Context();
+  for_c->AddMetadata("sigil-acting-for-system", "C");
+  status = as_agent->Revoke(for_c.get(), revoke, &revoked);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << status.error_message();
+}
+
 // Follow-up finding 2: a certificate name with a control or non-ASCII byte
 // reaches sigild escaped, where before it made invalid metadata.
 TEST_F(AgentPolicyTest, ACallerNameWithOddBytesIsEscapedInTheHeader) {
