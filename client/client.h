@@ -32,6 +32,9 @@ struct ClientOptions {
   Mode mode = Mode::kLocal;
   // Local mode: the issuer tokens must carry (sigild's --issuer).
   std::string issuer = "sigil";
+  // Local mode: the issuer's longest access-token lifetime (sigild's
+  // --max_token_ttl); a token claiming a longer one is refused.
+  absl::Duration max_token_ttl = absl::Hours(24);
   size_t cache_capacity = 100000;
   // Past this without proof that every revocation has been applied, the
   // cache and the local index are not trusted (docs/design.md, section 9).
