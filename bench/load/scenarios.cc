@@ -22,6 +22,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "sigil/v1/identity.grpc.pb.h"
 #include "token/base64url.h"
+#include "token/json.h"
 
 namespace sigil::bench {
 namespace {
@@ -205,21 +206,24 @@ class MixCall : public Call {
   v1::LogoutResponse logout_response_;
 };
 
-// An operator's logout of one subject from the system, a new subject each
-// call: every call is a revocation, so a synced write.
+// An operator's logout of one subject from the system, cycling through
+// subjects logged in there beforehand: a logout of a subject that holds no
+// live token there records nothing, so each call here is a revocation, a
+// synced write.
 class LogoutCall : public Call {
  public:
   LogoutCall(std::shared_ptr<grpc::Channel> channel, int slot,
-             const std::string& system)
+             const std::string& system,
+             std::shared_ptr<const std::vector<std::string>> subjects)
       : stub_(v1::Identity::NewStub(std::move(channel))),
-        prefix_(absl::StrCat("bench-logout-", absl::ToUnixMicros(absl::Now()),
-                             "-", slot, "-")) {
+        subjects_(std::move(subjects)),
+        next_(static_cast<size_t>(slot)) {
     request_.set_system(system);
   }
 
   void Start(Done done) override {
     context_ = NewContext();
-    request_.set_subject(absl::StrCat(prefix_, next_subject_++));
+    request_.set_subject((*subjects_)[next_++ % subjects_->size()]);
     stub_->async()->LogoutFromSystem(
         context_.get(), &request_, &response_,
         [done = std::move(done)](grpc::Status status) {
@@ -229,8 +233,8 @@ class LogoutCall : public Call {
 
  private:
   std::unique_ptr<v1::Identity::Stub> stub_;
-  const std::string prefix_;
-  int64_t next_subject_ = 0;
+  const std::shared_ptr<const std::vector<std::string>> subjects_;
+  size_t next_;
   std::unique_ptr<grpc::ClientContext> context_;
   v1::LogoutFromSystemRequest request_;
   v1::LogoutResponse response_;
@@ -314,6 +318,23 @@ absl::StatusOr<std::vector<v1::IssueResponse>> IssueMany(
   return issued;
 }
 
+// The "sub" of a token the bench was just issued, read without verifying.
+absl::StatusOr<std::string> SubjectOf(const std::string& token) {
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 3) {
+    return absl::InternalError("the issued token is not a compact JWS");
+  }
+  absl::StatusOr<std::string> payload = token::Base64UrlDecode(parts[1]);
+  if (!payload.ok()) return payload.status();
+  absl::StatusOr<token::JsonValue> claims = token::ParseJson(*payload);
+  if (!claims.ok()) return claims.status();
+  const token::JsonValue* sub = claims->Find("sub");
+  if (sub == nullptr || !sub->is_string()) {
+    return absl::InternalError("the issued token has no subject");
+  }
+  return sub->string_value();
+}
+
 // Tokens that must never verify, each for another reason: not a JWT, a
 // bad signature, alg none, an unknown kid, expired, for another system.
 absl::StatusOr<std::vector<std::string>> InvalidTokens(
@@ -388,10 +409,23 @@ absl::StatusOr<std::unique_ptr<Scenario>> MakeScenario(
         });
   }
   if (name == "logout") {
+    auto subjects = std::make_shared<std::vector<std::string>>();
+    const int logged_in = std::max(options.tokens, 1);
     return std::make_unique<FunctionScenario>(
-        [](int) { return absl::OkStatus(); },
-        [channel_for, system](int slot) {
-          return std::make_unique<LogoutCall>(channel_for(slot), slot, system);
+        [channels, system, subjects, logged_in](int) -> absl::Status {
+          auto issued = IssueMany(channels, logged_in, system);
+          if (!issued.ok()) return issued.status();
+          for (const auto& response : *issued) {
+            absl::StatusOr<std::string> subject =
+                SubjectOf(response.access_token());
+            if (!subject.ok()) return subject.status();
+            subjects->push_back(*std::move(subject));
+          }
+          return absl::OkStatus();
+        },
+        [channel_for, system, subjects](int slot) {
+          return std::make_unique<LogoutCall>(channel_for(slot), slot, system,
+                                              subjects);
         });
   }
   if (name == "verify" || name == "verify_distinct" ||

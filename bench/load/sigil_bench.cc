@@ -31,7 +31,8 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051",
 ABSL_FLAG(std::string, scenario, "verify",
           "issue, verify (one token), verify_distinct (--tokens tokens), "
           "verify_invalid, mix (Issue, 3 Verify, LogoutFromSystem, Verify), "
-          "logout (LogoutFromSystem of a new subject each call), "
+          "logout (LogoutFromSystem of --tokens subjects logged in first, in "
+          "turn), "
           "refresh, watch (--subscribers streams, --count revocations) or "
           "health (grpc.health.v1 Check).");
 ABSL_FLAG(int64_t, count, 10000, "Requests to make (watch: revocations).");
@@ -43,7 +44,9 @@ ABSL_FLAG(int, channels, 1,
           "modulo this.");
 ABSL_FLAG(int64_t, warmup, 1000,
           "Requests made and not counted before the measured run.");
-ABSL_FLAG(int, tokens, 1000, "verify_distinct: distinct tokens.");
+ABSL_FLAG(int, tokens, 1000,
+          "verify_distinct: distinct tokens; logout: subjects logged in "
+          "first and logged out in turn.");
 ABSL_FLAG(int, subscribers, 100, "watch: WatchRevocations streams.");
 ABSL_FLAG(std::string, system, "A", "The system tokens are issued for.");
 ABSL_FLAG(bool, json, false, "Print one JSON object instead of a table.");

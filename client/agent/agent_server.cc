@@ -125,8 +125,9 @@ void AgentServer::AddClientMetrics() {
       [client] { return static_cast<double>(client->stats().cache.misses); });
   metrics.AddCallback(
       "sigil_agent_staleness_seconds",
-      "Seconds since the revocation stream last proved the agent current "
-      "(an applied event or heartbeat); past --max_staleness it is not ready.",
+      "Seconds, on the agent's monotonic clock, since the send time of the "
+      "newest probe sigild echoed after every event it held; past "
+      "--max_staleness it is not ready.",
       /*counter=*/false,
       [client] { return absl::ToDoubleSeconds(client->stats().staleness); });
   metrics.AddCallback("sigil_agent_current",

@@ -195,6 +195,8 @@ TEST_F(SigilHttpTest, DiscoveryNamesTheIssuerAndTheKeysAlgorithms) {
 
 TEST_F(SigilHttpTest, MetricsCountCallsVerdictsRevocationsSubscribersAndStore) {
   const sigil::v1::IssueResponse issued = Login("alice", {"A"});
+  // Logged in, so that the logout below records something.
+  Login("bob", {"A"});
   Check(issued.access_token(), "A");
   Check(issued.access_token(), "B");
   Check("not-a-token", "A");
@@ -223,7 +225,7 @@ TEST_F(SigilHttpTest, MetricsCountCallsVerdictsRevocationsSubscribersAndStore) {
   ASSERT_TRUE(result);
   const std::vector<std::string> wants = {
       "sigil_grpc_server_handled_total{grpc_service=\"sigil.v1.Identity\","
-      "grpc_method=\"Issue\",grpc_code=\"OK\"} 1\n",
+      "grpc_method=\"Issue\",grpc_code=\"OK\"} 2\n",
       "sigil_grpc_server_handled_total{grpc_service=\"sigil.v1.Identity\","
       "grpc_method=\"Issue\",grpc_code=\"INVALID_ARGUMENT\"} 1\n",
       "sigil_grpc_server_handled_total{grpc_service=\"sigil.v1.Identity\","
