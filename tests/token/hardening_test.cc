@@ -141,6 +141,9 @@ JwtVerifierOptions Options(const Clock* clock,
   options.clock = clock;
   options.leeway = kLeeway;
   options.max_token_bytes = max_token_bytes;
+  // Dates range over every value the parser takes (iat 0 among them); the
+  // lifetime bound has its own tests in jwt_test.cc.
+  options.max_lifetime = absl::InfiniteDuration();
   return options;
 }
 
