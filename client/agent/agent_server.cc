@@ -27,6 +27,9 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
         "--tls_cert and --tls_key, or pass --allow_insecure"));
   }
   if (options.policy_file.empty()) {
+    telemetry::Log(telemetry::LogLevel::kInfo, "no --policy",
+                   {{"serves", "Verify and GetJwks only"},
+                    {"refuses", "every forwarded call"}});
     agent->policy_ =
         std::make_unique<server::auth::Policy>(server::auth::Policy::DenyAll());
   } else {

@@ -10,6 +10,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client/agent/agent_server.h"
@@ -61,6 +63,15 @@ int main(int argc, char** argv) {
       "the Sigil SDK as a sidecar.\n"
       "Usage: sigil-agent --system=A [--authority=127.0.0.1:50051] "
       "[--listen=unix:/run/sigil/agent.sock]");
+  // --help lists the flags of files named like the program, and this one's
+  // file is sigil_agent.cc, not sigil-agent: name the files outright.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::StrContains(path, "sigil_agent.cc") ||
+           absl::StrContains(path, "process_flags.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   sigil::telemetry::ConfigureProcess();
   sigil::telemetry::ForwardGrpcErrors(nullptr);
