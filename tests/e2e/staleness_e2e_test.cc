@@ -44,6 +44,19 @@ using ::sigil::v1::Identity;
 
 constexpr char kSigildPath[] = SIGIL_BINARY_DIR "/server/sigild";
 constexpr char kAgentPath[] = SIGIL_BINARY_DIR "/client/agent/sigil-agent";
+// Whether this build (and so the agent binary beside it) runs under
+// AddressSanitizer: gcc says so with a macro, clang with __has_feature.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kUnderAddressSanitizer = true;
+#else
+constexpr bool kUnderAddressSanitizer = false;
+#endif
+#else
+constexpr bool kUnderAddressSanitizer = false;
+#endif
 // Debian's libfaketime (package faketime, scripts/install-deps.sh).
 constexpr char kLibFaketime[] =
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
@@ -425,6 +438,7 @@ class StalenessTest : public ::testing::Test {
 
 TEST_F(StalenessTest, DelayedPathMakesTheAgentStaleWithinTheBound) {
   StartAgent();
+  if (HasFatalFailure()) return;
   const std::string token = Issue("u");
   ASSERT_EQ(VerifyAtAgent(token), "OK VALID");  // now cached
 
@@ -445,6 +459,12 @@ TEST_F(StalenessTest, DelayedPathMakesTheAgentStaleWithinTheBound) {
 }
 
 TEST_F(StalenessTest, WallClockSteppedBackWithTheLinkFrozenStillGoesStale) {
+  if (kUnderAddressSanitizer) {
+    // ASan's runtime reads the clock before a preloaded libfaketime is
+    // ready, and the agent then never starts. The gcc and Bazel builds of
+    // the same test run it.
+    GTEST_SKIP() << "libfaketime does not preload into an ASan binary";
+  }
   ASSERT_EQ(access(kLibFaketime, R_OK), 0)
       << kLibFaketime << " is missing: install the faketime package "
       << "(scripts/install-deps.sh)";
@@ -455,6 +475,7 @@ TEST_F(StalenessTest, WallClockSteppedBackWithTheLinkFrozenStillGoesStale) {
   StartAgent({"/usr/bin/env", absl::StrCat("LD_PRELOAD=", kLibFaketime),
               absl::StrCat("FAKETIME_TIMESTAMP_FILE=", offset_file),
               "FAKETIME_NO_CACHE=1", "FAKETIME_DONT_FAKE_MONOTONIC=1"});
+  if (HasFatalFailure()) return;
   const std::string token = Issue("u");
   ASSERT_EQ(VerifyAtAgent(token), "OK VALID");  // now cached
 
