@@ -31,12 +31,16 @@ _LIBRARIES = {
     "grpc++_reflection": (["grpc++"], ["-lgrpc++_reflection"]),
     "gtest": (["gtest"], []),
     "gtest_main": (["gtest_main"], []),
-    "microhttpd": (["libmicrohttpd"], []),
+    # Not through pkg-config: libmicrohttpd.pc carries GnuTLS's p11-kit
+    # include path, which microhttpd.h does not need.
+    "microhttpd": ([], ["-lmicrohttpd"]),
     "protobuf": (["protobuf"], []),
     "rocksdb": (["rocksdb"], []),
 }
 
 def _pkg_config(rctx, pkg_config, flag, modules):
+    if not modules:
+        return []
     result = rctx.execute([pkg_config, flag] + modules)
     if result.return_code != 0:
         fail("pkg-config %s failed (run scripts/install-deps.sh): %s" %
