@@ -7,7 +7,6 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,30 +49,6 @@ std::string Describe(int wait_status) {
 }
 
 }  // namespace
-
-SocketDir::SocketDir() {
-  // Fixed and short on purpose: neither TEST_TMPDIR nor TMPDIR, which may be
-  // arbitrarily long.
-  std::string pattern = "/tmp/sigil-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp " << pattern << ": " << std::strerror(errno);
-    return;
-  }
-  path_ = pattern;
-}
-
-SocketDir::~SocketDir() {
-  if (path_.empty()) return;
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::string SocketDir::Address(const std::string& name) const {
-  const std::string path = absl::StrCat(path_, "/", name);
-  EXPECT_LT(path.size(), sizeof(sockaddr_un{}.sun_path))
-      << "too long for a unix socket: " << path;
-  return absl::StrCat("unix:", path);
-}
 
 SigilProcess::SigilProcess(std::string binary, std::vector<std::string> args,
                            std::string listen, std::string log_path,

@@ -9,30 +9,12 @@
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
 
 namespace sigil::e2e {
 
-// A fresh directory for the Unix sockets of one test, straight under /tmp
-// and removed with everything in it when the object goes away. A socket's
-// path must fit sockaddr_un's sun_path (107 bytes and a NUL), which the test
-// temp dir cannot promise: Bazel's TEST_TMPDIR lies deep in its output tree.
-// So sockets never go there, whatever its length.
-class SocketDir {
- public:
-  SocketDir();
-  ~SocketDir();
-  SocketDir(const SocketDir&) = delete;
-  SocketDir& operator=(const SocketDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
-  // The gRPC address of socket `name` in this directory: "unix:" + path() +
-  // "/" + name. Fails the test when that path would not fit sun_path.
-  std::string Address(const std::string& name) const;
-
- private:
-  std::string path_;
-};
+// Sockets of e2e tests live in a SocketDir (tests/testing/temp_dir.h).
+using ::sigil::testing::SocketDir;
 
 // Generous: the test machine is small and shared.
 inline constexpr absl::Duration kStartTimeout = absl::Seconds(30);

@@ -290,6 +290,8 @@ class AgentPolicyTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  // Unix sockets need a path short enough for sun_path.
+  testing::SocketDir sockets_;
   std::unique_ptr<testing::TestPki> pki_;
   testing::IssuedCert server_cert_;
   std::map<std::string, testing::IssuedCert> certs_;
@@ -664,7 +666,7 @@ TEST_F(AgentPolicyTest, SigildIgnoresTheHeaderFromANonAgent) {
 
 // Unix socket callers are named by their uid, which the kernel vouches for.
 TEST_F(AgentPolicyTest, AUnixSocketCallerIsKnownByItsUid) {
-  const std::string socket = dir_.Sub("agent.sock");
+  const std::string socket = sockets_.path() + "/agent.sock";
   const std::string me = absl::StrCat("unix-uid:", getuid());
   auto agent = StartAgent(absl::StrCat("unix:", socket),
                           absl::StrCat("grants { principal: \"", me,
@@ -691,7 +693,7 @@ TEST_F(AgentPolicyTest, AUnixSocketCallerIsKnownByItsUid) {
 }
 
 TEST_F(AgentPolicyTest, AUnixSocketCallerOfAnotherUidIsDenied) {
-  const std::string socket = dir_.Sub("agent.sock");
+  const std::string socket = sockets_.path() + "/agent.sock";
   auto agent =
       StartAgent(absl::StrCat("unix:", socket),
                  absl::StrCat("grants { principal: \"unix-uid:", getuid() + 1,

@@ -99,8 +99,9 @@ class UnixPeerTest : public ::testing::Test {
     return n == 0 || (n < 0 && errno == ECONNRESET);
   }
 
-  testing::TempDir dir_;
-  const std::string path_ = dir_.Sub("agent.sock");
+  // Short enough for sun_path wherever the test's temp dir lies.
+  testing::SocketDir sockets_;
+  const std::string path_ = sockets_.path() + "/agent.sock";
   RecordingService service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<UnixListener> listener_;
