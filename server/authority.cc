@@ -149,7 +149,10 @@ absl::StatusOr<IssuedToken> Authority::Mint(
   claims.issuer = options_.issuer;
   claims.subject = session.subject;
   claims.audience = systems;
-  claims.issued_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
+  // The tick was taken a moment before `now` and may lie in the second
+  // before it: iat never follows the token's instant (verifiers check).
+  claims.issued_at = absl::FromUnixSeconds(
+      absl::ToUnixSeconds(std::min(now, absl::FromUnixMicros(tick))));
   claims.expires_at =
       absl::FromUnixSeconds(absl::ToUnixSeconds(now + session.access_ttl));
   claims.token_id = RandomId();

@@ -260,7 +260,7 @@ absl::StatusOr<CheckedToken> CheckToken(absl::string_view token,
   const int64_t iat_us =
       absl::ToUnixSeconds(claims.issued_at) * kMicrosPerSecond;
   if (parsed->issued_at_us.has_value() &&
-      (*parsed->issued_at_us < iat_us ||
+      (*parsed->issued_at_us < iat_us - kMicrosPerSecond ||
        *parsed->issued_at_us - iat_us >
            absl::ToInt64Microseconds(kMaxInstantLead))) {
     return ClaimError("sigil_iat_us", "disagrees with iat");

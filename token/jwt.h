@@ -86,7 +86,8 @@ struct JwtVerifierOptions {
 // How far a token's "sigil_iat_us" may lie after its "iat": the authority
 // stamps an instant that never goes back, which can run ahead of its clock
 // by up to the horizon it reserves (60 s) after a restart. Further, or
-// before "iat", and the token is malformed.
+// more than a second before "iat" (an older authority could stamp "iat"
+// from a clock read just after the instant's), and the token is malformed.
 inline constexpr absl::Duration kMaxInstantLead = absl::Minutes(2);
 
 // Verifies compact JWS access tokens: size cap, strict base64url and JSON,

@@ -937,10 +937,17 @@ std::vector<HostileCase> HostileCases() {
                                               Num((kNow + 50) * 1'000'000)));
        },
        Reason::kValid},
-      {"sigil_iat_us before iat",
+      {"sigil_iat_us within the second before iat",
+       [] {
+         return Signed(
+             EsHeader(),
+             ClaimsWith("sigil_iat_us", Num((kNow - 11) * 1'000'000 + 1)));
+       },
+       Reason::kValid},
+      {"sigil_iat_us over a second before iat",
        [] {
          return Signed(EsHeader(), ClaimsWith("sigil_iat_us",
-                                              Num((kNow - 11) * 1'000'000)));
+                                              Num((kNow - 12) * 1'000'000)));
        },
        Reason::kMalformed},
 
