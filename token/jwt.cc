@@ -242,10 +242,6 @@ absl::StatusOr<CheckedToken> CheckToken(absl::string_view token,
   if (claims.issued_at > horizon) {
     return VerdictError(Reason::kNotYetValid, "token is issued in the future");
   }
-  if (audience != nullptr && !IssuedFor(claims, *audience)) {
-    return VerdictError(Reason::kWrongAudience,
-                        "token is not issued for this audience");
-  }
   // A leaked signing key must not mint a token that dodges logout: one
   // that lives for years, or one whose instant (what a logout's not_before
   // is compared with) claims a time long after its "iat", so that logouts
@@ -266,6 +262,12 @@ absl::StatusOr<CheckedToken> CheckToken(absl::string_view token,
     return ClaimError("sigil_iat_us", "disagrees with iat");
   }
   claims.issued_at_us = parsed->issued_at_us.value_or(iat_us);
+  // The audience is matched last, so that a caller that skips it gets the
+  // same verdict for every other flaw.
+  if (audience != nullptr && !IssuedFor(claims, *audience)) {
+    return VerdictError(Reason::kWrongAudience,
+                        "token is not issued for this audience");
+  }
   return CheckedToken{std::move(claims), (*key)->kid()};
 }
 

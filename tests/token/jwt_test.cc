@@ -1235,6 +1235,25 @@ TEST(JwtTest, VerifyIgnoringAudienceSkipsOnlyTheAudience) {
             Reason::kWrongIssuer);
 }
 
+// Found by jwt_fuzzer: the audience was matched before the instant, so a
+// token for another system with a forged instant was WRONG_AUDIENCE to
+// Verify and MALFORMED to VerifyIgnoringAudience.
+TEST(JwtTest, AudienceIsMatchedAfterEveryOtherCheck) {
+  FakeClock clock(absl::FromUnixSeconds(kNow));
+  const JwtVerifier verifier(Options(&clock));
+  const std::string forged_instant =
+      Signed(EsHeader(),
+             With(ClaimsWith("sigil_iat_us", Num((kNow + 1000) * 1'000'000)),
+                  "aud", Str("system-b")));
+  EXPECT_EQ(
+      ReasonOf(verifier.Verify(forged_instant, Keys().set, kAudience).status()),
+      Reason::kMalformed);
+  EXPECT_EQ(
+      ReasonOf(
+          verifier.VerifyIgnoringAudience(forged_instant, Keys().set).status()),
+      Reason::kMalformed);
+}
+
 TEST(JwtTest, ExpiryFollowsTheClock) {
   FakeClock clock(absl::FromUnixSeconds(kNow));
   const JwtVerifier verifier(Options(&clock));
