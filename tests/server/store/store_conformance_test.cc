@@ -1310,8 +1310,10 @@ TYPED_TEST(StoreConformanceTest, ARotationRacingARevocationNeverRevivesIt) {
       default:
         revocation = SubjectRevocation(subject, now, expiry);
     }
-    SCOPED_TRACE(absl::StrCat("round ", round, ": scope ",
-                              static_cast<int>(revocation.scope)));
+    const char* const kinds[] = {"session revocation", "logout of a",
+                                 "logout of all"};
+    SCOPED_TRACE(
+        absl::StrCat("round ", round, ": ", kinds[round % 3], " of ", subject));
     const std::optional<Session> read =
         this->PutAndRead(MakeSession(id, subject, {"a"}, expiry));
     ASSERT_TRUE(read.has_value());
