@@ -72,21 +72,28 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
   }
   std::unique_ptr<Authority> authority(
       new Authority(std::move(options), store, clock, std::move(keys), feed));
-  // Applied in chunks: one lock for many, not one each.
-  std::vector<token::Revocation> chunk;
-  constexpr size_t kChunk = 4096;
-  chunk.reserve(kChunk);
-  absl::Status loaded =
-      store->ForEachRevocation([&](const token::Revocation& r) {
-        chunk.push_back(r);
-        if (chunk.size() == kChunk) {
-          authority->index_.ApplyAll(chunk);
-          chunk.clear();
-        }
-      });
-  if (!loaded.ok()) return loaded;
-  authority->index_.ApplyAll(chunk);
-  authority->index_.Prune(clock->Now());
+  auto load = LoadIndex(store, clock->Now(), authority->options_.index_snapshot,
+                        &authority->index_);
+  if (!load.ok()) return load.status();
+  authority->index_load_ = *std::move(load);
+  const IndexLoad& loaded = authority->index_load_;
+  if (!loaded.snapshot_refused.empty()) {
+    // Never trusted, never fatal: the scan below the snapshot is the
+    // truth, and the next snapshot replaces the refused one.
+    telemetry::Log(telemetry::LogLevel::kWarning,
+                   "index snapshot refused; scanned the store instead",
+                   {{"path", authority->options_.index_snapshot},
+                    {"reason", loaded.snapshot_refused}});
+  }
+  telemetry::Log(
+      telemetry::LogLevel::kInfo,
+      loaded.from_snapshot ? "revocation index loaded from snapshot"
+                           : "revocation index loaded by a full scan",
+      {{"entries", absl::StrCat(loaded.entries)},
+       {"snapshot_seq", absl::StrCat(loaded.snapshot_seq)},
+       {"replayed_events", absl::StrCat(loaded.replayed_events)},
+       {"last_seq", absl::StrCat(authority->index_.last_seq())},
+       {"seconds", absl::StrCat(absl::ToDoubleSeconds(loaded.took))}});
   return authority;
 }
 

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "server/index_snapshot.h"
 #include "server/key_manager.h"
 #include "server/revocation_feed.h"
 #include "server/store/group_commit.h"
@@ -47,6 +48,9 @@ struct AuthorityOptions {
   // many at most) so that Verify checks a signature once per token, not
   // once per call.
   size_t verified_cache_capacity = 100000;
+  // A snapshot of the revocation index to start from (IndexSnapshot, in
+  // server/index_snapshot.h) when it checks out; empty: scan the store.
+  std::string index_snapshot;
 };
 
 struct IssueParams {
@@ -111,7 +115,9 @@ using Authorize =
 // before the call returns. Thread-safe.
 class Authority {
  public:
-  // Loads the revocation table from `store` into memory. `store`, `clock`
+  // Loads the revocation table from `store` into memory (from
+  // options.index_snapshot and the events after it when it checks out,
+  // else by a scan of the table; index_load() says which). `store`, `clock`
   // and `feed` (which receives every recorded revocation) are not owned and
   // must outlive the Authority.
   static absl::StatusOr<std::unique_ptr<Authority>> Create(
@@ -191,6 +197,9 @@ class Authority {
 
   // Revocations in the in-memory index (expired ones until the next prune).
   size_t live_revocations() const { return index_.size(); }
+  // The index, for writing snapshots of it; how it was loaded at start.
+  const token::RevocationIndex& index() const { return index_; }
+  const IndexLoad& index_load() const { return index_load_; }
 
   // Drops revocations that no longer cover any unexpired token from memory
   // (the store's compaction filter does the same on disk).
@@ -251,6 +260,7 @@ class Authority {
   RevocationFeed* const feed_;
   TickSource ticks_;
   token::RevocationIndex index_;
+  IndexLoad index_load_;
   // Held exclusively to order stamp, append, apply and publish, so the
   // feed sees seqs in order. Refresh holds it shared from reading its
   // session to taking its tick: a logout is then either seen in the session

@@ -76,11 +76,25 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   if (!keys.ok()) return keys.status();
   server->feed_ = std::make_unique<RevocationFeed>(server->store_.get(),
                                                    options.heartbeat_interval);
+  AuthorityOptions authority_options = options.authority;
+  if (options.index_snapshot_interval > absl::ZeroDuration()) {
+    server->index_snapshot_path_ = options.data_dir + "/index.snapshot";
+    authority_options.index_snapshot = server->index_snapshot_path_;
+  }
   auto authority =
-      Authority::Create(options.authority, server->store_.get(), clock,
+      Authority::Create(authority_options, server->store_.get(), clock,
                         *std::move(keys), server->feed_.get());
   if (!authority.ok()) return authority.status();
   server->authority_ = *std::move(authority);
+  if (!server->index_snapshot_path_.empty()) {
+    const IndexLoad& load = server->authority_->index_load();
+    server->snapshotter_ = std::make_unique<IndexSnapshotter>(
+        &server->authority_->index(), server->store_->Id(), clock,
+        IndexSnapshotter::Options{server->index_snapshot_path_,
+                                  options.index_snapshot_every_events,
+                                  options.index_snapshot_interval},
+        load.from_snapshot ? load.snapshot_seq : 0);
+  }
   // After the store: its lock, not the log, says the data dir is in use.
   auto audit = auth::AuditLog::Open(options.audit_log.empty()
                                         ? options.data_dir + "/audit.log"
@@ -217,6 +231,10 @@ void SigilServer::Shutdown(absl::Duration grace) {
   }
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (pruner_.joinable()) pruner_.join();
+  // No call runs any more: the last snapshot holds every logout, and the
+  // next start replays nothing.
+  if (snapshotter_ != nullptr) snapshotter_->Stop();
+  snapshotter_.reset();
   http_.reset();
   service_.reset();
   audit_.reset();

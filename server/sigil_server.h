@@ -13,6 +13,7 @@
 #include "server/authority.h"
 #include "server/http/http_server.h"
 #include "server/identity_service.h"
+#include "server/index_snapshot.h"
 #include "server/revocation_feed.h"
 #include "server/store/rocks_store.h"
 #include "telemetry/metrics.h"
@@ -51,6 +52,13 @@ struct ServerOptions {
   // Where clients reach the HTTP side, for the discovery document's
   // jwks_uri; empty: http://<http_listen>.
   std::string public_url;
+  // Snapshots of the revocation index in <data_dir>/index.snapshot, so a
+  // restart loads them and replays the events after them instead of
+  // scanning every revocation: one is written when this many revocations
+  // were recorded since the last, or the interval passed and any was, and
+  // at shutdown. A zero interval: no snapshots, every start scans.
+  uint64_t index_snapshot_every_events = 100000;
+  absl::Duration index_snapshot_interval = absl::Minutes(1);
 };
 
 // A running authority: the store, the keys, sigil.v1.Identity, server
@@ -78,6 +86,10 @@ class SigilServer {
   // The HTTP port in use; 0 without http_listen.
   int http_port() const { return http_ == nullptr ? 0 : http_->port(); }
   Authority& authority() { return *authority_; }
+  // Where the index snapshot is kept; empty when snapshots are off.
+  const std::string& index_snapshot_path() const {
+    return index_snapshot_path_;
+  }
 
  private:
   SigilServer() = default;
@@ -91,6 +103,8 @@ class SigilServer {
   std::unique_ptr<store::RocksStore> store_;
   std::unique_ptr<RevocationFeed> feed_;
   std::unique_ptr<Authority> authority_;
+  std::string index_snapshot_path_;
+  std::unique_ptr<IndexSnapshotter> snapshotter_;
   std::unique_ptr<IdentityService> service_;
   // Before the servers that feed and read it, so it outlives them.
   std::unique_ptr<telemetry::MetricsRegistry> metrics_;

@@ -63,6 +63,14 @@ ABSL_FLAG(std::string, http_listen, "",
 ABSL_FLAG(std::string, public_url, "",
           "Where clients reach --http_listen (scheme://host[:port]), for the "
           "discovery document's jwks_uri; default http://<--http_listen>.");
+ABSL_FLAG(absl::Duration, index_snapshot_interval, absl::Minutes(1),
+          "Write a snapshot of the revocation index (<data_dir>/"
+          "index.snapshot) this often when revocations were recorded, and at "
+          "shutdown, so a restart replays only the events after it; 0: no "
+          "snapshots, every start scans all revocations.");
+ABSL_FLAG(uint64_t, index_snapshot_every_events, 100000,
+          "Also write the index snapshot once this many revocations were "
+          "recorded since the last one; 0: by time only.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM or SIGINT.");
 
@@ -124,6 +132,10 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_key_rotation_period);
   options.authority.verified_cache_capacity =
       absl::GetFlag(FLAGS_verified_cache_size);
+  options.index_snapshot_interval =
+      absl::GetFlag(FLAGS_index_snapshot_interval);
+  options.index_snapshot_every_events =
+      absl::GetFlag(FLAGS_index_snapshot_every_events);
 
   sigil::telemetry::ForwardGrpcErrors([] { return g_starting.load(); });
   auto server =

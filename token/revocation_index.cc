@@ -1,19 +1,107 @@
 #include "token/revocation_index.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <utility>
 
 namespace sigil::token {
+namespace {
+
+// A 64-bit finalizer (MurmurHash3's fmix64 constants) over 8-byte words.
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+}  // namespace
+
+struct RevocationIndex::ShardBuilder::Tables : RevocationIndex::Shard {};
+
+RevocationIndex::ShardBuilder::ShardBuilder()
+    : tables_(std::make_unique<Tables>()) {}
+RevocationIndex::ShardBuilder::~ShardBuilder() = default;
+RevocationIndex::ShardBuilder::ShardBuilder(ShardBuilder&&) noexcept = default;
+RevocationIndex::ShardBuilder& RevocationIndex::ShardBuilder::operator=(
+    ShardBuilder&&) noexcept = default;
+
+void RevocationIndex::ShardBuilder::Reserve(size_t tokens, size_t sessions,
+                                            size_t subject_systems,
+                                            size_t subjects) {
+  tables_->tokens.reserve(tokens);
+  tables_->sessions.reserve(sessions);
+  // Keyed by subject; most subjects have one or two systems.
+  tables_->subject_systems.reserve(subject_systems);
+  tables_->subjects.reserve(subjects);
+}
+
+bool RevocationIndex::ShardBuilder::Add(size_t shard, const EntryView& entry) {
+  if (ShardOf(entry.key) != shard) return false;
+  MergeInto(*tables_, entry);
+  return true;
+}
+
+size_t RevocationIndex::ShardOf(absl::string_view key) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ key.size();
+  while (key.size() >= 8) {
+    uint64_t word;
+    std::memcpy(&word, key.data(), 8);
+    h = Mix(h ^ word);
+    key.remove_prefix(8);
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, key.data(), key.size());
+  h = Mix(h ^ tail);
+  return static_cast<size_t>(h % kShards);
+}
+
+absl::string_view RevocationIndex::PrimaryKey(const Revocation& r) {
+  switch (r.scope) {
+    case RevocationScope::kToken:
+      return r.token_id;
+    case RevocationScope::kSession:
+      return r.session_id;
+    case RevocationScope::kSubjectSystem:
+    case RevocationScope::kSubject:
+      return r.subject;
+  }
+  return r.subject;
+}
 
 void RevocationIndex::Merge(Table& table, absl::string_view key,
-                            const Revocation& r) {
+                            int64_t not_before_us, absl::Time expires_at) {
   auto [it, inserted] =
-      table.try_emplace(key, Entry{r.not_before_us, r.expires_at});
+      table.try_emplace(key, Entry{not_before_us, expires_at});
   if (inserted) return;
   Entry& e = it->second;
-  e.not_before_us = std::max(e.not_before_us, r.not_before_us);
-  e.expires_at = std::max(e.expires_at, r.expires_at);
+  e.not_before_us = std::max(e.not_before_us, not_before_us);
+  e.expires_at = std::max(e.expires_at, expires_at);
+}
+
+void RevocationIndex::MergeInto(Shard& shard, const EntryView& entry) {
+  switch (entry.scope) {
+    case RevocationScope::kToken:
+      Merge(shard.tokens, entry.key, entry.not_before_us, entry.expires_at);
+      break;
+    case RevocationScope::kSession:
+      Merge(shard.sessions, entry.key, entry.not_before_us, entry.expires_at);
+      break;
+    case RevocationScope::kSubjectSystem: {
+      auto it = shard.subject_systems.find(entry.key);
+      if (it == shard.subject_systems.end()) {
+        it = shard.subject_systems.try_emplace(entry.key).first;
+      }
+      Merge(it->second, entry.system, entry.not_before_us, entry.expires_at);
+      break;
+    }
+    case RevocationScope::kSubject:
+      Merge(shard.subjects, entry.key, entry.not_before_us, entry.expires_at);
+      break;
+  }
 }
 
 void RevocationIndex::Apply(const Revocation& r) {
@@ -27,20 +115,9 @@ void RevocationIndex::ApplyAll(absl::Span<const Revocation> revocations) {
 }
 
 void RevocationIndex::ApplyLocked(const Revocation& r) {
-  switch (r.scope) {
-    case RevocationScope::kToken:
-      Merge(tokens_, r.token_id, r);
-      break;
-    case RevocationScope::kSession:
-      Merge(sessions_, r.session_id, r);
-      break;
-    case RevocationScope::kSubjectSystem:
-      Merge(subject_systems_[r.subject], r.system, r);
-      break;
-    case RevocationScope::kSubject:
-      Merge(subjects_, r.subject, r);
-      break;
-  }
+  const absl::string_view key = PrimaryKey(r);
+  MergeInto(shards_[ShardOf(key)],
+            EntryView{r.scope, key, r.system, r.not_before_us, r.expires_at});
   last_seq_ = std::max(last_seq_, r.seq);
   generation_.fetch_add(1, std::memory_order_release);
 }
@@ -62,10 +139,7 @@ void RevocationIndex::Swap(RevocationIndex& other) {
 }
 
 void RevocationIndex::SwapLocked(RevocationIndex& other) {
-  tokens_.swap(other.tokens_);
-  sessions_.swap(other.sessions_);
-  subject_systems_.swap(other.subject_systems_);
-  subjects_.swap(other.subjects_);
+  shards_.swap(other.shards_);
   std::swap(last_seq_, other.last_seq_);
   generation_.fetch_add(1, std::memory_order_release);
   other.generation_.fetch_add(1, std::memory_order_release);
@@ -82,11 +156,19 @@ Reason RevocationIndex::Check(const JwtClaims& claims,
     auto it = table.find(key);
     return it != table.end() && iat < it->second.not_before_us;
   };
-  if (tokens_.contains(claims.token_id)) return Reason::kTokenRevoked;
-  if (covers(sessions_, claims.session_id)) return Reason::kSessionRevoked;
-  if (covers(subjects_, claims.subject)) return Reason::kLoggedOutAll;
-  auto systems = subject_systems_.find(claims.subject);
-  if (systems == subject_systems_.end() || !covers(systems->second, system)) {
+  if (shards_[ShardOf(claims.token_id)].tokens.contains(claims.token_id)) {
+    return Reason::kTokenRevoked;
+  }
+  if (covers(shards_[ShardOf(claims.session_id)].sessions, claims.session_id)) {
+    return Reason::kSessionRevoked;
+  }
+  const Shard& subject_shard = shards_[ShardOf(claims.subject)];
+  if (covers(subject_shard.subjects, claims.subject)) {
+    return Reason::kLoggedOutAll;
+  }
+  auto systems = subject_shard.subject_systems.find(claims.subject);
+  if (systems == subject_shard.subject_systems.end() ||
+      !covers(systems->second, system)) {
     return Reason::kValid;
   }
   for (const std::string& audience : claims.audience) {
@@ -104,18 +186,25 @@ bool RevocationIndex::PruneTable(Table& table, absl::Time now) {
 
 void RevocationIndex::Prune(absl::Time now) {
   base::StripedWriterLock lock(&mu_);
-  PruneTable(tokens_, now);
-  PruneTable(sessions_, now);
-  PruneTable(subjects_, now);
-  absl::erase_if(subject_systems_,
-                 [now](auto& entry) { return PruneTable(entry.second, now); });
+  for (Shard& shard : shards_) {
+    PruneTable(shard.tokens, now);
+    PruneTable(shard.sessions, now);
+    PruneTable(shard.subjects, now);
+    absl::erase_if(shard.subject_systems, [now](auto& entry) {
+      return PruneTable(entry.second, now);
+    });
+  }
 }
 
 size_t RevocationIndex::size() const {
   base::StripedReaderLock lock(&mu_);
-  size_t total = tokens_.size() + sessions_.size() + subjects_.size();
-  for (const auto& [subject, systems] : subject_systems_) {
-    total += systems.size();
+  size_t total = 0;
+  for (const Shard& shard : shards_) {
+    total +=
+        shard.tokens.size() + shard.sessions.size() + shard.subjects.size();
+    for (const auto& [subject, systems] : shard.subject_systems) {
+      total += systems.size();
+    }
   }
   return total;
 }
@@ -123,6 +212,53 @@ size_t RevocationIndex::size() const {
 uint64_t RevocationIndex::last_seq() const {
   base::StripedReaderLock lock(&mu_);
   return last_seq_;
+}
+
+void RevocationIndex::RaiseSeq(uint64_t seq) {
+  base::StripedWriterLock lock(&mu_);
+  last_seq_ = std::max(last_seq_, seq);
+}
+
+void RevocationIndex::ForEachInShard(
+    size_t shard, absl::Time now,
+    const std::function<void(const EntryView&)>& fn) const {
+  base::StripedReaderLock lock(&mu_);
+  if (shard >= kShards) return;
+  const Shard& s = shards_[shard];
+  auto each = [&](RevocationScope scope, const Table& table,
+                  absl::string_view key_of_table) {
+    for (const auto& [key, entry] : table) {
+      if (entry.expires_at <= now) continue;
+      EntryView view{scope, key, "", entry.not_before_us, entry.expires_at};
+      if (scope == RevocationScope::kSubjectSystem) {
+        view.key = key_of_table;
+        view.system = key;
+      }
+      fn(view);
+    }
+  };
+  each(RevocationScope::kToken, s.tokens, "");
+  each(RevocationScope::kSession, s.sessions, "");
+  for (const auto& [subject, systems] : s.subject_systems) {
+    each(RevocationScope::kSubjectSystem, systems, subject);
+  }
+  each(RevocationScope::kSubject, s.subjects, "");
+}
+
+bool RevocationIndex::Load(std::vector<ShardBuilder>& shards, uint64_t seq) {
+  if (shards.size() != kShards) return false;
+  {
+    base::StripedWriterLock lock(&mu_);
+    for (size_t i = 0; i < kShards; ++i) {
+      // Swapped, not moved: the old tables are freed below, outside the
+      // lock.
+      std::swap(shards_[i], static_cast<Shard&>(*shards[i].tables_));
+    }
+    last_seq_ = seq;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  shards.clear();
+  return true;
 }
 
 }  // namespace sigil::token

@@ -1,9 +1,13 @@
 #ifndef SIGIL_TOKEN_REVOCATION_INDEX_H_
 #define SIGIL_TOKEN_REVOCATION_INDEX_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
@@ -42,12 +46,27 @@ struct Revocation {
 // not depend on the number of revocations. Thread-safe; Check takes a
 // shared lock on its thread's stripe only, so concurrent checks contend on
 // nothing.
+//
+// The tables are split into kShards shards by a hash of each entry's
+// primary key (token id, session id, or subject) that is the same in every
+// process: a snapshot is written one shard at a time, holding the lock a
+// few milliseconds per shard rather than for the whole table, and read
+// back shard by shard on several threads (ShardBuilder, Load).
 class RevocationIndex {
  public:
+  static constexpr size_t kShards = 64;
+
+  // The shard of an entry whose primary key is `key`: a pure function of
+  // the bytes, the same in every process (unlike absl::Hash, seeded per
+  // process).
+  static size_t ShardOf(absl::string_view key);
+  // The token id, session id or subject, by scope.
+  static absl::string_view PrimaryKey(const Revocation& r);
+
   // Records `r`, keeping the strictest (latest not_before, latest expiry)
   // entry per key. Applying the same revocation twice changes nothing.
   void Apply(const Revocation& r);
-  // The same for many, under one lock: for loading a table at start.
+  // The same for many, under one lock.
   void ApplyAll(absl::Span<const Revocation> revocations);
 
   // Exchanges the contents of the two indexes in one step, so a reader of
@@ -75,6 +94,54 @@ class RevocationIndex {
   size_t size() const;
   // The highest seq applied, 0 when none.
   uint64_t last_seq() const;
+  // Records that every revocation up to `seq` is reflected (a load that
+  // read the whole store as of that seq). Never lowers it.
+  void RaiseSeq(uint64_t seq);
+
+  // One entry as held: the merge of every revocation of its key. `key` is
+  // the primary key; `system` is set for kSubjectSystem only. The views
+  // live as long as the call they are passed to.
+  struct EntryView {
+    RevocationScope scope = RevocationScope::kToken;
+    absl::string_view key;
+    absl::string_view system;
+    int64_t not_before_us = 0;
+    absl::Time expires_at;
+  };
+  // Calls `fn` for each entry of shard `shard` (< kShards) whose expiry is
+  // after `now`, holding a shared lock: writers (Apply, Prune) wait for
+  // this one shard, readers do not. `fn` must not call into the index.
+  void ForEachInShard(size_t shard, absl::Time now,
+                      const std::function<void(const EntryView&)>& fn) const;
+
+  // Builds one shard's tables outside the index and its lock, for a bulk
+  // load: each builder is used by one thread at a time, different builders
+  // by different threads at once. Not thread-safe itself.
+  class ShardBuilder {
+   public:
+    ShardBuilder();
+    ~ShardBuilder();
+    ShardBuilder(ShardBuilder&&) noexcept;
+    ShardBuilder& operator=(ShardBuilder&&) noexcept;
+
+    // Room for this many entries of each scope, so the tables do not grow
+    // (and rehash) while they are filled.
+    void Reserve(size_t tokens, size_t sessions, size_t subject_systems,
+                 size_t subjects);
+    // Merges like Apply. False, and nothing added, when the entry does not
+    // belong in shard `shard` (ShardOf of its key): a snapshot written with
+    // another hash must not put a revocation where Check never looks.
+    bool Add(size_t shard, const EntryView& entry);
+
+   private:
+    friend class RevocationIndex;
+    struct Tables;
+    std::unique_ptr<Tables> tables_;
+  };
+  // Replaces the whole contents with `shards` (kShards builders, builder i
+  // for shard i; consumed) and sets last_seq to `seq`, in one step under
+  // the lock. False, changing nothing, for another number of builders.
+  bool Load(std::vector<ShardBuilder>& shards, uint64_t seq);
 
  private:
   struct Entry {
@@ -84,8 +151,17 @@ class RevocationIndex {
   // absl's string hash and equality are transparent: string_view probes
   // need no copy of the key.
   using Table = absl::flat_hash_map<std::string, Entry>;
+  struct Shard {
+    Table tokens;
+    Table sessions;
+    // subject -> system -> entry.
+    absl::flat_hash_map<std::string, Table> subject_systems;
+    Table subjects;
+  };
 
-  static void Merge(Table& table, absl::string_view key, const Revocation& r);
+  static void Merge(Table& table, absl::string_view key, int64_t not_before_us,
+                    absl::Time expires_at);
+  static void MergeInto(Shard& shard, const EntryView& entry);
   void ApplyLocked(const Revocation& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SwapLocked(RevocationIndex& other)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, other.mu_);
@@ -93,11 +169,7 @@ class RevocationIndex {
   static bool PruneTable(Table& table, absl::Time now);
 
   mutable base::StripedMutex mu_;
-  Table tokens_ ABSL_GUARDED_BY(mu_);
-  Table sessions_ ABSL_GUARDED_BY(mu_);
-  // subject -> system -> entry.
-  absl::flat_hash_map<std::string, Table> subject_systems_ ABSL_GUARDED_BY(mu_);
-  Table subjects_ ABSL_GUARDED_BY(mu_);
+  std::array<Shard, kShards> shards_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> generation_{0};
 };
