@@ -52,10 +52,16 @@ grpc::ChannelArguments ChannelArgs(const EtcdClientOptions& options) {
   // to the same member must not hold this one back.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   // A restarted member is used again within a second, not after gRPC's
-  // default backoff of up to two minutes.
+  // default backoff of up to two minutes. (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS
+  // is left alone: it is the time a connection attempt gets, and a short
+  // one fails handshakes on a busy machine.)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // In gRPC 1.51 a channel whose address failed reconnects only after the
+  // resolver runs again, at most every 30 s by default: without this a
+  // member that was down when the channel first tried stays unreachable
+  // for up to 30 s after it is back.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100);
   return args;
 }
 

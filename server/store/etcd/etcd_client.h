@@ -108,8 +108,9 @@ struct WatchOptions {
   absl::Duration silence_timeout = absl::Seconds(2);
 };
 
-// What a watch delivers: events of whole revisions, in revision order; or,
-// with no events, a progress notification from the member.
+// What a watch delivers: the events of one or more whole revisions (a
+// revision is never split between batches), in revision order; or, with no
+// events, a progress notification from the member.
 struct WatchBatch {
   std::vector<mvccpb::Event> events;
   // Every event of the range at or below this revision has been delivered,
