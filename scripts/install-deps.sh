@@ -15,6 +15,7 @@ packages=(
   python3 python3-jwt python3-cryptography
   python3-yaml python3-grpcio python3-protobuf openssl
   faketime
+  etcd-server etcd-client
   bazel-bootstrap bazel-rules-cc bazel-rules-java
 )
 
