@@ -125,15 +125,25 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
     cluster->members_.push_back(std::move(member));
   }
   cluster->initial_cluster_ = absl::StrJoin(peers, ",");
+  if (options.tls) {
+    absl::StatusOr<TestPki> pki = TestPki::Create(cluster->dir_.path(), "etcd");
+    if (!pki.ok()) return pki.status();
+    absl::StatusOr<IssuedCert> server = pki->IssueServer("etcd-server");
+    if (!server.ok()) return server.status();
+    ClientNames names;
+    names.common_name = "sigild";
+    absl::StatusOr<IssuedCert> client = pki->IssueClient("etcd-client", names);
+    if (!client.ok()) return client.status();
+    cluster->ca_file_ = pki->ca_cert_path();
+    cluster->server_cert_file_ = server->cert_path;
+    cluster->server_key_file_ = server->key_path;
+    cluster->client_cert_file_ = client->cert_path;
+    cluster->client_key_file_ = client->key_path;
+  }
   // A cluster token of its own: members of two test clusters never join.
   cluster->token_ =
       absl::StrCat("sigil-test-", std::random_device()(), "-", getpid());
-  EtcdClientOptions client_options;
-  client_options.endpoints = cluster->endpoints_;
-  client_options.call_timeout = absl::Seconds(2);
-  client_options.attempt_timeout = absl::Milliseconds(500);
-  absl::StatusOr<std::unique_ptr<EtcdClient>> client =
-      EtcdClient::Create(client_options);
+  absl::StatusOr<std::unique_ptr<EtcdClient>> client = cluster->NewClient();
   if (!client.ok()) return client.status();
   cluster->client_ = *std::move(client);
   for (int i = 0; i < options.members; ++i) {
@@ -170,8 +180,8 @@ EtcdCluster::~EtcdCluster() {
 
 absl::Status EtcdCluster::Spawn(int i, bool existing) {
   Member& member = members_[i];
-  const std::string client_url =
-      absl::StrCat("http://127.0.0.1:", member.client_port);
+  const std::string client_url = absl::StrCat(
+      options_.tls ? "https" : "http", "://127.0.0.1:", member.client_port);
   const std::string peer_url =
       absl::StrCat("http://127.0.0.1:", member.peer_port);
   std::vector<std::string> args = {
@@ -212,6 +222,13 @@ absl::Status EtcdCluster::Spawn(int i, bool existing) {
       "--log-outputs",
       "stderr",
   };
+  if (options_.tls) {
+    for (std::string flag :
+         {"--cert-file=" + server_cert_file_, "--key-file=" + server_key_file_,
+          "--trusted-ca-file=" + ca_file_, std::string("--client-cert-auth")}) {
+      args.push_back(std::move(flag));
+    }
+  }
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -413,6 +430,9 @@ absl::StatusOr<int> EtcdCluster::LeaderIndex(absl::Duration timeout) {
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdCluster::NewClient() const {
   EtcdClientOptions options;
   options.endpoints = endpoints_;
+  options.ca_file = ca_file_;
+  options.cert_file = client_cert_file_;
+  options.key_file = client_key_file_;
   return EtcdClient::Create(options);
 }
 

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "server/store/etcd/etcd_client.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_pki.h"
 
 namespace sigil::testing {
 
@@ -25,6 +26,9 @@ struct EtcdClusterOptions {
   // notification (etcd's default is 10 minutes).
   absl::Duration progress_notify_interval = absl::Milliseconds(500);
   absl::Duration start_timeout = absl::Seconds(20);
+  // Clients must speak mutual TLS to the members (a throwaway CA made for
+  // the cluster; members talk to each other in plaintext).
+  bool tls = false;
 };
 
 // Real etcd members (Debian's etcd-server: `etcd` on PATH, else
@@ -68,7 +72,14 @@ class EtcdCluster {
   // Waits until every running, unstopped member knows the same leader.
   absl::Status WaitHealthy(absl::Duration timeout);
 
-  // A client of all members, with the client's default timeouts.
+  // With options.tls: the CA of the members' certificates, and a client
+  // certificate and key they accept. Empty otherwise.
+  const std::string& ca_file() const { return ca_file_; }
+  const std::string& client_cert_file() const { return client_cert_file_; }
+  const std::string& client_key_file() const { return client_key_file_; }
+
+  // A client of all members (with the TLS files above), with the client's
+  // default timeouts.
   absl::StatusOr<std::unique_ptr<server::store::etcd::EtcdClient>> NewClient()
       const;
 
@@ -102,6 +113,11 @@ class EtcdCluster {
   std::string token_;
   std::vector<Member> members_;
   std::vector<std::string> endpoints_;
+  std::string ca_file_;
+  std::string client_cert_file_;
+  std::string client_key_file_;
+  std::string server_cert_file_;
+  std::string server_key_file_;
   std::unique_ptr<server::store::etcd::EtcdClient> client_;
 };
 
