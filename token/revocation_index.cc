@@ -22,6 +22,42 @@ uint64_t Mix(uint64_t x) {
 
 struct RevocationIndex::ShardBuilder::Tables : RevocationIndex::Shard {};
 
+RevocationIndex::Key::Key(absl::string_view bytes) {
+  if (bytes.size() <= kInline) {
+    std::memcpy(bytes_, bytes.data(), bytes.size());
+    size_ = static_cast<unsigned char>(bytes.size());
+    return;
+  }
+  char* heap = new char[bytes.size()];
+  std::memcpy(heap, bytes.data(), bytes.size());
+  const size_t size = bytes.size();
+  std::memcpy(bytes_, &heap, sizeof(heap));
+  std::memcpy(bytes_ + sizeof(heap), &size, sizeof(size));
+  size_ = kOnHeap;
+}
+
+RevocationIndex::Key::Key(Key&& other) noexcept : size_(other.size_) {
+  std::memcpy(bytes_, other.bytes_, kInline);
+  // The heap bytes, if any, are ours now.
+  other.size_ = 0;
+}
+
+RevocationIndex::Key::~Key() {
+  if (size_ != kOnHeap) return;
+  char* heap;
+  std::memcpy(&heap, bytes_, sizeof(heap));
+  delete[] heap;
+}
+
+absl::string_view RevocationIndex::Key::view() const {
+  if (size_ != kOnHeap) return absl::string_view(bytes_, size_);
+  const char* heap;
+  size_t size;
+  std::memcpy(&heap, bytes_, sizeof(heap));
+  std::memcpy(&size, bytes_ + sizeof(heap), sizeof(size));
+  return absl::string_view(heap, size);
+}
+
 RevocationIndex::ShardBuilder::ShardBuilder()
     : tables_(std::make_unique<Tables>()) {}
 RevocationIndex::ShardBuilder::~ShardBuilder() = default;
@@ -229,10 +265,11 @@ void RevocationIndex::ForEachInShard(
                   absl::string_view key_of_table) {
     for (const auto& [key, entry] : table) {
       if (entry.expires_at <= now) continue;
-      EntryView view{scope, key, "", entry.not_before_us, entry.expires_at};
+      EntryView view{scope, key.view(), "", entry.not_before_us,
+                     entry.expires_at};
       if (scope == RevocationScope::kSubjectSystem) {
         view.key = key_of_table;
-        view.system = key;
+        view.system = key.view();
       }
       fn(view);
     }
@@ -240,7 +277,7 @@ void RevocationIndex::ForEachInShard(
   each(RevocationScope::kToken, s.tokens, "");
   each(RevocationScope::kSession, s.sessions, "");
   for (const auto& [subject, systems] : s.subject_systems) {
-    each(RevocationScope::kSubjectSystem, systems, subject);
+    each(RevocationScope::kSubjectSystem, systems, subject.view());
   }
   each(RevocationScope::kSubject, s.subjects, "");
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -148,14 +149,49 @@ class RevocationIndex {
     int64_t not_before_us = 0;
     absl::Time expires_at;
   };
-  // absl's string hash and equality are transparent: string_view probes
-  // need no copy of the key.
-  using Table = absl::flat_hash_map<std::string, Entry>;
+  // A table key, its bytes inline up to kInline (token and session ids are
+  // 32 hex digits), on the heap beyond: a bulk load of ids allocates
+  // nothing per entry. Never assigned (map keys are const).
+  class Key {
+   public:
+    explicit Key(absl::string_view bytes);
+    Key(const Key& other) : Key(other.view()) {}
+    Key(Key&& other) noexcept;
+    Key& operator=(const Key&) = delete;
+    Key& operator=(Key&&) = delete;
+    ~Key();
+    absl::string_view view() const;
+
+   private:
+    static constexpr size_t kInline = 39;
+    static constexpr unsigned char kOnHeap = 0xff;
+    // Inline: the bytes. On the heap: a char* and a size_t, by memcpy.
+    char bytes_[kInline];
+    unsigned char size_;
+  };
+  // Transparent: string_view and std::string probes need no Key.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(absl::string_view s) const {
+      return absl::Hash<absl::string_view>()(s);
+    }
+    size_t operator()(const Key& k) const { return (*this)(k.view()); }
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    static absl::string_view View(absl::string_view s) { return s; }
+    static absl::string_view View(const Key& k) { return k.view(); }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return View(a) == View(b);
+    }
+  };
+  using Table = absl::flat_hash_map<Key, Entry, KeyHash, KeyEq>;
   struct Shard {
     Table tokens;
     Table sessions;
     // subject -> system -> entry.
-    absl::flat_hash_map<std::string, Table> subject_systems;
+    absl::flat_hash_map<Key, Table, KeyHash, KeyEq> subject_systems;
     Table subjects;
   };
 
