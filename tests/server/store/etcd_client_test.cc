@@ -268,6 +268,26 @@ TEST_F(EtcdClientTest, RangeLargerThanGrpcsDefaultReceiveLimit) {
   EXPECT_EQ(read->kvs_size(), 5);
 }
 
+// etcd's limits (--max-txn-ops 128, --max-request-bytes 1.5 MiB) are the
+// caller's to respect: INVALID_ARGUMENT, not retried, nothing written.
+TEST_F(EtcdClientTest, TxnOverEtcdsLimitsIsInvalidArgument) {
+  etcdserverpb::TxnRequest too_many;
+  for (int i = 0; i < 129; ++i) {
+    *too_many.add_success()->mutable_request_put() =
+        PutOf(absl::StrCat(prefix_, "op-", i), "v");
+  }
+  EXPECT_THAT(client_->Txn(too_many, Retry::kIdempotent),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(ValueOf(*client_, prefix_ + "op-0"), "") << "129 ops";
+
+  etcdserverpb::TxnRequest too_large;
+  *too_large.add_success()->mutable_request_put() =
+      PutOf(prefix_ + "large", std::string(1600 << 10, 'x'));
+  EXPECT_THAT(client_->Txn(too_large, Retry::kIdempotent),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(ValueOf(*client_, prefix_ + "large"), "") << "1600 KiB";
+}
+
 TEST_F(EtcdClientTest, LeaseExpiryRemovesItsKeys) {
   auto lease = client_->LeaseGrant(2);  // etcd's minimum TTL
   ASSERT_THAT(lease, IsOk());
