@@ -139,6 +139,8 @@ class EtcdWatch::Impl {
     while (true) {
       bool created = false;
       WatchEnd end;
+      const absl::Time opened = absl::Now();
+      const int64_t resume_from = next_revision_.load();
       const Outcome outcome = RunStream(next_index_, &created, &end);
       if (outcome == Outcome::kStopped) return;
       if (outcome == Outcome::kEnded) {
@@ -148,7 +150,11 @@ class EtcdWatch::Impl {
       // The stream broke or went silent: the next member, resuming where
       // the delivered events end.
       next_index_ = (next_index_ + 1) % targets_.size();
-      if (created) {
+      // A stream that was of use (it moved the watch on, or served a
+      // while) starts the backoff afresh; one that a member accepts and
+      // then always fails (a response it cannot take) does not.
+      if (created && (next_revision_.load() != resume_from ||
+                      absl::Now() - opened > options_.silence_timeout)) {
         failures_in_a_row = 0;
         pause = absl::Milliseconds(50);
       }
@@ -182,6 +188,10 @@ class EtcdWatch::Impl {
     request->set_range_end(options_.range_end);
     request->set_start_revision(next_revision_.load());
     request->set_progress_notify(true);
+    // A response over etcd's request limit (1.5 MiB by default) comes in
+    // pieces that each fit a client's receive limit; without this a
+    // catch-up batch over the limit would fail the stream on every retry.
+    request->set_fragment(true);
     Outcome outcome = Outcome::kFailed;
     if (stream->Write(create)) {
       {
@@ -206,6 +216,9 @@ class EtcdWatch::Impl {
   Outcome ReadStream(Stream& stream, size_t index, bool* created,
                      WatchEnd* end) {
     WatchResponse response;
+    // The fragments of one response read so far: delivered together, as
+    // the one response they are, once the last arrives.
+    WatchResponse pieces;
     while (stream.Read(&response)) {
       {
         absl::MutexLock lock(&mu_);
@@ -237,6 +250,19 @@ class EtcdWatch::Impl {
       // The answer to a progress request: in 3.4 its revision is the
       // store's, not necessarily this watch's, so it only shows liveness.
       if (response.watch_id() == -1) continue;
+      if (response.fragment()) {
+        for (mvccpb::Event& event : *response.mutable_events()) {
+          *pieces.add_events() = std::move(event);
+        }
+        continue;
+      }
+      if (pieces.events_size() > 0) {
+        for (mvccpb::Event& event : *response.mutable_events()) {
+          *pieces.add_events() = std::move(event);
+        }
+        response.mutable_events()->Swap(pieces.mutable_events());
+        pieces.Clear();
+      }
       Deliver(response);
     }
     return Outcome::kFailed;

@@ -374,6 +374,44 @@ TEST_F(EtcdClientTest, WatchDeliversEventsInRevisionOrderThenProgress) {
   EXPECT_GT(watch->get()->next_revision(), unrelated->header().revision());
 }
 
+// A catch-up response larger than the client may receive arrives in
+// fragments and is delivered whole.
+TEST_F(EtcdClientTest, WatchReassemblesAResponseLargerThanItsReceiveLimit) {
+  const std::string value(1 << 20, 'x');
+  int64_t first = 0;
+  int64_t last = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto put = client_->Put(PutOf(absl::StrCat(prefix_, i), value));
+    ASSERT_THAT(put, IsOk());
+    if (i == 0) first = put->header().revision();
+    last = put->header().revision();
+  }
+  // 3 MiB of events in one catch-up response; this client takes 2 MiB.
+  EtcdClientOptions small;
+  small.endpoints = cluster_->endpoints();
+  small.max_receive_bytes = 2 << 20;
+  auto watcher = EtcdClient::Create(small);
+  ASSERT_THAT(watcher, IsOk());
+  WatchLog log;
+  WatchOptions options;
+  options.key = prefix_;
+  options.start_revision = first;
+  auto watch = (*watcher)->Watch(options, log.OnBatch(), log.OnEnd());
+  ASSERT_THAT(watch, IsOk());
+  ASSERT_TRUE(log.WaitRevision(last, absl::Seconds(10)))
+      << "streams opened: " << watch->get()->streams_opened();
+
+  int events = 0;
+  for (const WatchBatch& batch : log.batches()) {
+    for (const mvccpb::Event& event : batch.events) {
+      EXPECT_EQ(event.kv().mod_revision(), first + events);
+      EXPECT_EQ(event.kv().value().size(), value.size());
+      ++events;
+    }
+  }
+  EXPECT_EQ(events, 3);
+}
+
 TEST_F(EtcdClientTest, WatchFromACompactedRevisionReportsCompactRevision) {
   auto old = client_->Put(PutOf(prefix_ + "k", "1"));
   ASSERT_THAT(old, IsOk());
