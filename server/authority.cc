@@ -76,6 +76,10 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
                         &authority->index_);
   if (!load.ok()) return load.status();
   authority->index_load_ = *std::move(load);
+  {
+    absl::MutexLock lock(&authority->applied_mu_);
+    authority->applied_seq_ = authority->index_.last_seq();
+  }
   const IndexLoad& loaded = authority->index_load_;
   if (!loaded.snapshot_refused.empty()) {
     // Never trusted, never fatal: the scan below the snapshot is the
@@ -136,16 +140,23 @@ absl::StatusOr<IssuedToken> Authority::Issue(const IssueParams& params) {
   session.access_ttl = ttl;
   session.refresh_secret = NewRefreshToken();
 
-  auto tick = ticks_.Next();
-  if (!tick.ok()) return tick.status();
-  session.created_us = *tick;
-  auto issued = Mint(session, session.systems, *tick);
-  if (!issued.ok()) return issued.status();
-  issued->refresh_token = NewRefreshToken();
-  absl::Status recorded =
-      store_->PutSession(session, RefreshTokenHash(issued->refresh_token));
-  if (!recorded.ok()) return recorded;
-  return issued;
+  // A shared store refuses an instant that a logout committed at another
+  // replica has overtaken (ABORTED): the next tick lies above that logout.
+  absl::Status recorded = absl::OkStatus();
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    auto tick = ticks_.Next();
+    if (!tick.ok()) return tick.status();
+    session.created_us = *tick;
+    auto issued = Mint(session, session.systems, *tick);
+    if (!issued.ok()) return issued.status();
+    issued->refresh_token = NewRefreshToken();
+    recorded =
+        store_->PutSession(session, RefreshTokenHash(issued->refresh_token));
+    if (recorded.ok()) return issued;
+    if (recorded.code() != absl::StatusCode::kAborted) return recorded;
+  }
+  return absl::UnavailableError(
+      absl::StrCat("cannot record session: ", recorded.message()));
 }
 
 absl::StatusOr<IssuedToken> Authority::Mint(
@@ -258,6 +269,7 @@ absl::StatusOr<IssuedToken> Authority::TryRefresh(
   }
 
   session->last_refreshed = now;
+  session->refreshed_us = tick;
   session->idle_expires_at =
       std::min(now + options_.refresh_idle_ttl, session->expires_at);
   auto issued = Mint(*session, session->systems, tick);
@@ -573,11 +585,39 @@ void Authority::Append(absl::Span<Revocations::Slot* const> batch) {
   std::vector<token::Revocation> recorded;
   recorded.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
-    revocations[i].seq = (*appended)[i].seq;
-    if ((*appended)[i].recorded) recorded.push_back(revocations[i]);
+    const store::Store::AppendResult& result = (*appended)[i];
+    if (!result.recorded) continue;
+    revocations[i].seq = result.seq;
+    revocations[i].not_before_us = result.not_before_us;
+    revocations[i].expires_at = result.expires_at;
+    recorded.push_back(revocations[i]);
   }
-  // Every one in the index before any is published or answered.
-  index_.ApplyAll(recorded);
+  if (options_.followed) {
+    // In force here once the follower has brought it back; other replicas
+    // apply it from their own followers at the same time.
+    uint64_t highest = 0;
+    for (const token::Revocation& r : recorded)
+      highest = std::max(highest, r.seq);
+    absl::MutexLock lock(&applied_mu_);
+    auto applied = [this, highest] {
+      applied_mu_.AssertHeld();
+      return applied_seq_ >= highest;
+    };
+    if (!applied_mu_.AwaitWithTimeout(absl::Condition(&applied),
+                                      options_.followed_apply_timeout)) {
+      for (Revocations::Slot* slot : batch) {
+        slot->result = absl::UnavailableError(
+            "revocation recorded, but not yet applied here; retrying it is "
+            "safe");
+      }
+      return;
+    }
+  } else if (!recorded.empty()) {
+    // Every one in the index before any is published or answered.
+    index_.ApplyAll(recorded);
+    absl::MutexLock lock(&applied_mu_);
+    applied_seq_ = std::max(applied_seq_, recorded.back().seq);
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     const token::Revocation& revocation = revocations[i];
     const store::Store::AppendResult& result = (*appended)[i];
@@ -586,7 +626,7 @@ void Authority::Append(absl::Span<Revocations::Slot* const> batch) {
       batch[i]->result = LogoutResult{0, 0, revocation.subject};
       continue;
     }
-    feed_->Publish(revocation);
+    if (!options_.followed) feed_->Publish(revocation);
 
     telemetry::LogFields fields = {
         {"seq", absl::StrCat(revocation.seq)},
@@ -604,6 +644,28 @@ void Authority::Append(absl::Span<Revocations::Slot* const> batch) {
     batch[i]->result = LogoutResult{result.revoked_sessions, revocation.seq,
                                     revocation.subject};
   }
+}
+
+void Authority::ApplyFollowed(std::vector<token::Revocation> events) {
+  absl::MutexLock lock(&applied_mu_);
+  // The follower's catch-up read after a restart of its watch overlaps
+  // what it delivered; the index at start may hold more than its seq says.
+  events.erase(std::remove_if(events.begin(), events.end(),
+                              [this](const token::Revocation& event) {
+                                applied_mu_.AssertHeld();
+                                return event.seq <= applied_seq_;
+                              }),
+               events.end());
+  if (events.empty()) return;
+  // In the index before the feed tells anyone, as for local appends.
+  index_.ApplyAll(events);
+  for (const token::Revocation& event : events) feed_->Publish(event);
+  applied_seq_ = events.back().seq;
+}
+
+uint64_t Authority::applied_seq() const {
+  absl::MutexLock lock(&applied_mu_);
+  return applied_seq_;
 }
 
 void Authority::PruneExpired() { index_.Prune(clock_->Now()); }

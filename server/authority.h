@@ -51,6 +51,13 @@ struct AuthorityOptions {
   // A snapshot of the revocation index to start from (IndexSnapshot, in
   // server/index_snapshot.h) when it checks out; empty: scan the store.
   std::string index_snapshot;
+  // Set for replicas of a shared store (EtcdStore): revocations reach the
+  // index and the feed only through ApplyFollowed, whoever recorded them,
+  // and a revocation recorded here is answered once it has come back that
+  // way (within followed_apply_timeout, else UNAVAILABLE: recorded, but not
+  // yet in force here).
+  bool followed = false;
+  absl::Duration followed_apply_timeout = absl::Seconds(5);
 };
 
 struct IssueParams {
@@ -201,6 +208,13 @@ class Authority {
   const token::RevocationIndex& index() const { return index_; }
   const IndexLoad& index_load() const { return index_load_; }
 
+  // With options.followed: applies events of the store's log to the index
+  // and publishes them, in seq order; seqs already applied are skipped.
+  // Called by the store's follower only (one thread at a time).
+  void ApplyFollowed(std::vector<token::Revocation> events);
+  // The highest seq applied to the index.
+  uint64_t applied_seq() const;
+
   // Drops revocations that no longer cover any unexpired token from memory
   // (the store's compaction filter does the same on disk).
   void PruneExpired();
@@ -267,6 +281,10 @@ class Authority {
   // or stamped after the refreshed token, which it covers.
   absl::Mutex record_mu_;
   Revocations revocations_;
+  // With options.followed: the highest seq ApplyFollowed has applied and
+  // published, which a recording call waits for.
+  mutable absl::Mutex applied_mu_;
+  uint64_t applied_seq_ ABSL_GUARDED_BY(applied_mu_) = 0;
 };
 
 }  // namespace sigil::server

@@ -49,6 +49,13 @@ std::string RevocationKey(const token::Revocation& revocation) {
   return std::string();
 }
 
+absl::Status CheckSubject(absl::string_view subject) {
+  if (subject.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("subject contains a nul byte");
+  }
+  return absl::OkStatus();
+}
+
 std::string SessionKey(absl::string_view subject,
                        absl::string_view session_id) {
   return absl::StrCat(SessionPrefix(subject), session_id);

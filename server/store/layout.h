@@ -26,6 +26,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/status/status.h"
 #include "token/revocation_index.h"
 
 namespace sigil::server::store {
@@ -71,6 +72,10 @@ std::string RevocationKey(const token::Revocation& revocation);
 std::string SessionKey(absl::string_view subject, absl::string_view session_id);
 std::string SessionPrefix(absl::string_view subject);
 std::string RefreshKey(absl::string_view hash);
+// Counter and revocation keys end the subject with '\0': INVALID_ARGUMENT
+// for a subject that contains one.
+absl::Status CheckSubject(absl::string_view subject);
+
 std::string CounterKey(absl::string_view subject, absl::string_view system);
 std::string CounterPrefix(absl::string_view subject);
 

@@ -1,12 +1,9 @@
 #include "server/store/rocks_store.h"
 
 #include <openssl/rand.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -24,6 +21,7 @@
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/utilities/write_batch_with_index.h"
+#include "server/store/data_dir.h"
 #include "server/store/expiry_filter.h"
 #include "server/store/layout.h"
 #include "server/store/records.h"
@@ -41,25 +39,6 @@ bool IsLockHeld(const rocksdb::Status& status) {
   const std::string text = status.ToString();
   return absl::StrContains(text, "While lock file") ||
          absl::StrContains(text, "lock hold by current process");
-}
-
-absl::Status CreateDataDir(const std::string& data_dir) {
-  if (mkdir(data_dir.c_str(), 0700) == 0) return absl::OkStatus();
-  const int error = errno;
-  if (error == ENOENT) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot create data dir ", data_dir, ": parent directory is missing"));
-  }
-  if (error != EEXIST) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot create data dir ", data_dir, ": ", std::strerror(error)));
-  }
-  struct stat info;
-  if (stat(data_dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-    return absl::UnavailableError(
-        absl::StrCat("data dir ", data_dir, " is not a directory"));
-  }
-  return absl::OkStatus();
 }
 
 bool IsSubjectLevel(token::RevocationScope scope) {
@@ -254,6 +233,8 @@ RocksStoreImpl::AppendRevocations(
     }
     result.seq = ++seq;
     revocation.seq = result.seq;
+    result.not_before_us = revocation.not_before_us;
+    result.expires_at = revocation.expires_at;
 
     const std::string key = RevocationKey(revocation);
     token::Revocation entry = revocation;
@@ -429,6 +410,7 @@ absl::Status RocksStoreImpl::CompactAll() {
       rocksdb::BottommostLevelCompaction::kForce;
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
     rocksdb::Status compacted =
+  logout_floor_.store(max_not_before_);
         db_->CompactRange(options, handle, nullptr, nullptr);
     if (!compacted.ok()) {
       return Failed(absl::StrCat("cannot compact ", handle->GetName()),

@@ -37,14 +37,6 @@
 
 namespace sigil::server::store::internal {
 
-// Counter and revocation keys end the subject with '\0' (see layout.h).
-inline absl::Status CheckSubject(const std::string& subject) {
-  if (subject.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("subject contains a nul byte");
-  }
-  return absl::OkStatus();
-}
-
 class RocksStoreImpl final : public RocksStore {
  public:
   RocksStoreImpl(std::string data_dir, const token::Clock* clock,
@@ -93,6 +85,7 @@ class RocksStoreImpl final : public RocksStore {
   absl::Status ReserveTicks(int64_t until_us) override;
   int64_t TickFloor() const override { return tick_floor_.load(); }
   absl::Status CompactAll() override;
+  int64_t LogoutFloor() const override { return logout_floor_.load(); }
   Stats GetStats() const override;
 
  private:
@@ -190,6 +183,7 @@ class RocksStoreImpl final : public RocksStore {
   std::atomic<uint64_t> last_seq_{0};
   std::atomic<int64_t> tick_floor_{0};
 
+  std::atomic<int64_t> logout_floor_{0};
   // Serializes the read-modify-writes of the session counters, so that
   // concurrent logins are all counted and a logout resets exactly what it
   // reports.

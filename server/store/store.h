@@ -41,6 +41,10 @@ struct Session {
   // RotateRefreshToken compares to know the session is unchanged since it
   // was read.
   uint64_t revision = 0;
+  // The instant of the access token a refresh hands out, set by the caller
+  // of RotateRefreshToken: a replicated store orders it after every logout
+  // it commits after. Not stored.
+  int64_t refreshed_us = 0;
 };
 
 // A refresh token, known by the SHA-256 of its text only.
@@ -113,6 +117,11 @@ class Store {
   // The same for one revocation.
   absl::StatusOr<AppendResult> AppendRevocation(
       const token::Revocation& revocation) {
+    // The not_before and expiry recorded, when recorded: the revocation's
+    // own, or later ones where the store had to order the revocation after
+    // instants it had not seen (see EtcdStore).
+    int64_t not_before_us = 0;
+    absl::Time expires_at;
     auto appended = AppendRevocations(absl::MakeConstSpan(&revocation, 1));
     if (!appended.ok()) return appended.status();
     return appended->front();
@@ -139,7 +148,10 @@ class Store {
 
   // Records a new session and its first refresh token. Not synced: a
   // session lost in a crash only costs its holder a new login, never a
-  // revocation. Concurrent calls may share one write.
+  // revocation. Concurrent calls may share one write. A store shared by
+  // replicas refuses with ABORTED a session whose created_us a recorded
+  // logout has reached (LogoutFloor() then says how far): the caller
+  // stamps again above it.
   virtual absl::Status PutSession(const Session& session,
                                   const std::string& refresh_hash) = 0;
 
@@ -167,7 +179,9 @@ class Store {
   // still at `session.revision`, the revision it was read at. Otherwise
   // ABORTED and nothing is written: a revocation that lands between a
   // refresh's read and its rotation can never be undone by the rotation.
-  // The caller reads again. Concurrent calls may share one write.
+  // The caller reads again. Concurrent calls may share one write. A store
+  // shared by replicas also answers ABORTED when a recorded logout has
+  // reached `session.refreshed_us`.
   virtual absl::Status RotateRefreshToken(const Session& session,
                                           const RefreshToken& spent,
                                           const std::string& successor_hash,
@@ -191,3 +205,7 @@ class Store {
 }  // namespace sigil::server::store
 
 #endif  // SIGIL_SERVER_STORE_STORE_H_
+  // The highest not_before of a recorded revocation that this process
+  // knows of: an instant handed out now must lie above it. Other replicas
+  // of a shared store may raise it at any moment. Cheap.
+  virtual int64_t LogoutFloor() const = 0;

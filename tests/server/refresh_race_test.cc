@@ -98,6 +98,7 @@ class HookedStore : public store::Store {
   }
   int64_t TickFloor() const override { return inner_->TickFloor(); }
 
+  int64_t LogoutFloor() const override { return inner_->LogoutFloor(); }
  private:
   // Disarmed before it runs: the action may refresh too.
   static void RunOnce(std::function<void()>& action) {

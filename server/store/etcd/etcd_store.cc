@@ -166,6 +166,7 @@ class EtcdStoreImpl final : public EtcdStore {
         clock_(clock),
         prefix_(options.prefix),
         replica_id_(options.replica_id),
+        issued_retention_(options.issued_retention),
         max_attempts_(options.max_attempts),
         session_puts_([this](absl::Span<SessionPuts::Slot* const> batch) {
           CommitSessions(batch);
@@ -217,6 +218,8 @@ class EtcdStoreImpl final : public EtcdStore {
   std::string HeadKey() const { return MetaKey("head"); }
   std::string FloorKey() const { return MetaKey("floor"); }
   // "issued/" itself holds 0, so that the range is never empty (a value
+  // The highest horizon ReserveTicks was given, by any replica.
+  std::string TicksKey() const { return MetaKey("ticks"); }
   // compare over an empty range fails).
   std::string IssuedPrefix() const { return absl::StrCat(prefix_, "issued/"); }
   std::string IssuedKey() const { return IssuedPrefix() + replica_id_; }
@@ -253,6 +256,11 @@ class EtcdStoreImpl final : public EtcdStore {
 
   absl::StatusOr<std::map<std::string, SessionCounter>> DecodeCounters(
       const std::vector<KeyValue>& kvs, size_t prefix_size) const;
+  // Adds to `txn` the raise of this replica's issued instant to `instant`,
+  // never a lowering: logins and rotations commit in any order, and a
+  // lower value would let a later logout miss an instant handed out
+  // earlier. A nested Txn, since the compare is only about this key.
+  void RaiseIssued(TxnRequest* txn, int64_t instant) const;
   std::optional<Session> Alive(
       Session session, const std::map<std::string, SessionCounter>& counters);
   absl::Status Corrupt(absl::string_view key) const;
@@ -289,6 +297,7 @@ class EtcdStoreImpl final : public EtcdStore {
   std::string id_;  // set once by Init
 
   mutable absl::Mutex mu_;
+  const absl::Duration issued_retention_;
   // The highest seq and floor this process has seen committed.
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t floor_ ABSL_GUARDED_BY(mu_) = 0;
@@ -298,6 +307,8 @@ class EtcdStoreImpl final : public EtcdStore {
   absl::Mutex leases_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::map<int64_t, int64_t> leases_ ABSL_GUARDED_BY(leases_mu_);
 
+  // The highest tick reservation known (meta/ticks).
+  int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
   // Logins arriving together share one Txn, and so do rotations.
   SessionPuts session_puts_;
   Rotations rotations_;
@@ -379,6 +390,12 @@ void EtcdStoreImpl::RaiseFloor(int64_t floor) {
   absl::MutexLock lock(&mu_);
   floor_ = std::max(floor_, floor);
 }
+void EtcdStoreImpl::RaiseIssued(TxnRequest* txn, int64_t instant) const {
+  TxnRequest* raise = txn->add_success()->mutable_request_txn();
+  RequireValueBelow(raise, IssuedKey(), Hex16(instant));
+  AddPut(raise, IssuedKey(), Hex16(instant));
+}
+
 
 void EtcdStoreImpl::RaiseLastSeq(uint64_t seq) {
   absl::MutexLock lock(&mu_);
@@ -392,7 +409,7 @@ uint64_t EtcdStoreImpl::LastSeq() const {
 
 int64_t EtcdStoreImpl::TickFloor() const {
   absl::MutexLock lock(&mu_);
-  return std::max(floor_, issued_at_start_);
+  return std::max({floor_, issued_at_start_, reserved_});
 }
 
 int64_t EtcdStoreImpl::LogoutFloor() const {
@@ -400,11 +417,22 @@ int64_t EtcdStoreImpl::LogoutFloor() const {
   return floor_;
 }
 
-absl::Status EtcdStoreImpl::ReserveTicks(int64_t) {
-  // Nothing to reserve: an instant at or below the floor is refused inside
-  // the write that would hand it out (PutSession, RotateRefreshToken), and
-  // a logout is ordered above every instant issued, across restarts and
-  // replicas alike.
+absl::Status EtcdStoreImpl::ReserveTicks(int64_t until_us) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (until_us <= reserved_) return absl::OkStatus();
+  }
+  // Only ever raised: a lower reservation (a replica whose clock is
+  // behind) leaves the key as it is. Ordering against logouts does not
+  // rest on this (the floor compares do); it keeps instants from going
+  // back across restarts, as the contract says.
+  TxnRequest txn;
+  RequireValueBelow(&txn, TicksKey(), Hex16(until_us));
+  AddPut(&txn, TicksKey(), Hex16(until_us));
+  absl::StatusOr<TxnResponse> committed = Commit(txn);
+  if (!committed.ok()) return committed.status();
+  absl::MutexLock lock(&mu_);
+  reserved_ = std::max(reserved_, until_us);
   return absl::OkStatus();
 }
 
@@ -440,6 +468,7 @@ absl::Status EtcdStoreImpl::Init() {
   absl::StatusOr<TxnResponse> created = client_->Txn(txn, Retry::kIdempotent);
   if (!created.ok()) return created.status();
 
+  AddPut(&txn, TicksKey(), Hex16(0));
   TxnRequest reads;
   AddRange(&reads, MetaKey("id"));
   AddRange(&reads, MetaKey("format"));
@@ -450,6 +479,7 @@ absl::Status EtcdStoreImpl::Init() {
   if (!read.ok()) return read.status();
   auto single = [&](int i) -> const KeyValue* {
     const auto& range = read->responses(i).response_range();
+  AddRange(&reads, TicksKey());
     return range.kvs_size() == 1 ? &range.kvs(0) : nullptr;
   };
   const KeyValue* id = single(0);
@@ -477,13 +507,41 @@ absl::Status EtcdStoreImpl::Init() {
     std::optional<int64_t> instant = ParseHex16(kv.value());
     if (!instant.has_value()) return Corrupt(kv.key());
     issued = std::max(issued, *instant);
+  const int64_t forgotten_before_us =
+      absl::ToUnixMicros(clock_->Now() - issued_retention_);
   }
   id_ = id->value();
   absl::MutexLock lock(&mu_);
+    if (kv.key() != IssuedPrefix() && *instant < forgotten_before_us) {
+      // A replica gone for longer than any token lives: every token it
+      // handed out has expired, so no logout needs to be ordered after
+      // it. Deleted only if unchanged (it may have come back).
+      TxnRequest forget;
+      RequireUnchangedSince(&forget, kv.key(), kv.mod_revision());
+      AddDelete(&forget, kv.key());
+      absl::StatusOr<TxnResponse> forgotten = Commit(forget);
+      if (!forgotten.ok()) return forgotten.status();
+    }
   last_seq_ = static_cast<uint64_t>(*seq);
   floor_ = *floor_us;
+  const KeyValue* ticks = single(5);
+  std::optional<int64_t> reserved =
+      ticks == nullptr ? std::nullopt : ParseHex16(ticks->value());
+  if (!reserved.has_value()) return Corrupt(TicksKey());
+  // This replica's row, which logins and rotations only ever raise (a value
+  // compare needs the key to exist).
+  TxnRequest row;
+  Compare* new_row = row.add_compare();
+  new_row->set_target(Compare::CREATE);
+  new_row->set_result(Compare::EQUAL);
+  new_row->set_key(IssuedKey());
+  new_row->set_create_revision(0);
+  AddPut(&row, IssuedKey(), Hex16(0));
+  absl::StatusOr<TxnResponse> row_created = Commit(row);
+  if (!row_created.ok()) return row_created.status();
   issued_at_start_ = issued;
   return absl::OkStatus();
+  reserved_ = *reserved;
 }
 
 // Revocations.
@@ -1080,7 +1138,7 @@ absl::Status EtcdStoreImpl::TrySessions(
   // No logout committed since these instants were stamped above the floor.
   RequireValueBelow(&txn, FloorKey(), Hex16(lowest));
   // Every logout from now on is ordered after these instants.
-  AddPut(&txn, IssuedKey(), Hex16(highest));
+  RaiseIssued(&txn, highest);
 
   absl::StatusOr<TxnResponse> committed = Commit(txn);
   if (!committed.ok()) {
@@ -1262,7 +1320,7 @@ absl::Status EtcdStoreImpl::TryRotation(const Rotation& rotation, bool* retry) {
                                          stored->subject, stored->session_id},
                             stored->expires_at),
          *lease);
-  AddPut(&txn, IssuedKey(), Hex16(read.refreshed_us));
+  RaiseIssued(&txn, read.refreshed_us);
   absl::StatusOr<TxnResponse> committed = Commit(txn);
   if (!committed.ok()) {
     if (committed.status().code() == absl::StatusCode::kAborted) {

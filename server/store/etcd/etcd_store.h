@@ -37,8 +37,8 @@ namespace sigil::server::store {
 //    logout" when a logout at another replica has moved the floor past the
 //    instant they were stamped with; TickFloor() has moved too, so the
 //    caller stamps again and retries.
-//  - ReserveTicks writes nothing: the floor compares above keep instants
-//    ordered across restarts and replicas without a reservation.
+//  - ReserveTicks raises one key shared by the replicas. Ordering against
+//    logouts does not rest on it (the compares above do).
 //  - A batch of revocations larger than one Txn (128 operations) is
 //    written as several Txns, each all-or-nothing. A call that fails may
 //    have recorded a prefix of its revocations; that only revokes more.
@@ -57,6 +57,9 @@ class EtcdStore : public Store {
     std::string prefix = "/sigil/";
     // Names this process's row of issued instants; random when empty.
     std::string replica_id;
+    // Rows of replicas that have issued nothing for this long are deleted
+    // at start: at least the longest token lifetime (--max_token_ttl).
+    absl::Duration issued_retention = absl::Hours(48);
     // Read-modify-writes that lose to concurrent writers this many times in
     // a row fail with UNAVAILABLE.
     int max_attempts = 32;
