@@ -18,6 +18,7 @@
 // One factory lives for one test. The clock is the tests' FakeClock: no
 // test sleeps.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -208,6 +209,15 @@ class StoreConformanceTest : public ::testing::Test {
 
 TYPED_TEST_SUITE(StoreConformanceTest, StoreFactories, FactoryName);
 
+// `r` as its event reads back: its seq, and the instants the store
+// recorded, which may lie after its own (see AppendResult).
+Revocation Recorded(Revocation r, const Store::AppendResult& result) {
+  r.seq = result.seq;
+  r.not_before_us = result.not_before_us;
+  r.expires_at = result.expires_at;
+  return r;
+}
+
 // --- Revocations and the event log ---
 
 TYPED_TEST(StoreConformanceTest, AppendsAssignIncreasingSeqsInOrder) {
@@ -230,9 +240,14 @@ TYPED_TEST(StoreConformanceTest, AppendsAssignIncreasingSeqsInOrder) {
     ASSERT_THAT(appended, IsOk());
     ASSERT_EQ(appended->size(), calls[c].size());
     for (size_t i = 0; i < calls[c].size(); ++i) {
-      EXPECT_EQ((*appended)[i].seq, next) << "revocation " << i;
-      EXPECT_TRUE((*appended)[i].recorded) << "revocation " << i;
-      expected.push_back(Is(WithSeq(calls[c][i], next)));
+      const Store::AppendResult& result = (*appended)[i];
+      EXPECT_EQ(result.seq, next) << "revocation " << i;
+      EXPECT_TRUE(result.recorded) << "revocation " << i;
+      EXPECT_GE(result.not_before_us, calls[c][i].not_before_us)
+          << "revocation " << i;
+      EXPECT_GE(result.expires_at, calls[c][i].expires_at)
+          << "revocation " << i;
+      expected.push_back(Is(Recorded(calls[c][i], result)));
       ++next;
     }
     EXPECT_EQ(this->store().LastSeq(), next - 1);
@@ -1097,8 +1112,9 @@ TYPED_TEST(StoreConformanceTest, AnUnrecordedLogoutTakesNoSeqInAMixedCall) {
     EXPECT_EQ((*appended)[i].revoked_sessions, revoked[i]);
   }
   EXPECT_THAT(this->AllEvents(),
-              ElementsAre(Is(WithSeq(batch[0], 1)), Is(WithSeq(batch[2], 2)),
-                          Is(WithSeq(batch[3], 3))));
+              ElementsAre(Is(Recorded(batch[0], (*appended)[0])),
+                          Is(Recorded(batch[2], (*appended)[2])),
+                          Is(Recorded(batch[3], (*appended)[3]))));
   EXPECT_EQ(this->store().LastSeq(), 3u);
 }
 
@@ -1543,6 +1559,42 @@ TYPED_TEST(StoreConformanceTest, TickFloorCoversEveryNotBeforeOfACall) {
   ASSERT_THAT(this->store().ReserveTicks(base + 120), IsOk());
   EXPECT_EQ(this->store().TickFloor(), base + 120)
       << "after reserving base+120";
+}
+
+// What a new instant must lie above: every recorded not_before, never a
+// reservation (that is TickFloor's) nor a logout left unrecorded.
+TYPED_TEST(StoreConformanceTest, LogoutFloorIsTheHighestRecordedNotBefore) {
+  ASSERT_NE(this->store_, nullptr);
+  const int64_t base = Micros(kStart);
+  const absl::Time expiry = kStart + absl::Hours(1);
+  EXPECT_EQ(this->store().LogoutFloor(), 0) << "empty store";
+  ASSERT_THAT(this->store().ReserveTicks(base + 1000), IsOk());
+  EXPECT_EQ(this->store().LogoutFloor(), 0) << "after reserving base+1000";
+
+  std::vector<Revocation> batch = {
+      TokenRevocation("jti-1", kStart, expiry),
+      SubjectRevocation("bob", kStart, expiry),
+      SubjectSystemRevocation("carol", "a", kStart, expiry),
+  };
+  batch[0].not_before_us = base + 30;
+  batch[1].not_before_us = base + 90;
+  batch[2].not_before_us = base + 60;
+  auto appended = this->store().AppendRevocations(batch);
+  ASSERT_THAT(appended, IsOk());
+  int64_t highest = 0;
+  for (const Store::AppendResult& result : *appended) {
+    highest = std::max(highest, result.not_before_us);
+  }
+  EXPECT_GE(highest, base + 90);
+  EXPECT_EQ(this->store().LogoutFloor(), highest)
+      << "after not_befores base+30, base+90, base+60";
+
+  auto unrecorded = this->LogoutIfLoggedIn(
+      SubjectSystemRevocation("ghost", "a", kStart + absl::Seconds(5), expiry));
+  ASSERT_THAT(unrecorded, IsOk());
+  ASSERT_FALSE(unrecorded->recorded);
+  EXPECT_EQ(this->store().LogoutFloor(), highest)
+      << "after an unrecorded logout at base+5s";
 }
 
 }  // namespace
