@@ -1,5 +1,6 @@
-"""Reads deploy/kubernetes the way the tests need it: the objects by kind
-and name, a container's flags, and the binaries' own flag lists."""
+"""Reads deploy/kubernetes the way the tests need it: the objects of a
+kustomization by kind and name, a container's flags, and the binaries' own
+flag lists."""
 
 import os
 import re
@@ -8,21 +9,43 @@ import subprocess
 import yaml
 
 MANIFEST_DIR = os.path.join("deploy", "kubernetes")
+# The replicated shape (sigild replicas on etcd), beside the single node.
+REPLICATED_DIR = os.path.join(MANIFEST_DIR, "replicated")
 
 
-def load(repo):
-    """Every object of every manifest the kustomization lists, keyed by
-    (kind, name), and the list of files it names."""
-    directory = os.path.join(repo, MANIFEST_DIR)
-    with open(os.path.join(directory, "kustomization.yaml")) as f:
-        files = yaml.safe_load(f)["resources"]
+def load(repo, directory=MANIFEST_DIR):
+    """Every object of the kustomization in `directory` (relative to repo),
+    keyed by (kind, name), as `kubectl kustomize` would list them, and the
+    files they come from, relative to repo. A resource may be a file or a
+    directory holding a kustomization (read the same way); the kustomization
+    may hold nothing else, so that what is checked here is what applies."""
     objects = {}
-    for name in files:
-        with open(os.path.join(directory, name)) as f:
-            for doc in yaml.safe_load_all(f):
-                if doc:
-                    objects[(doc["kind"], doc["metadata"]["name"])] = doc
+    files = []
+    _load_into(repo, directory, objects, files)
     return objects, files
+
+
+def _load_into(repo, directory, objects, files):
+    with open(os.path.join(repo, directory, "kustomization.yaml")) as f:
+        kustomization = yaml.safe_load(f)
+    unknown = set(kustomization) - {"apiVersion", "kind", "resources"}
+    if unknown:
+        raise ValueError("%s: kustomization fields this test cannot follow: "
+                         "%s" % (directory, sorted(unknown)))
+    for name in kustomization["resources"]:
+        path = os.path.normpath(os.path.join(directory, name))
+        if os.path.isdir(os.path.join(repo, path)):
+            _load_into(repo, path, objects, files)
+            continue
+        files.append(path)
+        with open(os.path.join(repo, path)) as f:
+            for doc in yaml.safe_load_all(f):
+                if not doc:
+                    continue
+                key = (doc["kind"], doc["metadata"]["name"])
+                if key in objects:
+                    raise ValueError("%s: %s %s defined twice" % ((path,) + key))
+                objects[key] = doc
 
 
 def container(workload, name):
@@ -36,7 +59,7 @@ def flags(args):
     """--name=value arguments as a dict; a bare --name is "true"."""
     result = {}
     for arg in args:
-        match = re.fullmatch(r"--([A-Za-z0-9_]+)(?:=(.*))?", arg)
+        match = re.fullmatch(r"--([A-Za-z0-9_-]+)(?:=(.*))?", arg)
         if not match:
             raise ValueError("not a --flag=value argument: %r" % arg)
         result[match.group(1)] = "true" if match.group(2) is None else match.group(2)

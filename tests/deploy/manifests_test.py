@@ -2,7 +2,9 @@
 
 Usage: manifests_test.py REPO SIGILD SIGIL_AGENT
 
-Every flag the manifests and deploy/sigild.flags pass exists in the
+Both shapes, the single node (deploy/kubernetes) and the replicas on etcd
+(deploy/kubernetes/replicated), are read as their kustomizations list them.
+In each: every flag the manifests and deploy/sigild.flags pass exists in the
 binary's --helpfull; the agent's HTTP probes and scrape port hit its
 --http_listen; ports
 agree between the listener, the container, the probes, the Service and the
@@ -12,8 +14,13 @@ the policy ConfigMap is deploy/policy.example.textproto; the grace period
 outlasts --shutdown_grace; the image builds with the libraries
 scripts/install-deps.sh lists, installs what the pods run, and the
 packages of every library the binaries link as deploy/runtime-packages.sh
-finds them.
-"""
+finds them. In the replicated shape also: sigild's --etcd_endpoints are
+the etcd members' stable names and ports, as their --initial-cluster; the
+KEK comes from a read-only Secret whose example holds no key and is not
+applied; etcd is reached over mutual TLS under a CA of its own; each
+workload has a PodDisruptionBudget of 2 of 3 and spreads over nodes; only
+sigild's pods reach etcd's client port; the etcd image is the version the
+tests run."""
 
 import os
 import posixpath
@@ -21,6 +28,8 @@ import re
 import subprocess
 import sys
 import unittest
+
+import yaml
 
 import manifests
 
@@ -53,14 +62,19 @@ def mount_of(c, volume_name):
     return None
 
 
-class ManifestsTest(unittest.TestCase):
+class SigildShape:
+    """Checks both shapes hold for sigild, its Service and the agent; a
+    subclass names its kustomization and sigild's workload."""
+
+    DIRECTORY = None
+    WORKLOAD_KIND = None
 
     @classmethod
     def setUpClass(cls):
-        cls.objects, cls.files = manifests.load(REPO)
-        cls.sts = cls.objects[("StatefulSet", "sigild")]
-        cls.service = cls.objects[("Service", cls.sts["spec"]["serviceName"])]
-        cls.sigild = manifests.container(cls.sts, "sigild")
+        cls.objects, cls.files = manifests.load(REPO, cls.DIRECTORY)
+        cls.workload = cls.objects[(cls.WORKLOAD_KIND, "sigild")]
+        cls.service = cls.objects[("Service", "sigild")]
+        cls.sigild = manifests.container(cls.workload, "sigild")
         cls.sigild_flags = manifests.flags(cls.sigild["args"])
         cls.subsystem = cls.objects[("Deployment", "subsystem-a")]
         cls.agent = manifests.container(cls.subsystem, "sigil-agent")
@@ -82,16 +96,8 @@ class ManifestsTest(unittest.TestCase):
         self.assertEqual(namespaces, {"sigil"})
         self.assertIn(("Namespace", "sigil"), self.objects)
 
-    def test_statefulset_keeps_its_data_on_a_claim(self):
-        spec = self.sts["spec"]
-        self.assertEqual(spec["replicas"], 1,
-                         "a second replica would be a separate authority")
-        claims = [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]]
-        data_dir = self.sigild_flags["data_dir"]
-        self.assertIn(mount_of(self.sigild, claims[0]), (data_dir, data_dir + "/"))
-
     def test_sigterm_grace_outlasts_shutdown_grace(self):
-        grace = self.sts["spec"]["template"]["spec"][
+        grace = self.workload["spec"]["template"]["spec"][
             "terminationGracePeriodSeconds"]
         shutdown = manifests.duration_seconds(
             self.sigild_flags.get("shutdown_grace", "5s"))
@@ -103,7 +109,7 @@ class ManifestsTest(unittest.TestCase):
         ports = {p["name"]: p["containerPort"] for p in self.sigild["ports"]}
         self.assertEqual(ports["grpc"], port)
         self.assertEqual(self.service["spec"]["selector"],
-                         self.sts["spec"]["template"]["metadata"]["labels"])
+                         self.workload["spec"]["template"]["metadata"]["labels"])
         (service_port,) = self.service["spec"]["ports"]
         target = service_port["targetPort"]
         self.assertEqual(ports[target] if isinstance(target, str) else target,
@@ -131,7 +137,7 @@ class ManifestsTest(unittest.TestCase):
         self.assertEqual(probe["server_name"], name)
 
     def test_mounted_files_match_the_flags(self):
-        pod = self.sts["spec"]["template"]["spec"]
+        pod = self.workload["spec"]["template"]["spec"]
         for flag in ("tls_cert", "tls_key", "client_ca", "policy"):
             with self.subTest(flag=flag):
                 mounted_file(self, pod, self.sigild, self.sigild_flags[flag])
@@ -147,7 +153,7 @@ class ManifestsTest(unittest.TestCase):
                 mounted_file(self, pod, self.agent, self.agent_flags[flag])
 
     def test_policy_is_the_example(self):
-        volume = mounted_file(self, self.sts["spec"]["template"]["spec"],
+        volume = mounted_file(self, self.workload["spec"]["template"]["spec"],
                               self.sigild, self.sigild_flags["policy"])
         config_map = self.objects[("ConfigMap", volume["configMap"]["name"])]
         (item,) = volume["configMap"]["items"]
@@ -156,6 +162,23 @@ class ManifestsTest(unittest.TestCase):
         system = self.agent_flags["system"]
         self.assertRegex(config_map["data"][item["key"]],
                          r'system \{ name: "%s" \}' % re.escape(system))
+
+
+
+class ManifestsTest(SigildShape, unittest.TestCase):
+    """The single node: deploy/kubernetes, sigild on RocksDB."""
+
+    DIRECTORY = manifests.MANIFEST_DIR
+    WORKLOAD_KIND = "StatefulSet"
+
+    def test_statefulset_keeps_its_data_on_a_claim(self):
+        spec = self.workload["spec"]
+        self.assertEqual(spec["serviceName"], self.service["metadata"]["name"])
+        self.assertEqual(spec["replicas"], 1,
+                         "a second replica would be a separate authority")
+        claims = [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]]
+        data_dir = self.sigild_flags["data_dir"]
+        self.assertIn(mount_of(self.sigild, claims[0]), (data_dir, data_dir + "/"))
 
     def test_agent_policy_grants_the_pods_user_its_system(self):
         pod = self.subsystem["spec"]["template"]["spec"]
@@ -260,6 +283,253 @@ class ManifestsTest(unittest.TestCase):
             with self.subTest(package=package):
                 self.assertRegex(installed, r"(?m)^%s install ok installed$"
                                  % re.escape(package))
+
+
+def pod_labels(workload):
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+def selects(selector, labels):
+    """Whether a matchLabels selector (or a Service's selector) picks pods
+    with `labels`; an empty selector would pick every pod, so it fails."""
+    match = selector.get("matchLabels", selector)
+    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+
+def named_port(c, port):
+    """A container port by name or number."""
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    return ports[port] if isinstance(port, str) else port
+
+
+class ReplicatedManifestsTest(SigildShape, unittest.TestCase):
+    """deploy/kubernetes/replicated: a Deployment of sigild replicas on an
+    etcd StatefulSet, each behind a PodDisruptionBudget."""
+
+    DIRECTORY = manifests.REPLICATED_DIR
+    WORKLOAD_KIND = "Deployment"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.etcd_sts = cls.objects[("StatefulSet", "etcd")]
+        cls.etcd = manifests.container(cls.etcd_sts, "etcd")
+        cls.etcd_flags = manifests.flags(cls.etcd["args"])
+        cls.etcd_service = cls.objects[
+            ("Service", cls.etcd_sts["spec"]["serviceName"])]
+
+    def member_host(self, index):
+        """The stable DNS name of etcd member `index` under its headless
+        Service."""
+        return "%s-%d.%s.%s.svc" % (
+            self.etcd_sts["metadata"]["name"], index,
+            self.etcd_service["metadata"]["name"],
+            self.etcd_service["metadata"]["namespace"])
+
+    def etcd_port(self, name):
+        (port,) = [p for p in self.etcd_service["spec"]["ports"]
+                   if p["name"] == name]
+        self.assertEqual(named_port(self.etcd, port["targetPort"]),
+                         port["port"], "Service etcd port %s" % name)
+        return port["port"]
+
+    def test_single_node_statefulset_is_gone(self):
+        self.assertNotIn(("StatefulSet", "sigild"), self.objects)
+        self.assertEqual(self.workload["spec"]["replicas"], 3)
+
+    def test_sigild_replicas_share_the_etcd_store(self):
+        self.assertEqual(self.sigild_flags["store"], "etcd")
+        self.assertEqual(self.sigild_flags.get("etcd_prefix", "/sigil/"),
+                         "/sigil/")
+        client = self.etcd_port("client")
+        expected = ["%s:%d" % (self.member_host(i), client)
+                    for i in range(self.etcd_sts["spec"]["replicas"])]
+        self.assertEqual(self.sigild_flags["etcd_endpoints"].split(","),
+                         expected)
+
+    def test_sigild_data_dir_is_an_empty_dir(self):
+        pod = self.workload["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        data_dir = self.sigild_flags["data_dir"]
+        (mount,) = [m for m in self.sigild["volumeMounts"]
+                    if m["mountPath"].rstrip("/") == data_dir.rstrip("/")]
+        self.assertIn("emptyDir", volumes[mount["name"]])
+        # The audit log would otherwise die with the pod's emptyDir.
+        self.assertEqual(self.sigild_flags.get("audit_log"), "-")
+
+    def test_kek_comes_from_a_secret_mounted_read_only(self):
+        pod = self.workload["spec"]["template"]["spec"]
+        path = self.sigild_flags["kek_file"]
+        volume = mounted_file(self, pod, self.sigild, path)
+        secret = volume.get("secret")
+        self.assertIsNotNone(secret, "%s is not in a Secret" % path)
+        (mount,) = [m for m in self.sigild["volumeMounts"]
+                    if m["name"] == volume["name"]]
+        self.assertTrue(mount.get("readOnly"), "%s is writable" % path)
+        self.assertEqual(secret.get("defaultMode", 0o644) & 0o007, 0,
+                         "%s is readable by others" % path)
+        self.assertNotIn(secret["secretName"],
+                         [v["secret"]["secretName"] for v in pod["volumes"]
+                          if "secret" in v and v is not volume])
+
+    def test_kek_secret_is_an_example_holding_no_key(self):
+        pod = self.workload["spec"]["template"]["spec"]
+        volume = mounted_file(self, pod, self.sigild,
+                              self.sigild_flags["kek_file"])
+        path = os.path.join(manifests.REPLICATED_DIR, "kek-secret.example.yaml")
+        # Applying it would overwrite the real KEK with the placeholder.
+        self.assertNotIn(path, self.files)
+        with open(os.path.join(REPO, path)) as f:
+            (secret,) = [d for d in yaml.safe_load_all(f) if d]
+        self.assertEqual(secret["kind"], "Secret")
+        self.assertEqual(secret["metadata"]["name"],
+                         volume["secret"]["secretName"])
+        self.assertEqual(secret["metadata"]["namespace"], "sigil")
+        (item,) = volume["secret"]["items"]
+        value = secret["stringData"][item["key"]].encode()
+        self.assertNotEqual(len(value), 32,
+                            "%s holds something the size of a KEK" % path)
+        self.assertIn("PLACEHOLDER", value.decode())
+
+    def test_etcd_is_reached_over_mutual_tls_with_its_own_ca(self):
+        pod = self.workload["spec"]["template"]["spec"]
+        secrets = {}
+        for flag in ("etcd_ca", "etcd_cert", "etcd_key"):
+            with self.subTest(flag=flag):
+                volume = mounted_file(self, pod, self.sigild,
+                                      self.sigild_flags[flag])
+                secrets[flag] = volume["secret"]["secretName"]
+        # Whoever holds a certificate of etcd's CA may write the store.
+        tls = mounted_file(self, pod, self.sigild,
+                           self.sigild_flags["client_ca"])
+        self.assertNotEqual(secrets["etcd_ca"], tls["secret"]["secretName"])
+        etcd_pod = self.etcd_sts["spec"]["template"]["spec"]
+        self.assertEqual(self.etcd_flags["client-cert-auth"], "true")
+        self.assertEqual(self.etcd_flags["peer-client-cert-auth"], "true")
+        for flag in ("trusted-ca-file", "cert-file", "key-file",
+                     "peer-trusted-ca-file", "peer-cert-file", "peer-key-file"):
+            with self.subTest(flag=flag):
+                mounted_file(self, etcd_pod, self.etcd, self.etcd_flags[flag])
+        for flag in ("listen-client-urls", "advertise-client-urls",
+                     "listen-peer-urls", "initial-advertise-peer-urls"):
+            with self.subTest(flag=flag):
+                self.assertTrue(self.etcd_flags[flag].startswith("https://"))
+
+    def test_etcd_members_are_named_by_the_headless_service(self):
+        spec = self.etcd_service["spec"]
+        self.assertEqual(spec["clusterIP"], "None")
+        # Members resolve each other before any is ready.
+        self.assertTrue(spec["publishNotReadyAddresses"])
+        self.assertTrue(selects(spec["selector"], pod_labels(self.etcd_sts)))
+        env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+               for e in self.etcd["env"] if "valueFrom" in e}
+        self.assertEqual(env["POD_NAME"], "metadata.name")
+        self.assertEqual(self.etcd_flags["name"], "$(POD_NAME)")
+        client, peer = self.etcd_port("client"), self.etcd_port("peer")
+        host = self.member_host(0).replace("etcd-0.", "$(POD_NAME).", 1)
+        self.assertEqual(self.etcd_flags["advertise-client-urls"],
+                         "https://%s:%d" % (host, client))
+        self.assertEqual(self.etcd_flags["initial-advertise-peer-urls"],
+                         "https://%s:%d" % (host, peer))
+        self.assertEqual(self.etcd_flags["listen-client-urls"],
+                         "https://0.0.0.0:%d" % client)
+        self.assertEqual(self.etcd_flags["listen-peer-urls"],
+                         "https://0.0.0.0:%d" % peer)
+        members = self.etcd_sts["spec"]["replicas"]
+        self.assertEqual(members, 3)
+        expected = ["%s-%d=https://%s:%d" % (
+            self.etcd_sts["metadata"]["name"], i, self.member_host(i), peer)
+                    for i in range(members)]
+        self.assertEqual(self.etcd_flags["initial-cluster"].split(","),
+                         expected)
+        self.assertEqual(self.etcd_flags["initial-cluster-state"], "new")
+
+    def test_etcd_keeps_its_data_on_a_claim(self):
+        claims = [t["metadata"]["name"]
+                  for t in self.etcd_sts["spec"]["volumeClaimTemplates"]]
+        self.assertEqual(mount_of(self.etcd, claims[0]),
+                         self.etcd_flags["data-dir"])
+
+    def test_etcd_settings_the_store_relies_on(self):
+        self.assertEqual(
+            self.etcd_flags["experimental-enable-lease-checkpoint"], "true")
+        self.assertIn("auto-compaction-retention", self.etcd_flags)
+        resources = self.etcd["resources"]
+        self.assertIn("memory", resources["requests"])
+        self.assertIn("memory", resources["limits"])
+
+    def test_etcd_image_is_the_version_the_tests_run(self):
+        self.assertEqual(self.etcd["command"], ["/usr/local/bin/etcd"])
+        image, _, tag = self.etcd["image"].rpartition(":")
+        self.assertEqual(image, "quay.io/coreos/etcd")
+        try:
+            out = subprocess.run(["etcd", "--version"], capture_output=True,
+                                 text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            self.skipTest("no etcd here (scripts/install-deps.sh)")
+        version = re.search(r"etcd Version: (\S+)", out).group(1)
+        self.assertEqual(tag, "v" + version)
+
+    def test_etcd_probes_reach_its_metrics_listener(self):
+        host, port = manifests.split_address(
+            self.etcd_flags["listen-metrics-urls"][len("http://"):])
+        self.assertEqual(host, "0.0.0.0")
+        self.assertEqual(self.etcd["readinessProbe"]["httpGet"]["path"],
+                         "/health")
+        for probe in ("readinessProbe", "livenessProbe"):
+            with self.subTest(probe=probe):
+                action = (self.etcd[probe].get("httpGet") or
+                          self.etcd[probe]["tcpSocket"])
+                self.assertEqual(named_port(self.etcd, action["port"]), port)
+
+    def test_disruption_budgets_keep_two_of_three(self):
+        for kind, name in (("Deployment", "sigild"), ("StatefulSet", "etcd")):
+            with self.subTest(workload=name):
+                workload = self.objects[(kind, name)]
+                budgets = [o for (k, _), o in self.objects.items()
+                           if k == "PodDisruptionBudget" and
+                           selects(o["spec"]["selector"], pod_labels(workload))]
+                self.assertEqual(len(budgets), 1,
+                                 "no single budget selects " + name)
+                self.assertEqual(budgets[0]["spec"]["minAvailable"], 2)
+                self.assertEqual(workload["spec"]["replicas"], 3)
+
+    def test_pods_spread_over_nodes(self):
+        for kind, name in (("Deployment", "sigild"), ("StatefulSet", "etcd")):
+            with self.subTest(workload=name):
+                workload = self.objects[(kind, name)]
+                anti = workload["spec"]["template"]["spec"]["affinity"][
+                    "podAntiAffinity"]
+                terms = [t.get("podAffinityTerm", t) for t in
+                         anti.get("requiredDuringSchedulingIgnoredDuringExecution", []) +
+                         anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])]
+                self.assertTrue(terms, "%s has no anti-affinity" % name)
+                for term in terms:
+                    self.assertEqual(term["topologyKey"],
+                                     "kubernetes.io/hostname")
+                    self.assertTrue(selects(term["labelSelector"],
+                                            pod_labels(workload)))
+        # Two members on one node would lose the quorum with it.
+        self.assertIn("requiredDuringSchedulingIgnoredDuringExecution",
+                      self.etcd_sts["spec"]["template"]["spec"]["affinity"][
+                          "podAntiAffinity"])
+
+    def test_only_sigild_reaches_etcds_client_port(self):
+        (policy,) = [o for (k, _), o in self.objects.items()
+                     if k == "NetworkPolicy"]
+        self.assertTrue(selects(policy["spec"]["podSelector"],
+                                pod_labels(self.etcd_sts)))
+        client = self.etcd_port("client")
+        for rule in policy["spec"]["ingress"]:
+            ports = [named_port(self.etcd, p["port"]) for p in rule["ports"]]
+            if client not in ports:
+                continue
+            (peer,) = rule["from"]
+            self.assertTrue(selects(peer["podSelector"],
+                                    pod_labels(self.workload)))
+            self.assertFalse(selects(peer["podSelector"],
+                                     pod_labels(self.subsystem)))
+
 
 if __name__ == "__main__":
     if len(sys.argv) != 4:
