@@ -454,6 +454,8 @@ class ReplicatedManifestsTest(SigildShape, unittest.TestCase):
         self.assertEqual(
             self.etcd_flags["experimental-enable-lease-checkpoint"], "true")
         self.assertIn("auto-compaction-retention", self.etcd_flags)
+        # 3.4's default logger crashes etcd on its first warning.
+        self.assertEqual(self.etcd_flags.get("logger"), "zap")
         resources = self.etcd["resources"]
         self.assertIn("memory", resources["requests"])
         self.assertIn("memory", resources["limits"])
