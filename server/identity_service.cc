@@ -1,5 +1,6 @@
 #include "server/identity_service.h"
 
+#include <algorithm>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -87,6 +88,16 @@ class RefusedWatch final
   explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
 };
+
+// When a Verify waiting for its min_seq gives up: shortly before the
+// call's deadline, so that the caller reads this server's UNAVAILABLE rather
+// than its own DEADLINE_EXCEEDED; without a deadline, after a minute.
+absl::Time MinSeqWaitDeadline(absl::Time call_deadline, absl::Time now) {
+  constexpr absl::Duration kLongest = absl::Minutes(1);
+  constexpr absl::Duration kMargin = absl::Milliseconds(100);
+  const absl::Duration left = std::min(call_deadline - now, kLongest);
+  return now + left - std::min(kMargin, left / 10);
+}
 
 // Ends a callback handler's call with `status`.
 grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
@@ -316,7 +327,39 @@ grpc::ServerUnaryReactor* IdentityService::Verify(
     grpc::CallbackServerContext* context,
     const sigil::v1::VerifyRequest* request,
     sigil::v1::VerifyResponse* response) {
-  return Answer(context, HandleVerify(*context, *request, response));
+  const uint64_t min_seq = request->min_seq();
+  if (min_seq == 0 || feed_->last_seq() >= min_seq) {
+    return Answer(context, HandleVerify(*context, *request, response));
+  }
+  // Read-your-logout: this server has not applied every revocation up to
+  // min_seq (a replica still catching up), so any verdict now could be a
+  // stale OK. Allowed callers only may hold a wait.
+  absl::Status allowed =
+      access_.policy->MayVerify(CallerOf(*context), request->system());
+  if (!allowed.ok()) return Answer(context, wire::ToGrpcStatus(allowed));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  seq_waiter_.Wait(
+      min_seq,
+      MinSeqWaitDeadline(absl::FromChrono(context->deadline()), absl::Now()),
+      [this, context, request, response, reactor, min_seq](bool reached) {
+        if (!reached) {
+          reactor->Finish(
+              grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           absl::StrCat("revocation seq ", min_seq,
+                                        " is not applied here yet (applied ",
+                                        feed_->last_seq(), ")")));
+          return;
+        }
+        reactor->Finish(HandleVerify(*context, *request, response));
+      });
+  return reactor;
+}
+
+void IdentityService::BeginShutdown() {
+  ending_.store(true);
+  // Wakes every stream, which then sees ending_.
+  feed_->Beat();
+  seq_waiter_.Stop();
 }
 
 grpc::Status IdentityService::HandleVerify(
@@ -511,10 +554,14 @@ grpc::ServerBidiReactor<sigil::v1::WatchRevocationsRequest,
 IdentityService::WatchRevocations(grpc::CallbackServerContext* context) {
   absl::Status allowed = access_.policy->MayWatch(CallerOf(*context));
   if (!allowed.ok()) return new RefusedWatch(wire::ToGrpcStatus(allowed));
+  if (ending_.load()) {
+    return new RefusedWatch(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                         "the authority is shutting down"));
+  }
   return new WatchReactor(
       feed_, clock_,
       [authority = authority_] { return authority->keys()->version; },
-      propagation_lag_);
+      propagation_lag_, &ending_);
 }
 
 }  // namespace sigil::server

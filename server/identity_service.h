@@ -10,6 +10,7 @@
 #include "server/auth/policy.h"
 #include "server/authority.h"
 #include "server/revocation_feed.h"
+#include "server/seq_waiter.h"
 #include "server/worker_pool.h"
 #include "sigil/v1/identity.grpc.pb.h"
 #include "telemetry/metrics.h"
@@ -64,7 +65,16 @@ class IdentityService final
         clock_(clock),
         access_(access),
         propagation_lag_(propagation_lag),
+        seq_waiter_(feed),
         writers_(kWriterThreads) {}
+
+  // The start of a graceful shutdown, before the server's own: ends every
+  // WatchRevocations stream (UNAVAILABLE, so subscribers resume at once
+  // elsewhere or after the restart; an open stream would otherwise hold
+  // the whole grace period), refuses new ones, and answers every Verify
+  // still waiting for its min_seq UNAVAILABLE. Unary calls in flight
+  // finish as usual.
+  void BeginShutdown();
 
   grpc::ServerUnaryReactor* Issue(grpc::CallbackServerContext* context,
                                   const sigil::v1::IssueRequest* request,
@@ -148,6 +158,10 @@ class IdentityService final
   const token::Clock* const clock_;
   const Access access_;
   telemetry::Histogram* const propagation_lag_;
+  // Set by BeginShutdown; read by every WatchReactor.
+  std::atomic<bool> ending_{false};
+  // Verify calls whose min_seq is not applied yet.
+  SeqWaiter seq_waiter_;
   mutable std::atomic<uint64_t> ignored_on_behalf_of_{0};
   // Enough for the writes of this many calls to share one fsync; further
   // calls queue.

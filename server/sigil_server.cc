@@ -127,6 +127,7 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   interceptors.push_back(
       std::make_unique<telemetry::RpcMetricsInterceptorFactory>(
           server->metrics_.get()));
+  interceptors.push_back(server->calls_.InterceptorFactory());
   auto started = wire::StartGrpcServer(options.listen, server->service_.get(),
                                        *credentials, wire::GrpcServerLimits(),
                                        std::move(interceptors));
@@ -223,9 +224,12 @@ void SigilServer::PruneLoop(absl::Duration interval) {
 
 void SigilServer::Shutdown(absl::Duration grace) {
   if (http_ != nullptr) http_->SetNotReady();
+  // Streams first: gRPC's Shutdown waits for every call, and a revocation
+  // stream never ends by itself.
+  if (service_ != nullptr) service_->BeginShutdown();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    wire::ShutdownGracefully(*server_, calls_, grace);
     server_->Wait();
     server_.reset();
   }

@@ -19,6 +19,7 @@
 #include "telemetry/metrics.h"
 #include "token/algorithm.h"
 #include "token/clock.h"
+#include "wire/graceful_shutdown.h"
 #include "wire/tls.h"
 
 namespace sigil::server {
@@ -75,8 +76,10 @@ class SigilServer {
   static absl::StatusOr<std::unique_ptr<SigilServer>> Start(
       const ServerOptions& options, const token::Clock* clock);
 
-  // Marks the HTTP side not ready, stops accepting calls, lets in-flight
-  // calls finish for up to `grace`, stops HTTP, then closes the store.
+  // Marks the HTTP side not ready, ends the revocation streams, stops
+  // accepting calls, lets in-flight calls finish for up to `grace` (idle
+  // connections do not hold it: wire::ShutdownGracefully), stops HTTP,
+  // then closes the store.
   // Idempotent; the destructor calls it.
   void Shutdown(absl::Duration grace);
   ~SigilServer();
@@ -109,6 +112,8 @@ class SigilServer {
   // Before the servers that feed and read it, so it outlives them.
   std::unique_ptr<telemetry::MetricsRegistry> metrics_;
   std::unique_ptr<http::HttpServer> http_;
+  // Before server_, whose calls it counts until it stops.
+  wire::CallTracker calls_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Notification stopping_;

@@ -10,11 +10,13 @@ namespace sigil::server {
 
 WatchReactor::WatchReactor(RevocationFeed* feed, const token::Clock* clock,
                            std::function<std::string()> key_set_version,
-                           telemetry::Histogram* lag)
+                           telemetry::Histogram* lag,
+                           const std::atomic<bool>* ending)
     : feed_(feed),
       clock_(clock),
       key_set_version_(std::move(key_set_version)),
-      lag_(lag) {
+      lag_(lag),
+      ending_(ending) {
   absl::MutexLock lock(&mu_);
   StartRead(&request_);
 }
@@ -120,7 +122,15 @@ void WatchReactor::OnDone() {
 }
 
 void WatchReactor::Pump() {
-  if (!opened_ || writing_ || finished_ || cancelled_) return;
+  if (writing_ || finished_ || cancelled_) return;
+  if (ending_ != nullptr && ending_->load()) {
+    // The subscriber resumes elsewhere (or here after a restart) from the
+    // seq it holds; nothing it was sent is lost.
+    FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "the authority is shutting down"));
+    return;
+  }
+  if (!opened_) return;
   // Read the horizon before the events: every event up to it is then in
   // the batch (or a later one), even if seqs skip expired numbers.
   const uint64_t horizon = feed_->last_seq();

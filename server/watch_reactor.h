@@ -36,10 +36,13 @@ class WatchReactor final
   // No pointer is owned; all outlive the call. `key_set_version` gives the
   // GetJwks key_set_version now, for every message. `lag`, if given,
   // observes how long after its record each event is written, once the
-  // stream follows live.
+  // stream follows live. Once `ending` (if given) is true, the next wake
+  // ends the stream UNAVAILABLE: a server shutting down ends its streams at
+  // once (then Beats the feed) rather than wait out its grace on them.
   WatchReactor(RevocationFeed* feed, const token::Clock* clock,
                std::function<std::string()> key_set_version,
-               telemetry::Histogram* lag = nullptr);
+               telemetry::Histogram* lag = nullptr,
+               const std::atomic<bool>* ending = nullptr);
 
   void Wake(bool heartbeat) override;
   void OnReadDone(bool ok) override;
@@ -64,6 +67,7 @@ class WatchReactor final
   const token::Clock* const clock_;
   const std::function<std::string()> key_set_version_;
   telemetry::Histogram* const lag_;
+  const std::atomic<bool>* const ending_;
   std::atomic<bool> wake_pending_{false};
   std::atomic<bool> heartbeat_wanted_{false};
   absl::Mutex mu_;
