@@ -1,23 +1,91 @@
 #include "client/client.h"
 
+#include <grpcpp/create_channel.h>
+
 #include <algorithm>
 #include <optional>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "token/reason.h"
 #include "wire/claims.h"
 #include "wire/status.h"
 #include "wire/verdict.h"
 
 namespace sigil::client {
+namespace {
+
+// When a wait for a min_seq gives up: shortly before `deadline`, so that
+// the answer (UNAVAILABLE) still reaches a caller bound by it.
+absl::Time MinSeqWaitDeadline(absl::Time deadline, absl::Time now) {
+  constexpr absl::Duration kMargin = absl::Milliseconds(100);
+  const absl::Duration left = deadline - now;
+  return deadline - std::min(kMargin, left / 10);
+}
+
+RevocationWatcher::Options WatcherOptions(const ClientOptions& options) {
+  RevocationWatcher::Options watcher;
+  // Silent for half the staleness bound (two heartbeats at least): move to
+  // another address while the last proof still holds.
+  watcher.silence_timeout = std::clamp(
+      options.max_staleness / 2, absl::Milliseconds(500), absl::Seconds(1));
+  return watcher;
+}
+
+}  // namespace
+
+grpc::ChannelArguments AuthorityChannelArguments() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
+  args.SetLoadBalancingPolicyName("round_robin");
+  return args;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<grpc::ChannelInterface>>>
+AuthorityChannels(
+    absl::string_view addresses,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+  std::vector<std::shared_ptr<grpc::ChannelInterface>> channels;
+  for (absl::string_view entry : absl::StrSplit(addresses, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (entry.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the authority's addresses \"", addresses,
+          "\" hold an empty entry: give host:port or unix:PATH, comma "
+          "separated"));
+    }
+    channels.push_back(grpc::CreateCustomChannel(
+        std::string(entry), credentials, AuthorityChannelArguments()));
+  }
+  return channels;
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(
     std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options) {
+  std::vector<std::shared_ptr<grpc::ChannelInterface>> channels;
+  channels.push_back(std::move(channel));
+  return Create(std::move(channels), std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(
+    std::vector<std::shared_ptr<grpc::ChannelInterface>> channels,
+    ClientOptions options) {
   if (options.system.empty()) {
     return absl::InvalidArgumentError("client options need a system");
   }
+  if (channels.empty()) {
+    return absl::InvalidArgumentError("client needs an authority address");
+  }
+  std::vector<std::unique_ptr<sigil::v1::Identity::StubInterface>> stubs;
+  for (const auto& channel : channels) {
+    stubs.push_back(sigil::v1::Identity::NewStub(channel));
+  }
   std::unique_ptr<Client> client(
-      new Client(sigil::v1::Identity::NewStub(channel), std::move(options)));
+      new Client(std::move(stubs), std::move(options)));
   if (client->options_.mode == ClientOptions::Mode::kLocal) {
     absl::Status fetched = client->RefreshKeys();
     if (!fetched.ok()) return fetched;
@@ -28,19 +96,21 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(
   return client;
 }
 
-Client::Client(std::unique_ptr<sigil::v1::Identity::StubInterface> stub,
-               ClientOptions options)
+Client::Client(
+    std::vector<std::unique_ptr<sigil::v1::Identity::StubInterface>> stubs,
+    ClientOptions options)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : &token::RealClock()),
       created_(clock_->MonotonicNow()),
-      stub_(std::move(stub)),
+      stubs_(std::move(stubs)),
       verifier_(token::JwtVerifierOptions{options_.issuer, clock_,
                                           options_.max_token_ttl}),
       cache_(options_.cache_capacity),
-      watcher_(stub_.get(), clock_,
+      watcher_(StubPointers(), clock_,
                options_.mode == ClientOptions::Mode::kLocal
                    ? [this](const std::string& v) { return OnKeySetVersion(v); }
-                   : RevocationWatcher::KeySetVersionCallback()) {
+                   : RevocationWatcher::KeySetVersionCallback(),
+               WatcherOptions(options_)) {
   if (options_.mode == ClientOptions::Mode::kLocal) {
     key_fetcher_ = std::thread([this] { FetchLoop(); });
   }
@@ -54,10 +124,39 @@ Client::~Client() {
   if (key_fetcher_.joinable()) key_fetcher_.join();
 }
 
+std::vector<sigil::v1::Identity::StubInterface*> Client::StubPointers() const {
+  std::vector<sigil::v1::Identity::StubInterface*> stubs;
+  for (const auto& stub : stubs_) stubs.push_back(stub.get());
+  return stubs;
+}
+
 std::unique_ptr<grpc::ClientContext> Client::Context() const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
   return context;
+}
+
+sigil::v1::Identity::StubInterface& Client::PreferredStub() const {
+  return *stubs_[watcher_.address() % stubs_.size()];
+}
+
+grpc::Status Client::CallAuthority(const AuthorityCall& call) {
+  const absl::Time deadline = absl::Now() + options_.deadline;
+  const size_t first = watcher_.address();
+  grpc::Status status;
+  for (size_t i = 0; i < stubs_.size(); ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(deadline));
+    status = call(*stubs_[(first + i) % stubs_.size()], context);
+    // Only UNAVAILABLE moves on: the address is down or cannot serve now
+    // (sigild answers it only when nothing was written). Any other answer
+    // is the authority's.
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        absl::Now() >= deadline) {
+      break;
+    }
+  }
+  return status;
 }
 
 bool Client::IsCurrent() const {
@@ -66,12 +165,33 @@ bool Client::IsCurrent() const {
 
 absl::StatusOr<VerifiedToken> Client::Verify(
     absl::string_view token, absl::Span<const std::string> required_scopes) {
+  return Verify(token, required_scopes, VerifyOptions());
+}
+
+absl::StatusOr<VerifiedToken> Client::Verify(
+    absl::string_view token, absl::Span<const std::string> required_scopes,
+    const VerifyOptions& verify) {
   if (token.empty()) return absl::InvalidArgumentError("token is required");
+  if (verify.min_seq != 0 && watcher_.applied_seq() < verify.min_seq) {
+    // Read-your-logout: until that seq is applied, the index may lack the
+    // very logout the caller just made, and any verdict could be a stale
+    // OK.
+    const absl::Time real_now = absl::Now();
+    const absl::Time deadline = verify.deadline == absl::InfiniteFuture()
+                                    ? real_now + options_.deadline
+                                    : verify.deadline;
+    if (!watcher_.WaitForSeq(verify.min_seq,
+                             MinSeqWaitDeadline(deadline, real_now))) {
+      return absl::UnavailableError(absl::StrCat(
+          "revocation seq ", verify.min_seq,
+          " is not applied here yet (applied ", watcher_.applied_seq(), ")"));
+    }
+  }
   const absl::Time now = clock_->Now();
   if (!watcher_.IsCurrent(options_.max_staleness)) {
     // Neither the cache nor the index can be trusted: only the authority
     // can say whether the token was revoked in the meantime.
-    auto claims = VerifyRemotely(token);
+    auto claims = VerifyRemotely(token, verify.min_seq);
     if (!claims.ok()) return claims.status();
     return Judge(std::make_shared<const token::JwtClaims>(*std::move(claims)),
                  required_scopes);
@@ -167,7 +287,10 @@ absl::Status Client::RefreshKeys() {
 absl::Status Client::FetchKeys() {
   sigil::v1::GetJwksResponse response;
   absl::Status status = wire::FromGrpcStatus(
-      stub_->GetJwks(Context().get(), sigil::v1::GetJwksRequest(), &response));
+      CallAuthority([&response](sigil::v1::Identity::StubInterface& stub,
+                                grpc::ClientContext& context) {
+        return stub.GetJwks(&context, sigil::v1::GetJwksRequest(), &response);
+      }));
   if (!status.ok()) return status;
   auto keys = token::KeySet::FromJwksJson(response.jwks_json());
   if (!keys.ok()) return keys.status();
@@ -217,18 +340,25 @@ void Client::FetchLoop() {
   keys_mu_.Unlock();
 }
 
-sigil::v1::VerifyRequest Client::RemoteRequest(absl::string_view token) const {
+sigil::v1::VerifyRequest Client::RemoteRequest(absl::string_view token,
+                                               uint64_t min_seq) const {
   sigil::v1::VerifyRequest request;
   request.set_token(std::string(token));
   request.set_system(options_.system);
+  request.set_min_seq(min_seq);
   return request;
 }
 
-absl::StatusOr<token::JwtClaims> Client::VerifyRemotely(
-    absl::string_view token) {
+absl::StatusOr<token::JwtClaims> Client::VerifyRemotely(absl::string_view token,
+                                                        uint64_t min_seq) {
+  const sigil::v1::VerifyRequest request = RemoteRequest(token, min_seq);
   sigil::v1::VerifyResponse response;
   const grpc::Status status =
-      stub_->Verify(Context().get(), RemoteRequest(token), &response);
+      CallAuthority([&](sigil::v1::Identity::StubInterface& stub,
+                        grpc::ClientContext& context) {
+        response.Clear();
+        return stub.Verify(&context, request, &response);
+      });
   return RemoteOutcome(status, response);
 }
 
@@ -288,7 +418,7 @@ void Client::VerifyAsync(std::string token, std::vector<std::string> scopes,
   call->request = RemoteRequest(token);
   call->scopes = std::move(scopes);
   call->done = std::move(done);
-  stub_->async()->Verify(
+  PreferredStub().async()->Verify(
       call->context.get(), &call->request, &call->response,
       [this, call, current, generation, now](grpc::Status status) {
         auto claims = RemoteOutcome(status, call->response);
@@ -317,7 +447,11 @@ absl::StatusOr<Response> Client::Unary(
     const Request& request) {
   Response response;
   absl::Status status = wire::FromGrpcStatus(
-      (stub_.get()->*method)(Context().get(), request, &response));
+      CallAuthority([&](sigil::v1::Identity::StubInterface& stub,
+                        grpc::ClientContext& context) {
+        response.Clear();
+        return (stub.*method)(&context, request, &response);
+      }));
   if (!status.ok()) return status;
   return response;
 }

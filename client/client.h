@@ -2,6 +2,8 @@
 #define SIGIL_CLIENT_CLIENT_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include <functional>
 #include <memory>
@@ -39,6 +41,8 @@ struct ClientOptions {
   // Past this without proof that every revocation has been applied, the
   // cache and the local index are not trusted (docs/design.md, section 9).
   absl::Duration max_staleness = absl::Seconds(2);
+  // Of each call to the authority (all its addresses tried within it), and
+  // of a Verify's wait for its min_seq when the caller gives no deadline.
   absl::Duration deadline = absl::Seconds(2);
   // An unknown kid refetches the key set at most this often; within it, a
   // token of an unknown kid is UNAVAILABLE (its key may be too new to be
@@ -49,6 +53,33 @@ struct ClientOptions {
   // Token times are read on its wall clock, staleness on its monotonic
   // reading. RealClock() when null; not owned.
   const token::Clock* clock = nullptr;
+};
+
+// The channel arguments of AuthorityChannels: a reconnect backoff of 100 ms
+// growing to at most 250 ms (gRPC's default grows from 1 s to 120 s, which
+// left an agent failing for seconds after its authority was back), and
+// round_robin over every address a name resolves to, so that a DNS name of
+// several replicas spreads calls and skips one that is down.
+grpc::ChannelArguments AuthorityChannelArguments();
+
+// One channel per entry of `addresses`, a comma-separated list of the
+// authority's replicas (host:port, unix:PATH, dns:///name:port, or any
+// gRPC target; blanks around entries are ignored), for Client::Create and
+// sigil-agent's --authority. INVALID_ARGUMENT for an empty list or entry.
+absl::StatusOr<std::vector<std::shared_ptr<grpc::ChannelInterface>>>
+AuthorityChannels(absl::string_view addresses,
+                  const std::shared_ptr<grpc::ChannelCredentials>& credentials);
+
+// How Verify may be asked to wait (read-your-logout).
+struct VerifyOptions {
+  // A LogoutResponse.revocation_seq: Verify first waits until the client
+  // has applied every revocation up to it, then answers as usual; when that
+  // does not happen in time, UNAVAILABLE. 0: no wait.
+  uint64_t min_seq = 0;
+  // Until when to wait; a little before it, so that an agent's caller
+  // reads the UNAVAILABLE rather than its own DEADLINE_EXCEEDED. Infinite:
+  // the client's deadline option from now.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 // A token this client has verified; only the Client creates one.
@@ -74,6 +105,18 @@ class Client {
   // Fetches the key set (local mode) and starts the revocation stream.
   static absl::StatusOr<std::unique_ptr<Client>> Create(
       std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
+  // The same over several addresses of one authority (its replicas, which
+  // count the same revocation seqs; AuthorityChannels makes them): the
+  // stream follows one and moves to the next as soon as it breaks or goes
+  // silent, resuming where it was (no reset, the cache kept); calls go
+  // first to the address the stream last heard from and, when that fails
+  // UNAVAILABLE, to each other one within the same deadline. A retried
+  // logout or Revoke is harmless (the same revocation again), a retried
+  // Refresh gets the same successor within sigild's --refresh_grace, and a
+  // retried Issue may open a session that is never used.
+  static absl::StatusOr<std::unique_ptr<Client>> Create(
+      std::vector<std::shared_ptr<grpc::ChannelInterface>> channels,
+      ClientOptions options);
   ~Client();
 
   // OK with the claims; UNAUTHENTICATED or PERMISSION_DENIED carrying the
@@ -82,6 +125,11 @@ class Client {
   absl::StatusOr<VerifiedToken> Verify(
       absl::string_view token,
       absl::Span<const std::string> required_scopes = {});
+  // With options.min_seq, first waits for that seq (VerifyOptions); the
+  // authority, if asked, is asked with the same min_seq.
+  absl::StatusOr<VerifiedToken> Verify(
+      absl::string_view token, absl::Span<const std::string> required_scopes,
+      const VerifyOptions& options);
 
   // Verify for event-loop servers: `done` runs exactly once, inline when
   // the answer needs no call to the authority (a cache hit, or local
@@ -110,6 +158,15 @@ class Client {
   // Every live session of `subject`, page after page, in session id order.
   absl::StatusOr<std::vector<sigil::v1::Session>> ListAllSessions(
       const std::string& subject);
+
+  // Any other call to the authority, with the failover of the wrappers:
+  // `call` is run with the stub of one address and a fresh context
+  // carrying the client's deadline (add metadata to it as needed), then
+  // again on each other address while it fails UNAVAILABLE and time is
+  // left.
+  using AuthorityCall = std::function<grpc::Status(
+      sigil::v1::Identity::StubInterface& stub, grpc::ClientContext& context)>;
+  grpc::Status CallAuthority(const AuthorityCall& call);
 
   // The authority's key set as last fetched (local mode; keys are null in
   // remote mode), and the authority's key_set_version of it.
@@ -142,12 +199,15 @@ class Client {
   Stats stats();
 
  private:
-  Client(std::unique_ptr<sigil::v1::Identity::StubInterface> stub,
+  Client(std::vector<std::unique_ptr<sigil::v1::Identity::StubInterface>> stubs,
          ClientOptions options);
+  std::vector<sigil::v1::Identity::StubInterface*> StubPointers() const;
 
   absl::StatusOr<token::JwtClaims> VerifyLocally(absl::string_view token);
-  absl::StatusOr<token::JwtClaims> VerifyRemotely(absl::string_view token);
-  sigil::v1::VerifyRequest RemoteRequest(absl::string_view token) const;
+  absl::StatusOr<token::JwtClaims> VerifyRemotely(absl::string_view token,
+                                                  uint64_t min_seq = 0);
+  sigil::v1::VerifyRequest RemoteRequest(absl::string_view token,
+                                         uint64_t min_seq = 0) const;
   // The claims of an OK verdict, the verdict's VerdictError, or UNAVAILABLE
   // when the call failed.
   static absl::StatusOr<token::JwtClaims> RemoteOutcome(
@@ -178,6 +238,8 @@ class Client {
       token::ClaimsCache::Claims claims,
       absl::Span<const std::string> scopes) const;
   std::unique_ptr<grpc::ClientContext> Context() const;
+  // The stub of the address the revocation stream last heard from.
+  sigil::v1::Identity::StubInterface& PreferredStub() const;
   // One unary call to the authority with the client's deadline.
   template <typename Request, typename Response>
   absl::StatusOr<Response> Unary(
@@ -189,7 +251,8 @@ class Client {
   const token::Clock* const clock_;
   // Monotonic reading at construction.
   const absl::Duration created_;
-  const std::unique_ptr<sigil::v1::Identity::StubInterface> stub_;
+  // One per address of the authority; at least one.
+  const std::vector<std::unique_ptr<sigil::v1::Identity::StubInterface>> stubs_;
   const token::JwtVerifier verifier_;
   token::ClaimsCache cache_;
   absl::Mutex keys_mu_;

@@ -10,15 +10,24 @@ namespace sigil::client {
 namespace {
 
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(50);
-constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
+// About one heartbeat: waiting longer only leaves a client stale after its
+// authority is back. A failing attempt is cheap: a channel that cannot
+// connect fails the call at once, without a round trip.
+constexpr absl::Duration kMaxBackoff = absl::Milliseconds(250);
+
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
-RevocationWatcher::RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
-                                     const token::Clock* clock,
-                                     KeySetVersionCallback on_key_set_version,
-                                     Options options)
-    : stub_(stub),
+RevocationWatcher::RevocationWatcher(
+    std::vector<sigil::v1::Identity::StubInterface*> stubs,
+    const token::Clock* clock, KeySetVersionCallback on_key_set_version,
+    Options options)
+    : stubs_(std::move(stubs)),
       clock_(clock),
       on_key_set_version_(std::move(on_key_set_version)),
       options_(options),
@@ -26,6 +35,7 @@ RevocationWatcher::RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
 
 void RevocationWatcher::Start() {
   thread_ = std::thread([this] { Run(); });
+  watchdog_ = std::thread([this] { WatchdogLoop(); });
 }
 
 RevocationWatcher::~RevocationWatcher() {
@@ -35,6 +45,36 @@ RevocationWatcher::~RevocationWatcher() {
     if (context_ != nullptr) context_->TryCancel();
   }
   if (thread_.joinable()) thread_.join();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void RevocationWatcher::SetAppliedSeq(uint64_t seq) {
+  absl::MutexLock lock(&seq_mu_);
+  applied_seq_.store(seq);
+}
+
+bool RevocationWatcher::WaitForSeq(uint64_t seq, absl::Time deadline) {
+  std::pair<const RevocationWatcher*, uint64_t> arg(this, seq);
+  absl::MutexLock lock(&seq_mu_);
+  return seq_mu_.AwaitWithDeadline(absl::Condition(&SeqReached, &arg),
+                                   deadline);
+}
+
+void RevocationWatcher::WatchdogLoop() {
+  const int64_t silence_ns = absl::ToInt64Nanoseconds(options_.silence_timeout);
+  const absl::Duration tick =
+      std::max(options_.silence_timeout / 8, absl::Milliseconds(10));
+  while (!stopping_.WaitForNotificationWithTimeout(tick)) {
+    absl::MutexLock lock(&mu_);
+    if (context_ != nullptr &&
+        SteadyNowNs() - last_heard_ns_.load() > silence_ns) {
+      // A stopped, hung or cut-off peer: its connection may look alive for
+      // minutes. The stream ends and Run goes to the next address.
+      context_->TryCancel();
+      // Once per silence, not at every tick until the stream unwinds.
+      last_heard_ns_.store(SteadyNowNs());
+    }
+  }
 }
 
 bool RevocationWatcher::IsCurrent(absl::Duration max_staleness) const {
@@ -63,25 +103,40 @@ void RevocationWatcher::MaybePrune() {
 
 void RevocationWatcher::Run() {
   absl::Duration backoff = kMinBackoff;
+  size_t at = 0;
+  // Streams that ended without delivering anything since the last that
+  // did.
+  size_t failed = 0;
   while (!stopping_.HasBeenNotified()) {
     grpc::ClientContext context;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_.HasBeenNotified()) break;
+      last_heard_ns_.store(SteadyNowNs());
       context_ = &context;
     }
-    if (Follow(context)) backoff = kMinBackoff;
+    if (Follow(at, context)) {
+      backoff = kMinBackoff;
+      failed = 0;
+    } else {
+      ++failed;
+    }
     {
       absl::MutexLock lock(&mu_);
       context_ = nullptr;
     }
+    // Another address at once: the one just followed broke, and every
+    // address of the authority counts the same seqs. Wait only once all of
+    // them failed in a row (or there is just one).
+    at = (at + 1) % stubs_.size();
+    if (failed == 0 || failed % stubs_.size() != 0) continue;
     stopping_.WaitForNotificationWithTimeout(backoff);
     backoff = std::min(backoff * 2, kMaxBackoff);
   }
 }
 
-bool RevocationWatcher::Follow(grpc::ClientContext& context) {
-  auto stream = stub_->WatchRevocations(&context);
+bool RevocationWatcher::Follow(size_t at, grpc::ClientContext& context) {
+  auto stream = stubs_[at]->WatchRevocations(&context);
   sigil::v1::WatchRevocationsRequest request;
   request.set_after_seq(applied_seq_.load());
   request.set_store_id(store_id_);
@@ -107,6 +162,7 @@ bool RevocationWatcher::Follow(grpc::ClientContext& context) {
   bool heard = false;
   while (stream->Read(&response)) {
     heard = true;
+    last_heard_ns_.store(SteadyNowNs());
     if (!response.store_id().empty()) store_id = response.store_id();
     if (response.reset()) {
       current_at_us_.store(0);
@@ -142,7 +198,8 @@ bool RevocationWatcher::Follow(grpc::ClientContext& context) {
       // Only now does the seq count in this stream's store: a stream broken
       // during a reset resumes from the old seq and is reset again.
       store_id_ = store_id;
-      applied_seq_.store(response.current_seq());
+      SetAppliedSeq(response.current_seq());
+      address_.store(at);
       // Security: the proof is the SEND time of an echoed probe, on the
       // monotonic clock, never the time this message arrived. A delaying
       // path delays the echo too, so the proof ages with the delay; a

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -32,10 +33,17 @@ namespace sigil::client {
 // delaying network makes the proof older, never younger, and a step of the
 // wall clock does not touch it. Receipt times and the authority's sent_at
 // prove nothing here.
-// Reconnects with backoff, resuming after the last applied seq of the same
-// store. When the authority starts over (reset), the new state is built
-// aside and replaces the index in one step once caught up; until then the
-// watcher is not current. Prunes expired revocations from the index every
+// Follows one of several addresses of the authority (replicas of one store,
+// which count the same seqs): when a stream ends, or stays silent for
+// silence_timeout (a stopped or cut-off peer; heartbeats come every 250 ms),
+// it goes to the next address at once, resuming after the last applied seq
+// of the same store, so neither the index nor the proof is dropped. Only
+// when every address has failed in a row does it back off (50 to 250 ms,
+// so a peer that is back is found within about a quarter second more than
+// its channel's own reconnect backoff). When the authority starts over
+// (reset: another store, or one behind what was applied), the new state is
+// built aside and replaces the index in one step once caught up; until then
+// the watcher is not current. Prunes expired revocations from the index every
 // prune_interval (on the wall clock: expiry is token time). Thread-safe.
 class RevocationWatcher {
  public:
@@ -49,6 +57,9 @@ class RevocationWatcher {
 
   struct Options {
     absl::Duration probe_interval = absl::Milliseconds(200);
+    // A stream that delivers nothing for this long (real time) is cancelled
+    // and the next address tried.
+    absl::Duration silence_timeout = absl::Seconds(1);
     absl::Duration prune_interval = absl::Minutes(1);
     // Revocations are pruned this long after they stopped covering any
     // live token, so a small backward step of the wall clock does not bring
@@ -56,11 +67,18 @@ class RevocationWatcher {
     absl::Duration prune_margin = absl::Minutes(5);
   };
 
-  // `stub` and `clock` are not owned and must outlive the watcher.
-  // `on_key_set_version` may be null. Nothing is read before Start.
-  RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
+  // `stubs` (one per address, at least one) and `clock` are not owned and
+  // must outlive the watcher. `on_key_set_version` may be null. Nothing is
+  // read before Start.
+  RevocationWatcher(std::vector<sigil::v1::Identity::StubInterface*> stubs,
                     const token::Clock* clock,
                     KeySetVersionCallback on_key_set_version, Options options);
+  RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
+                    const token::Clock* clock,
+                    KeySetVersionCallback on_key_set_version, Options options)
+      : RevocationWatcher(
+            std::vector<sigil::v1::Identity::StubInterface*>{stub}, clock,
+            std::move(on_key_set_version), options) {}
   RevocationWatcher(sigil::v1::Identity::StubInterface* stub,
                     const token::Clock* clock,
                     KeySetVersionCallback on_key_set_version)
@@ -78,6 +96,14 @@ class RevocationWatcher {
   // the clock's monotonic reading) has been applied.
   bool IsCurrent(absl::Duration max_staleness) const;
   uint64_t applied_seq() const { return applied_seq_.load(); }
+  // Read-your-logout: true once every revocation up to `seq` has been
+  // applied (at once when it already is), false if that has not happened
+  // by `deadline`. Blocks the caller, not the watcher.
+  bool WaitForSeq(uint64_t seq, absl::Time deadline);
+  // The index, in the stubs given, of the address whose stream last
+  // delivered a message (0 before any): where calls are most likely to
+  // succeed.
+  size_t address() const { return address_.load(); }
   // Revocation events applied since construction, resets included.
   uint64_t events_applied() const { return events_applied_.load(); }
   // The monotonic reading (Clock::MonotonicNow) as of which the watcher
@@ -87,19 +113,30 @@ class RevocationWatcher {
 
  private:
   void Run();
-  // Reads one stream until it ends; false when it carried an event this
-  // watcher cannot apply.
-  bool Follow(grpc::ClientContext& context);
+  // Reads one stream from address `at` until it ends; true when it
+  // delivered a message and no event this watcher cannot apply.
+  bool Follow(size_t at, grpc::ClientContext& context);
+  // Cancels the stream once it has been silent for silence_timeout.
+  void WatchdogLoop();
+  void SetAppliedSeq(uint64_t seq);
+  static bool SeqReached(std::pair<const RevocationWatcher*, uint64_t>* arg) {
+    return arg->first->applied_seq_.load() >= arg->second;
+  }
   // The next probe: the monotonic reading in µs, never 0.
   uint64_t NextProbe() const;
   void MaybePrune();
 
-  sigil::v1::Identity::StubInterface* const stub_;
+  const std::vector<sigil::v1::Identity::StubInterface*> stubs_;
   const token::Clock* const clock_;
   const KeySetVersionCallback on_key_set_version_;
   const Options options_;
   token::RevocationIndex index_;
+  // Written under seq_mu_, so that WaitForSeq wakes; read anywhere.
   std::atomic<uint64_t> applied_seq_{0};
+  absl::Mutex seq_mu_;
+  std::atomic<size_t> address_{0};
+  // Steady-clock nanoseconds of the stream's last message (or its start).
+  std::atomic<int64_t> last_heard_ns_{0};
   // The store applied_seq_ counts in; only the watcher thread touches it.
   std::string store_id_;
   // Monotonic µs of the current proof (0: none, e.g. during a reset) and
@@ -114,6 +151,7 @@ class RevocationWatcher {
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Notification stopping_;
   std::thread thread_;
+  std::thread watchdog_;
 };
 
 }  // namespace sigil::client

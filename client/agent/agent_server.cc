@@ -16,6 +16,14 @@ namespace sigil::client::agent {
 
 absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
     std::shared_ptr<grpc::ChannelInterface> authority, AgentOptions options) {
+  std::vector<std::shared_ptr<grpc::ChannelInterface>> channels;
+  channels.push_back(std::move(authority));
+  return Start(std::move(channels), std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
+    std::vector<std::shared_ptr<grpc::ChannelInterface>> authority,
+    AgentOptions options) {
   std::unique_ptr<AgentServer> agent(new AgentServer());
   auto credentials = wire::ServerCredentialsFor(options.tls);
   if (!credentials.ok()) return credentials.status();
@@ -39,13 +47,11 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
     agent->policy_ = std::make_unique<server::auth::Policy>(*std::move(policy));
   }
   options.client.mode = ClientOptions::Mode::kLocal;
-  agent->authority_ = sigil::v1::Identity::NewStub(authority);
   auto client = Client::Create(std::move(authority), options.client);
   if (!client.ok()) return client.status();
   agent->client_ = *std::move(client);
   agent->service_ = std::make_unique<AgentService>(
-      agent->client_.get(), agent->authority_.get(), agent->policy_.get(),
-      options.client.system, options.client.deadline);
+      agent->client_.get(), agent->policy_.get(), options.client.system);
   agent->metrics_ = std::make_unique<telemetry::MetricsRegistry>();
   agent->AddClientMetrics();
 
@@ -55,6 +61,7 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   interceptors.push_back(
       std::make_unique<telemetry::RpcMetricsInterceptorFactory>(
           agent->metrics_.get()));
+  interceptors.push_back(agent->calls_.InterceptorFactory());
   // A plaintext unix socket is accepted here, not by gRPC, so that calls
   // can be attributed to the peer's uid.
   const bool own_unix_socket =
@@ -191,7 +198,7 @@ void AgentServer::Shutdown(absl::Duration grace) {
   if (unix_listener_ != nullptr) unix_listener_->Stop();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    wire::ShutdownGracefully(*server_, calls_, grace);
     server_->Wait();
     server_.reset();
   }
@@ -199,7 +206,6 @@ void AgentServer::Shutdown(absl::Duration grace) {
   unix_listener_.reset();
   service_.reset();
   client_.reset();
-  authority_.reset();
 }
 
 AgentServer::~AgentServer() { Shutdown(absl::ZeroDuration()); }

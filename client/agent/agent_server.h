@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
@@ -15,6 +16,7 @@
 #include "client/client.h"
 #include "telemetry/http_server.h"
 #include "telemetry/metrics.h"
+#include "wire/graceful_shutdown.h"
 #include "wire/tls.h"
 
 namespace sigil::client::agent {
@@ -52,6 +54,12 @@ class AgentServer {
  public:
   static absl::StatusOr<std::unique_ptr<AgentServer>> Start(
       std::shared_ptr<grpc::ChannelInterface> authority, AgentOptions options);
+  // With several addresses of the authority (its replicas; see
+  // Client::Create): the agent follows one and moves on at once when it
+  // breaks, serving from its cache meanwhile within max_staleness.
+  static absl::StatusOr<std::unique_ptr<AgentServer>> Start(
+      std::vector<std::shared_ptr<grpc::ChannelInterface>> authority,
+      AgentOptions options);
   void Shutdown(absl::Duration grace);
   ~AgentServer();
 
@@ -72,10 +80,11 @@ class AgentServer {
 
   std::unique_ptr<Client> client_;
   std::unique_ptr<server::auth::Policy> policy_;
-  std::unique_ptr<sigil::v1::Identity::Stub> authority_;
   std::unique_ptr<AgentService> service_;
   // Before server_ and http_, which read it until they stop.
   std::unique_ptr<telemetry::MetricsRegistry> metrics_;
+  // Before server_, whose calls it counts until it stops.
+  wire::CallTracker calls_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<UnixListener> unix_listener_;  // stops before server_
   std::unique_ptr<telemetry::HttpServer> http_;

@@ -1,5 +1,6 @@
 #include "client/agent/agent_service.h"
 
+#include <chrono>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -91,18 +92,21 @@ grpc::Status AgentService::Forward(
     grpc::Status (sigil::v1::Identity::StubInterface::*method)(
         grpc::ClientContext*, const Request&, Response*),
     const auth::Caller& caller, const Request& request, Response* response) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
   // Escaped: a certificate name may hold bytes no metadata value may.
-  context.AddMetadata(auth::kOnBehalfOfHeader,
-                      auth::EscapeOnBehalfOf(auth::PrincipalOf(caller)));
-  // sigild then acts on a token only where it is still valid at this
-  // system (LogoutAll and Revoke by token; ignored by the other calls).
-  context.AddMetadata(auth::kActingForSystemHeader, system_);
-  return (authority_->*method)(&context, request, response);
+  const std::string on_behalf_of =
+      auth::EscapeOnBehalfOf(auth::PrincipalOf(caller));
+  return client_->CallAuthority([&](sigil::v1::Identity::StubInterface& stub,
+                                    grpc::ClientContext& context) {
+    context.AddMetadata(auth::kOnBehalfOfHeader, on_behalf_of);
+    // sigild then acts on a token only where it is still valid at this
+    // system (LogoutAll and Revoke by token; ignored by the other calls).
+    context.AddMetadata(auth::kActingForSystemHeader, system_);
+    response->Clear();
+    return (stub.*method)(&context, request, response);
+  });
 }
 
-grpc::Status AgentService::Verify(grpc::ServerContext*,
+grpc::Status AgentService::Verify(grpc::ServerContext* context,
                                   const sigil::v1::VerifyRequest* request,
                                   sigil::v1::VerifyResponse* response) {
   if (!request->system().empty() && request->system() != system_) {
@@ -112,7 +116,13 @@ grpc::Status AgentService::Verify(grpc::ServerContext*,
   }
   const std::vector<std::string> scopes(request->required_scopes().begin(),
                                         request->required_scopes().end());
-  auto verified = client_->Verify(request->token(), scopes);
+  VerifyOptions verify;
+  verify.min_seq = request->min_seq();
+  // The caller's deadline bounds the wait for min_seq; none: the client's.
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    verify.deadline = absl::FromChrono(context->deadline());
+  }
+  auto verified = client_->Verify(request->token(), scopes, verify);
   if (verified.ok()) {
     *response->mutable_verdict() = wire::ToVerdict(token::Reason::kValid, "");
     *response->mutable_claims() = wire::ToClaims(verified->claims());

@@ -36,16 +36,14 @@ namespace sigil::client::agent {
 // Thread-safe.
 class AgentService final : public sigil::v1::Identity::Service {
  public:
-  // Nothing is owned; all must outlive the service. `authority` is a stub
-  // on the channel to sigild; each forwarded call gets `deadline`.
-  AgentService(Client* client, sigil::v1::Identity::StubInterface* authority,
-               const server::auth::Policy* policy, std::string system,
-               absl::Duration deadline)
-      : client_(client),
-        authority_(authority),
-        policy_(policy),
-        system_(std::move(system)),
-        deadline_(deadline) {}
+  // Nothing is owned; all must outlive the service. Forwarded calls go
+  // through the client's CallAuthority: the address its stream follows
+  // first, the others when that one is UNAVAILABLE, within the client's
+  // deadline. A Verify with min_seq waits, up to the call's deadline, until
+  // the client has applied that seq (UNAVAILABLE if it has not).
+  AgentService(Client* client, const server::auth::Policy* policy,
+               std::string system)
+      : client_(client), policy_(policy), system_(std::move(system)) {}
 
   grpc::Status Verify(grpc::ServerContext* context,
                       const sigil::v1::VerifyRequest* request,
@@ -102,10 +100,8 @@ class AgentService final : public sigil::v1::Identity::Service {
       Response* response);
 
   Client* const client_;
-  sigil::v1::Identity::StubInterface* const authority_;
   const server::auth::Policy* const policy_;
   const std::string system_;
-  const absl::Duration deadline_;
 };
 
 }  // namespace sigil::client::agent

@@ -1,6 +1,5 @@
 // sigil-agent: the Sigil SDK as a sidecar. Flags are listed by --help.
 
-#include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <signal.h>
 
@@ -20,7 +19,10 @@
 #include "wire/tls.h"
 
 ABSL_FLAG(std::string, authority, "127.0.0.1:50051",
-          "sigild address: host:port or unix:PATH.");
+          "sigild's addresses, comma separated (replicas of one store): "
+          "host:port, unix:PATH or dns:///NAME:PORT (every address the name "
+          "resolves to). The revocation stream follows one and moves to the "
+          "next at once when it breaks or goes silent; calls fail over too.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50052",
           "Address to serve on: host:port or unix:PATH.");
 ABSL_FLAG(std::string, system, "", "The system this agent verifies for.");
@@ -107,9 +109,15 @@ int main(int argc, char** argv) {
                  std::string(to_authority.status().message()).c_str());
     return 1;
   }
-  auto agent = sigil::client::agent::AgentServer::Start(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_authority), *to_authority),
-      options);
+  auto channels = sigil::client::AuthorityChannels(
+      absl::GetFlag(FLAGS_authority), *to_authority);
+  if (!channels.ok()) {
+    std::fprintf(stderr, "sigil-agent: --authority: %s\n",
+                 std::string(channels.status().message()).c_str());
+    return 1;
+  }
+  auto agent =
+      sigil::client::agent::AgentServer::Start(*std::move(channels), options);
   if (!agent.ok()) {
     std::fprintf(stderr, "sigil-agent: %s\n",
                  std::string(agent.status().message()).c_str());
