@@ -14,7 +14,8 @@
 // events           EncodeFixed64(seq)                Frame(RevocationEvent)
 // keys             kid                               StoredKey
 // meta             "format_version", "last_seq",     EncodeFixed64(value)
-//                  "tick_lease", "max_not_before"
+//                  "tick_lease", "max_not_before",
+//                  "keys_version"
 //                  "store_id"                        32 hex digits
 //
 // Subjects never contain '\0' (the store rejects them), so a subject's
@@ -50,6 +51,8 @@ inline constexpr char kTickLeaseKey[] = "tick_lease";
 // The highest not_before of any revocation ever appended.
 inline constexpr char kMaxNotBeforeKey[] = "max_not_before";
 inline constexpr char kStoreIdKey[] = "store_id";
+// Bumped by every write of the keys family: what UpdateKeys compares.
+inline constexpr char kKeysVersionKey[] = "keys_version";
 
 // 8 bytes big-endian, so that event keys sort in seq order. Signed values
 // are stored as their two's complement.

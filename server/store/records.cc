@@ -199,6 +199,7 @@ std::string EncodeKey(const KeyRecord& key) {
   if (key.retired != absl::InfinitePast()) {
     SetTime(key.retired, stored.mutable_retired());
   }
+  stored.set_sealed_private_key(key.sealed_private_key);
   return stored.SerializeAsString();
 }
 
@@ -214,6 +215,7 @@ std::optional<KeyRecord> DecodeKey(absl::string_view value) {
                 *stage};
   if (stored.has_activated()) key.activated = Time(stored.activated());
   if (stored.has_retired()) key.retired = Time(stored.retired());
+  key.sealed_private_key = stored.sealed_private_key();
   return key;
 }
 

@@ -321,33 +321,58 @@ absl::StatusOr<std::vector<token::Revocation>> RocksStoreImpl::ReadEvents(
 }
 
 absl::Status RocksStoreImpl::PutKey(const KeyRecord& key) {
+  absl::MutexLock lock(&keys_mu_);
+  auto version = ReadMeta(kKeysVersionKey);
+  if (!version.ok()) return version.status();
+  rocksdb::WriteBatch batch;
+  batch.Put(keys_, key.kid, EncodeKey(key));
+  batch.Put(meta_, kKeysVersionKey, EncodeFixed64(version->value_or(0) + 1));
   // Synced: tokens signed with this key right after must stay verifiable
   // after a crash, which takes the record that points at its file.
-  return PutSynced(keys_, key.kid, EncodeKey(key), "cannot record key");
+  return WriteSynced(&batch, "cannot record key");
 }
 
-absl::StatusOr<std::vector<KeyRecord>> RocksStoreImpl::ListKeys() {
-  std::vector<KeyRecord> keys;
+absl::StatusOr<KeyRecords> RocksStoreImpl::ListKeys() {
+  absl::MutexLock lock(&keys_mu_);
+  auto version = ReadMeta(kKeysVersionKey);
+  if (!version.ok()) return version.status();
+  KeyRecords records;
+  records.version = version->value_or(0);
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), keys_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::optional<KeyRecord> key =
         DecodeKey(absl::string_view(it->value().data(), it->value().size()));
     if (!key.has_value()) return Corrupt(kKeysFamily, it->key().ToString());
-    keys.push_back(*std::move(key));
+    records.keys.push_back(*std::move(key));
   }
   if (!it->status().ok()) return Failed("cannot read keys", it->status());
-  return keys;
+  return records;
 }
 
-absl::Status RocksStoreImpl::UpdateKeys(
-    const std::vector<KeyRecord>& put, const std::vector<std::string>& remove) {
+absl::StatusOr<uint64_t> RocksStoreImpl::UpdateKeys(
+    const std::vector<KeyRecord>& put, const std::vector<std::string>& remove,
+    uint64_t version) {
+  // The compare and the write under one lock: two managers that read the
+  // same version cannot both write over it.
+  absl::MutexLock lock(&keys_mu_);
+  auto stored = ReadMeta(kKeysVersionKey);
+  if (!stored.ok()) return stored.status();
+  const uint64_t current = stored->value_or(0);
+  if (current != version) {
+    return absl::AbortedError(
+        absl::StrCat("the keys changed since they were read (version ", version,
+                     ", now ", current, ")"));
+  }
   rocksdb::WriteBatch batch;
   for (const KeyRecord& key : put) batch.Put(keys_, key.kid, EncodeKey(key));
   for (const std::string& kid : remove) batch.Delete(keys_, kid);
+  batch.Put(meta_, kKeysVersionKey, EncodeFixed64(current + 1));
   // Synced: a rotation reported done must not come undone in a crash, with
   // the retired key signing again.
-  return WriteSynced(&batch, "cannot update keys");
+  absl::Status written = WriteSynced(&batch, "cannot update keys");
+  if (!written.ok()) return written;
+  return current + 1;
 }
 
 absl::Status RocksStoreImpl::ReserveTicks(int64_t until_us) {

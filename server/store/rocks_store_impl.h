@@ -79,9 +79,10 @@ class RocksStoreImpl final : public RocksStore {
                                   const std::string& successor_hash,
                                   absl::Time now) override;
   absl::Status PutKey(const KeyRecord& key) override;
-  absl::StatusOr<std::vector<KeyRecord>> ListKeys() override;
-  absl::Status UpdateKeys(const std::vector<KeyRecord>& put,
-                          const std::vector<std::string>& remove) override;
+  absl::StatusOr<KeyRecords> ListKeys() override;
+  absl::StatusOr<uint64_t> UpdateKeys(const std::vector<KeyRecord>& put,
+                                      const std::vector<std::string>& remove,
+                                      uint64_t version) override;
   absl::Status ReserveTicks(int64_t until_us) override;
   int64_t TickFloor() const override { return tick_floor_.load(); }
   absl::Status CompactAll() override;
@@ -188,6 +189,9 @@ class RocksStoreImpl final : public RocksStore {
   // concurrent logins are all counted and a logout resets exactly what it
   // reports.
   absl::Mutex counters_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  // Serializes key writes from the read of kKeysVersionKey to the write
+  // that bumps it, and keeps ListKeys from reading between the two.
+  absl::Mutex keys_mu_;
   // Logins arriving together share one write, and so do rotations.
   SessionPuts session_puts_;
   Rotations rotations_;

@@ -57,8 +57,9 @@ struct RefreshToken {
   bool spent() const { return rotated_at != absl::InfinitePast(); }
 };
 
-// Metadata of a signing key; the private key itself lives in a file of its
-// own (mode 0600) under the data directory, kept by the key manager.
+// A signing key's metadata and, when the key manager has a key-encryption
+// key, its private key sealed under it (KeyVault); otherwise the private key
+// lives in a file of its own (mode 0600) under the data directory.
 struct KeyRecord {
   // kUnstaged marks a record written before keys had stages; the key
   // manager derives its stage from its age.
@@ -71,6 +72,16 @@ struct KeyRecord {
   // InfinitePast until the key becomes active / retired.
   absl::Time activated = absl::InfinitePast();
   absl::Time retired = absl::InfinitePast();
+  // KeyVault::Seal of the PKCS#8 PEM private key; empty for a file key.
+  std::string sealed_private_key = "";
+};
+
+// Every key record and the version of the key set they were read at.
+struct KeyRecords {
+  std::vector<KeyRecord> keys;
+  // Changes with every key update (PutKey, UpdateKeys): what UpdateKeys
+  // compares. 0 for a store no key update has reached.
+  uint64_t version = 0;
 };
 
 // What the authority keeps durably. Every operation maps onto a small etcd
@@ -187,12 +198,19 @@ class Store {
                                           const std::string& successor_hash,
                                           absl::Time now) = 0;
 
+  // Writes one record unconditionally (a new version).
   virtual absl::Status PutKey(const KeyRecord& key) = 0;
-  virtual absl::StatusOr<std::vector<KeyRecord>> ListKeys() = 0;
+  // Every record and the key set's version, read at one moment.
+  virtual absl::StatusOr<KeyRecords> ListKeys() = 0;
   // Writes `put` and deletes the records of the kids in `remove` in one
-  // synced write: a key rotation is never seen half done.
-  virtual absl::Status UpdateKeys(const std::vector<KeyRecord>& put,
-                                  const std::vector<std::string>& remove) = 0;
+  // synced write: a key rotation is never seen half done. The write is
+  // conditional, checked inside it: the key set must still be at
+  // `version` (from ListKeys); otherwise ABORTED and nothing is written,
+  // so of two writers that read the same keys (replicas rotating at once)
+  // exactly one wins and the other reads again. Returns the new version.
+  virtual absl::StatusOr<uint64_t> UpdateKeys(
+      const std::vector<KeyRecord>& put, const std::vector<std::string>& remove,
+      uint64_t version) = 0;
 
   // Issue instants must stay above every instant handed out before a
   // restart, even if the wall clock steps back. The authority reserves a

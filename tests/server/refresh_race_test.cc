@@ -86,12 +86,13 @@ class HookedStore : public store::Store {
   absl::Status PutKey(const store::KeyRecord& key) override {
     return inner_->PutKey(key);
   }
-  absl::StatusOr<std::vector<store::KeyRecord>> ListKeys() override {
+  absl::StatusOr<store::KeyRecords> ListKeys() override {
     return inner_->ListKeys();
   }
-  absl::Status UpdateKeys(const std::vector<store::KeyRecord>& put,
-                          const std::vector<std::string>& remove) override {
-    return inner_->UpdateKeys(put, remove);
+  absl::StatusOr<uint64_t> UpdateKeys(const std::vector<store::KeyRecord>& put,
+                                      const std::vector<std::string>& remove,
+                                      uint64_t version) override {
+    return inner_->UpdateKeys(put, remove, version);
   }
   absl::Status ReserveTicks(int64_t until_us) override {
     return inner_->ReserveTicks(until_us);

@@ -201,9 +201,10 @@ class EtcdStoreImpl final : public EtcdStore {
                                   const std::string& successor_hash,
                                   absl::Time now) override;
   absl::Status PutKey(const KeyRecord& key) override;
-  absl::StatusOr<std::vector<KeyRecord>> ListKeys() override;
-  absl::Status UpdateKeys(const std::vector<KeyRecord>& put,
-                          const std::vector<std::string>& remove) override;
+  absl::StatusOr<KeyRecords> ListKeys() override;
+  absl::StatusOr<uint64_t> UpdateKeys(const std::vector<KeyRecord>& put,
+                                      const std::vector<std::string>& remove,
+                                      uint64_t version) override;
   absl::Status ReserveTicks(int64_t until_us) override;
   int64_t TickFloor() const override;
   absl::StatusOr<std::unique_ptr<Follower>> Follow(uint64_t after_seq,
@@ -232,6 +233,9 @@ class EtcdStoreImpl final : public EtcdStore {
     return absl::StrCat(prefix_, "s/", key);
   }
   std::string KeysPrefix() const { return absl::StrCat(prefix_, "k/"); }
+  // Rewritten by every key update: its mod_revision is the key set's
+  // version, which UpdateKeys compares.
+  std::string KeysVersionKey() const { return MetaKey("keys"); }
 
   // One atomic read of several keys or ranges: a Txn with no compares.
   absl::StatusOr<TxnResponse> Read(const TxnRequest& reads);
@@ -1336,34 +1340,63 @@ absl::Status EtcdStoreImpl::TryRotation(const Rotation& rotation, bool* retry) {
 // Keys.
 
 absl::Status EtcdStoreImpl::PutKey(const KeyRecord& key) {
-  return UpdateKeys({key}, {});
+  TxnRequest txn;
+  AddPut(&txn, KeysPrefix() + key.kid, EncodeKey(key));
+  AddPut(&txn, KeysVersionKey(), "");
+  absl::StatusOr<TxnResponse> committed = client_->Txn(txn, Retry::kIdempotent);
+  if (!committed.ok()) return committed.status();
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<KeyRecord>> EtcdStoreImpl::ListKeys() {
-  absl::StatusOr<std::vector<KeyValue>> all =
-      ReadAll(KeysPrefix(), PrefixEnd(KeysPrefix()), nullptr);
-  if (!all.ok()) return all.status();
-  std::vector<KeyRecord> keys;
-  for (const KeyValue& kv : *all) {
+absl::StatusOr<KeyRecords> EtcdStoreImpl::ListKeys() {
+  // One read of both, so the version is the one of these records. The key
+  // set is a handful of records (retired keys leave after max_ttl), far
+  // below one answer's size limit.
+  TxnRequest reads;
+  AddRange(&reads, KeysVersionKey());
+  AddRange(&reads, KeysPrefix(), PrefixEnd(KeysPrefix()));
+  absl::StatusOr<TxnResponse> read = Read(reads);
+  if (!read.ok()) return read.status();
+  KeyRecords records;
+  const auto& version = read->responses(0).response_range();
+  if (version.kvs_size() == 1) {
+    records.version = static_cast<uint64_t>(version.kvs(0).mod_revision());
+  }
+  for (const KeyValue& kv : read->responses(1).response_range().kvs()) {
     std::optional<KeyRecord> key = DecodeKey(kv.value());
     if (!key.has_value()) return Corrupt(kv.key());
-    keys.push_back(*std::move(key));
+    records.keys.push_back(*std::move(key));
   }
-  return keys;
+  return records;
 }
 
-absl::Status EtcdStoreImpl::UpdateKeys(const std::vector<KeyRecord>& put,
-                                       const std::vector<std::string>& remove) {
+absl::StatusOr<uint64_t> EtcdStoreImpl::UpdateKeys(
+    const std::vector<KeyRecord>& put, const std::vector<std::string>& remove,
+    uint64_t version) {
+  // The version key unchanged since the read (a mod_revision of 0 is an
+  // absent key): of two replicas rotating at once, one commits.
   TxnRequest txn;
+  Compare* compare = txn.add_compare();
+  compare->set_target(Compare::MOD);
+  compare->set_result(Compare::EQUAL);
+  compare->set_key(KeysVersionKey());
+  compare->set_mod_revision(static_cast<int64_t>(version));
   for (const KeyRecord& key : put) {
     AddPut(&txn, KeysPrefix() + key.kid, EncodeKey(key));
   }
   for (const std::string& kid : remove) AddDelete(&txn, KeysPrefix() + kid);
-  if (txn.success_size() == 0) return absl::OkStatus();
-  // Puts and deletes of fixed values: applying them twice is harmless.
+  AddPut(&txn, KeysVersionKey(), "");
+  // Safe to resend: once applied, the compare fails. A resent update whose
+  // first answer was lost thus reads ABORTED; the caller reloads and finds
+  // its own write.
   absl::StatusOr<TxnResponse> committed = client_->Txn(txn, Retry::kIdempotent);
   if (!committed.ok()) return committed.status();
-  return absl::OkStatus();
+  if (!committed->succeeded()) {
+    return absl::AbortedError(absl::StrCat(
+        "the keys changed since they were read (version ", version, ")"));
+  }
+  // The put of the version key happened at the Txn's revision.
+  return static_cast<uint64_t>(committed->header().revision());
 }
 
 }  // namespace

@@ -347,7 +347,7 @@ TEST_F(RocksStoreTest, CompactionDropsOnlyExpiredEntries) {
     EXPECT_THAT(
         raw->Keys(kMetaFamily),
         UnorderedElementsAre(kFormatVersionKey, kLastSeqKey, kTickLeaseKey,
-                             kMaxNotBeforeKey, kStoreIdKey));
+                             kMaxNotBeforeKey, kStoreIdKey, kKeysVersionKey));
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -355,8 +355,8 @@ TEST_F(RocksStoreTest, CompactionDropsOnlyExpiredEntries) {
   EXPECT_EQ(store->TickFloor(), tick_lease);
   auto keys = store->ListKeys();
   ASSERT_TRUE(keys.ok()) << keys.status();
-  ASSERT_EQ(keys->size(), 1);
-  EXPECT_EQ((*keys)[0].kid, key.kid);
+  ASSERT_EQ(keys->keys.size(), 1);
+  EXPECT_EQ(keys->keys[0].kid, key.kid);
   auto next = store->AppendRevocation(
       TokenRevocation("jti-2", kStart, kStart + absl::Hours(5)));
   ASSERT_TRUE(next.ok()) << next.status();

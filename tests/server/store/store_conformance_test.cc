@@ -1374,7 +1374,7 @@ TYPED_TEST(StoreConformanceTest, KeysSurviveReopen) {
   auto listed = this->store().ListKeys();
   ASSERT_THAT(listed, IsOk());
   std::map<std::string, KeyRecord> by_kid;
-  for (const KeyRecord& key : *listed) by_kid[key.kid] = key;
+  for (const KeyRecord& key : listed->keys) by_kid[key.kid] = key;
   ASSERT_EQ(by_kid.size(), std::size(keys));
   for (const KeyRecord& key : keys) {
     SCOPED_TRACE(key.kid);
@@ -1395,9 +1395,9 @@ TYPED_TEST(StoreConformanceTest, PutKeyReplacesTheRecordOfItsKid) {
   ASSERT_THAT(this->store().PutKey(active), IsOk());
   auto listed = this->store().ListKeys();
   ASSERT_THAT(listed, IsOk());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].stage, Stage::kActive);
-  EXPECT_EQ((*listed)[0].activated, kStart + absl::Seconds(1));
+  ASSERT_EQ(listed->keys.size(), 1u);
+  EXPECT_EQ(listed->keys[0].stage, Stage::kActive);
+  EXPECT_EQ(listed->keys[0].activated, kStart + absl::Seconds(1));
 }
 
 TYPED_TEST(StoreConformanceTest, KeyUpdatesWriteStagesAndRemoveInOneStep) {
@@ -1415,14 +1415,17 @@ TYPED_TEST(StoreConformanceTest, KeyUpdatesWriteStagesAndRemoveInOneStep) {
   const KeyRecord next{"0d0d", "RS256", kStart + absl::Seconds(2),
                        Stage::kNext};
   ASSERT_THAT(this->store().PutKey(gone), IsOk());
-  ASSERT_THAT(this->store().UpdateKeys({retired, active, next}, {gone.kid}),
+  auto before = this->store().ListKeys();
+  ASSERT_THAT(before, IsOk());
+  ASSERT_THAT(this->store().UpdateKeys({retired, active, next}, {gone.kid},
+                                       before->version),
               IsOk());
   this->Reopen();
   ASSERT_NE(this->store_, nullptr);
   auto listed = this->store().ListKeys();
   ASSERT_THAT(listed, IsOk());
   std::map<std::string, KeyRecord> by_kid;
-  for (const KeyRecord& key : *listed) by_kid[key.kid] = key;
+  for (const KeyRecord& key : listed->keys) by_kid[key.kid] = key;
   ASSERT_EQ(by_kid.size(), 3u);
   for (const KeyRecord& key : {retired, active, next}) {
     SCOPED_TRACE(key.kid);
@@ -1434,6 +1437,74 @@ TYPED_TEST(StoreConformanceTest, KeyUpdatesWriteStagesAndRemoveInOneStep) {
     EXPECT_EQ(got.activated, key.activated);
     EXPECT_EQ(got.retired, key.retired);
   }
+}
+
+// Two writers read the key set at one version; the second to write over it
+// is refused and leaves the keys exactly as the first wrote them.
+TYPED_TEST(StoreConformanceTest,
+           UpdateKeysOverAStaleVersionIsAbortedAndWritesNothing) {
+  ASSERT_NE(this->store_, nullptr);
+  using Stage = KeyRecord::Stage;
+  const KeyRecord active{"1a1a", "ES256", kStart, Stage::kActive, kStart};
+  const KeyRecord next{"1b1b", "ES256", kStart, Stage::kNext};
+  const KeyRecord other_next{"1c1c", "ES256", kStart, Stage::kNext};
+  auto read = this->store().ListKeys();
+  ASSERT_THAT(read, IsOk());
+  auto first = this->store().UpdateKeys({active, next}, {}, read->version);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_NE(*first, read->version);
+  // The loser: the same version read, another key set.
+  EXPECT_THAT(
+      this->store().UpdateKeys({active, other_next}, {next.kid}, read->version),
+      StatusIs(absl::StatusCode::kAborted))
+      << "over version " << read->version << " after " << *first;
+  auto listed = this->store().ListKeys();
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_EQ(listed->version, *first);
+  std::vector<std::string> kids;
+  for (const KeyRecord& key : listed->keys) kids.push_back(key.kid);
+  std::sort(kids.begin(), kids.end());
+  EXPECT_EQ(kids, (std::vector<std::string>{active.kid, next.kid}));
+  // Over the current version the write goes through.
+  EXPECT_THAT(this->store().UpdateKeys({active, other_next}, {next.kid},
+                                       listed->version),
+              IsOk());
+}
+
+// An unconditional PutKey is a key update too: a writer that read before it
+// is refused.
+TYPED_TEST(StoreConformanceTest, PutKeyChangesTheKeysVersion) {
+  ASSERT_NE(this->store_, nullptr);
+  auto read = this->store().ListKeys();
+  ASSERT_THAT(read, IsOk());
+  ASSERT_THAT(this->store().PutKey({"2a2a", "ES256", kStart}), IsOk());
+  auto listed = this->store().ListKeys();
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_NE(listed->version, read->version);
+  EXPECT_THAT(this->store().UpdateKeys({}, {"2a2a"}, read->version),
+              StatusIs(absl::StatusCode::kAborted));
+}
+
+TYPED_TEST(StoreConformanceTest, SealedPrivateKeyRoundTrips) {
+  ASSERT_NE(this->store_, nullptr);
+  using Stage = KeyRecord::Stage;
+  KeyRecord sealed{"3a3a", "ES256", kStart, Stage::kActive, kStart};
+  // Any bytes: the store keeps them as they are, nul and high bytes too.
+  sealed.sealed_private_key = std::string("\x01\x00\xff sealed", 10);
+  const KeyRecord file{"3b3b", "ES256", kStart, Stage::kNext};
+  auto read = this->store().ListKeys();
+  ASSERT_THAT(read, IsOk());
+  ASSERT_THAT(this->store().UpdateKeys({sealed, file}, {}, read->version),
+              IsOk());
+  this->Reopen();
+  ASSERT_NE(this->store_, nullptr);
+  auto listed = this->store().ListKeys();
+  ASSERT_THAT(listed, IsOk());
+  std::map<std::string, KeyRecord> by_kid;
+  for (const KeyRecord& key : listed->keys) by_kid[key.kid] = key;
+  ASSERT_EQ(by_kid.size(), 2u);
+  EXPECT_EQ(by_kid[sealed.kid].sealed_private_key, sealed.sealed_private_key);
+  EXPECT_EQ(by_kid[file.kid].sealed_private_key, "");
 }
 
 // Readers listing keys while rotations run see each rotation whole: one
@@ -1448,9 +1519,10 @@ TYPED_TEST(StoreConformanceTest, AKeyRotationIsNeverSeenHalfDone) {
   const auto key = [&](int i, Stage stage) {
     return KeyRecord{kid(i), "ES256", kStart + absl::Seconds(i), stage};
   };
-  ASSERT_THAT(
-      store.UpdateKeys({key(0, Stage::kActive), key(1, Stage::kNext)}, {}),
-      IsOk());
+  auto first = store.UpdateKeys({key(0, Stage::kActive), key(1, Stage::kNext)},
+                                {}, store.ListKeys()->version);
+  ASSERT_THAT(first, IsOk());
+  uint64_t version = *first;
   std::atomic<bool> done{false};
   // What a reader saw that no whole rotation leaves, or "".
   std::vector<std::string> torn(kReaders);
@@ -1466,7 +1538,7 @@ TYPED_TEST(StoreConformanceTest, AKeyRotationIsNeverSeenHalfDone) {
         ++listings[r];
         std::map<Stage, std::vector<std::string>> by_stage;
         std::vector<std::string> all;
-        for (const KeyRecord& k : *listed) {
+        for (const KeyRecord& k : listed->keys) {
           by_stage[k.stage].push_back(k.kid);
           all.push_back(absl::StrCat(k.kid, ":", static_cast<int>(k.stage)));
         }
@@ -1474,7 +1546,7 @@ TYPED_TEST(StoreConformanceTest, AKeyRotationIsNeverSeenHalfDone) {
         const auto& next = by_stage[Stage::kNext];
         const auto& retired = by_stage[Stage::kRetired];
         bool whole = active.size() == 1 && next.size() == 1 &&
-                     retired.size() <= 1 && listed->size() <= 3;
+                     retired.size() <= 1 && listed->keys.size() <= 3;
         if (whole) {
           const int i = std::stoi(active[0].substr(1)) - 100;
           whole = next[0] == kid(i + 1) &&
@@ -1489,12 +1561,12 @@ TYPED_TEST(StoreConformanceTest, AKeyRotationIsNeverSeenHalfDone) {
   for (int i = 0; i < kRotations; ++i) {
     std::vector<std::string> remove;
     if (i > 0) remove.push_back(kid(i - 1));
-    ASSERT_THAT(
+    auto rotated =
         store.UpdateKeys({key(i, Stage::kRetired), key(i + 1, Stage::kActive),
                           key(i + 2, Stage::kNext)},
-                         remove),
-        IsOk())
-        << "rotation " << i;
+                         remove, version);
+    ASSERT_THAT(rotated, IsOk()) << "rotation " << i;
+    version = *rotated;
   }
   done = true;
   for (std::thread& reader : readers) reader.join();
