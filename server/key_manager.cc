@@ -1,6 +1,7 @@
 #include "server/key_manager.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,29 +108,6 @@ absl::StatusOr<std::string> ReadPrivateFile(const std::string& path) {
   return contents.str();
 }
 
-absl::StatusOr<token::PrivateKey> LoadKey(const std::string& data_dir,
-                                          const store::KeyRecord& record) {
-  if (!IsGeneratedKid(record.kid)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key record with malformed kid \"",
-                     absl::CHexEscape(record.kid), "\" in ", data_dir));
-  }
-  auto alg = token::ParseAlgorithm(record.algorithm);
-  if (!alg.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key ", record.kid, " has unknown algorithm ", record.algorithm));
-  }
-  const std::string path = KeyFilePath(data_dir, record.kid);
-  auto pem = ReadPrivateFile(path);
-  if (!pem.ok()) return pem.status();
-  auto key = token::PrivateKey::FromPem(*pem, record.kid, *alg);
-  if (!key.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("bad key file ", path, ": ", key.status().message()));
-  }
-  return key;
-}
-
 absl::StatusOr<std::string> Version(const std::vector<KeyInfo>& keys) {
   std::vector<std::string> lines;
   for (const KeyInfo& key : keys) {
@@ -217,22 +195,85 @@ absl::string_view StageName(store::KeyRecord::Stage stage) {
   return "unknown";
 }
 
+absl::StatusOr<token::PrivateKey> KeyManager::OpenKey(
+    const store::KeyRecord& record) const {
+  if (!IsGeneratedKid(record.kid)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key record with malformed kid \"",
+                     absl::CHexEscape(record.kid), "\" in ", data_dir_));
+  }
+  auto alg = token::ParseAlgorithm(record.algorithm);
+  if (!alg.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key ", record.kid, " has unknown algorithm ", record.algorithm));
+  }
+  if (!record.sealed_private_key.empty()) {
+    if (vault_ == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key ", record.kid,
+          " is sealed in the store; give sigild its key-encryption key "
+          "(--kek_file)"));
+    }
+    // Errors name the kid only: the vault never puts key material in them.
+    auto pem = vault_->Open(record.kid, record.sealed_private_key);
+    if (!pem.ok()) return pem.status();
+    auto key = token::PrivateKey::FromPem(*pem, record.kid, *alg);
+    OPENSSL_cleanse(pem->data(), pem->size());
+    if (!key.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sealed key ", record.kid, " holds no usable ",
+                       record.algorithm, " private key"));
+    }
+    return key;
+  }
+  const std::string path = KeyFilePath(data_dir_, record.kid);
+  auto pem = ReadPrivateFile(path);
+  if (!pem.ok()) return pem.status();
+  auto key = token::PrivateKey::FromPem(*pem, record.kid, *alg);
+  if (!key.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("bad key file ", path, ": ", key.status().message()));
+  }
+  return key;
+}
+
 absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Load(
     const std::string& data_dir, token::Algorithm alg, absl::Duration max_ttl,
-    store::Store* store, const token::Clock* clock) {
-  auto records = store->ListKeys();
+    store::Store* store, const token::Clock* clock,
+    std::unique_ptr<const KeyVault> vault) {
+  std::unique_ptr<KeyManager> manager(new KeyManager(
+      data_dir, alg, max_ttl + kRemovalMargin, store, clock, std::move(vault)));
+  absl::MutexLock lock(&manager->mu_);
+  // Each ABORTED means another manager wrote the keys in between (replicas
+  // starting together): plan again from what it wrote, which usually
+  // leaves nothing to write.
+  constexpr int kAttempts = 8;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    absl::Status loaded = manager->LoadLocked();
+    if (loaded.ok()) return manager;
+    if (loaded.code() != absl::StatusCode::kAborted) return loaded;
+  }
+  return absl::UnavailableError(
+      "the stored keys kept changing while this manager loaded them");
+}
+
+absl::Status KeyManager::LoadLocked() {
+  auto records = store_->ListKeys();
   if (!records.ok()) return records.status();
-  const absl::Time now = clock->Now();
-  std::unique_ptr<KeyManager> manager(
-      new KeyManager(data_dir, alg, max_ttl + kRemovalMargin, store, clock));
+  version_ = records->version;
+  const absl::Time now = clock_->Now();
 
   std::vector<store::KeyRecord*> by_age;
-  for (store::KeyRecord& record : *records) by_age.push_back(&record);
+  bool derived = false;
+  for (store::KeyRecord& record : records->keys) {
+    by_age.push_back(&record);
+    derived |= record.stage == Stage::kUnstaged;
+  }
   DeriveLegacyStages(std::move(by_age), now);
 
   std::vector<Key> keys;
-  for (const store::KeyRecord& record : *records) {
-    auto key = LoadKey(data_dir, record);
+  for (const store::KeyRecord& record : records->keys) {
+    auto key = OpenKey(record);
     if (!key.ok()) return key.status();
     keys.push_back(Key{record, *std::move(key)});
   }
@@ -241,22 +282,65 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Load(
   const bool has_next = HasStage(keys, Stage::kNext);
   for (Stage stage : {Stage::kActive, Stage::kNext}) {
     if (stage == Stage::kActive ? !keys.empty() : has_next) continue;
-    auto key = manager->NewKey(stage, now);
+    auto key = NewKey(stage, now);
     if (!key.ok()) {
-      for (const std::string& kid : created) DeleteKeyFile(data_dir, kid);
+      for (const std::string& kid : created) DeleteKeyFile(data_dir_, kid);
       return key.status();
     }
     created.push_back(key->record.kid);
     keys.push_back(*std::move(key));
   }
-  const std::vector<std::string> removed = manager->DropExpired(&keys, now);
-
-  {
-    absl::MutexLock lock(&manager->mu_);
-    auto committed = manager->Commit(std::move(keys), created, removed);
-    if (!committed.ok()) return committed.status();
+  const std::vector<std::string> removed = DropExpired(&keys, now);
+  if (created.empty() && removed.empty() && !derived) {
+    // Nothing to record: a replica starting beside others writes nothing.
+    auto snapshot = Snapshot(keys);
+    if (!snapshot.ok()) return snapshot.status();
+    keys_ = std::move(keys);
+    absl::MutexLock lock(&snapshot_mu_);
+    snapshot_ = *std::move(snapshot);
+    return absl::OkStatus();
   }
-  return manager;
+  auto committed = Commit(std::move(keys), created, removed);
+  if (!committed.ok()) return committed.status();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> KeyManager::Reload() {
+  absl::MutexLock lock(&mu_);
+  return ReloadLocked();
+}
+
+absl::StatusOr<bool> KeyManager::ReloadLocked() {
+  auto records = store_->ListKeys();
+  if (!records.ok()) return records.status();
+  if (records->version == version_) return false;
+  std::vector<store::KeyRecord*> by_age;
+  for (store::KeyRecord& record : records->keys) by_age.push_back(&record);
+  DeriveLegacyStages(std::move(by_age), clock_->Now());
+  std::vector<Key> keys;
+  for (const store::KeyRecord& record : records->keys) {
+    // A kid names one key for life: one already open is reused, not
+    // opened again.
+    auto held = std::find_if(keys_.begin(), keys_.end(), [&](const Key& key) {
+      return key.record.kid == record.kid;
+    });
+    if (held != keys_.end()) {
+      keys.push_back(Key{record, held->private_key});
+      continue;
+    }
+    auto key = OpenKey(record);
+    if (!key.ok()) return key.status();
+    keys.push_back(Key{record, *std::move(key)});
+  }
+  auto snapshot = Snapshot(keys);
+  if (!snapshot.ok()) return snapshot.status();
+  keys_ = std::move(keys);
+  version_ = records->version;
+  telemetry::Log(telemetry::LogLevel::kInfo, "keys reloaded",
+                 {{"key_set_version", (*snapshot)->version}});
+  absl::MutexLock lock(&snapshot_mu_);
+  snapshot_ = *std::move(snapshot);
+  return true;
 }
 
 std::shared_ptr<const KeySnapshot> KeyManager::Current() const {
@@ -275,11 +359,19 @@ absl::StatusOr<KeyManager::Key> KeyManager::NewKey(Stage stage,
                         absl::StrCat("cannot store new key ", key->kid(), ": ",
                                      pem.status().message()));
   }
-  absl::Status written =
-      WritePrivateFile(KeyFilePath(data_dir_, key->kid()), *pem);
-  if (!written.ok()) return written;
   store::KeyRecord record{key->kid(), std::string(token::AlgorithmName(alg_)),
                           now, stage};
+  if (vault_ != nullptr) {
+    auto sealed = vault_->Seal(key->kid(), *pem);
+    OPENSSL_cleanse(pem->data(), pem->size());
+    if (!sealed.ok()) return sealed.status();
+    record.sealed_private_key = *std::move(sealed);
+  } else {
+    absl::Status written =
+        WritePrivateFile(KeyFilePath(data_dir_, key->kid()), *pem);
+    OPENSSL_cleanse(pem->data(), pem->size());
+    if (!written.ok()) return written;
+  }
   if (stage == Stage::kActive) record.activated = now;
   return Key{std::move(record), *std::move(key)};
 }
@@ -300,7 +392,16 @@ std::vector<std::string> KeyManager::DropExpired(std::vector<Key>* keys,
 
 absl::StatusOr<std::shared_ptr<const KeySnapshot>> KeyManager::Rotate() {
   absl::MutexLock lock(&mu_);
-  return RotateLocked(clock_->Now());
+  auto rotated = RotateLocked(clock_->Now());
+  if (rotated.status().code() != absl::StatusCode::kAborted) return rotated;
+  // Another manager changed the keys first (most likely the same rotation,
+  // from a replica): rotating again would skip a key past verifiers that
+  // have not yet learned it. Report what is stored.
+  auto reloaded = ReloadLocked();
+  if (!reloaded.ok()) return reloaded.status();
+  telemetry::Log(telemetry::LogLevel::kInfo,
+                 "keys changed by another writer; rotation not repeated", {});
+  return Current();
 }
 
 absl::StatusOr<bool> KeyManager::RotateIfDue(absl::Duration period) {
@@ -313,6 +414,12 @@ absl::StatusOr<bool> KeyManager::RotateIfDue(absl::Duration period) {
     }
   }
   auto rotated = RotateLocked(now);
+  if (rotated.status().code() == absl::StatusCode::kAborted) {
+    // Another replica rotated (or removed keys) first; this one learns it.
+    auto reloaded = ReloadLocked();
+    if (!reloaded.ok()) return reloaded.status();
+    return false;
+  }
   if (!rotated.ok()) return rotated.status();
   return true;
 }
@@ -323,6 +430,11 @@ absl::StatusOr<bool> KeyManager::RemoveExpired() {
   const std::vector<std::string> removed = DropExpired(&keys, clock_->Now());
   if (removed.empty()) return false;
   auto committed = Commit(std::move(keys), {}, removed);
+  if (committed.status().code() == absl::StatusCode::kAborted) {
+    auto reloaded = ReloadLocked();
+    if (!reloaded.ok()) return reloaded.status();
+    return false;
+  }
   if (!committed.ok()) return committed.status();
   telemetry::Log(telemetry::LogLevel::kInfo, "keys removed",
                  {{"kids", absl::StrJoin(removed, ",")}});
@@ -407,16 +519,20 @@ absl::StatusOr<std::shared_ptr<const KeySnapshot>> KeyManager::Commit(
     const std::vector<std::string>& removed) {
   auto snapshot = Snapshot(keys);
   absl::Status recorded = snapshot.status();
+  uint64_t version = version_;
   if (recorded.ok()) {
     std::vector<store::KeyRecord> records;
     for (const Key& key : keys) records.push_back(key.record);
-    recorded = store_->UpdateKeys(records, removed);
+    auto updated = store_->UpdateKeys(records, removed, version_);
+    recorded = updated.status();
+    if (updated.ok()) version = *updated;
   }
   if (!recorded.ok()) {
     for (const std::string& kid : created) DeleteKeyFile(data_dir_, kid);
     return recorded;
   }
   keys_ = std::move(keys);
+  version_ = version;
   {
     absl::MutexLock lock(&snapshot_mu_);
     snapshot_ = *snapshot;

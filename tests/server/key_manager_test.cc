@@ -208,7 +208,8 @@ TEST_F(KeyManagerTest, RetiredKeyVerifiesItsTokensUntilTheyExpireThenLeaves) {
   EXPECT_FALSE(KeyFileExists(first));
   auto records = store_->ListKeys();
   ASSERT_THAT(records, IsOk());
-  for (const store::KeyRecord& record : *records) EXPECT_NE(record.kid, first);
+  for (const store::KeyRecord& record : records->keys)
+    EXPECT_NE(record.kid, first);
 }
 
 TEST_F(KeyManagerTest, KeysAndStagesSurviveReopen) {
@@ -280,7 +281,7 @@ TEST_F(KeyManagerTest, RecordsWithoutStagesAreReadByAge) {
   auto records = store_->ListKeys();
   ASSERT_THAT(records, IsOk());
   std::vector<std::string> stored;
-  for (const store::KeyRecord& record : *records) {
+  for (const store::KeyRecord& record : records->keys) {
     stored.push_back(absl::StrCat(StageName(record.stage), " ", record.kid));
   }
   EXPECT_THAT(stored, UnorderedElementsAre("next " + next, "active 0c0c",
