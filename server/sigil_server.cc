@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/key_manager.h"
+#include "server/key_vault.h"
 #include "telemetry/log.h"
 #include "telemetry/rpc_metrics.h"
 #include "token/algorithm.h"
@@ -222,6 +223,20 @@ void SigilServer::PruneLoop(absl::Duration interval) {
   }
 }
 
+void SigilServer::KeyReloadLoop(absl::Duration interval) {
+  while (!stopping_.WaitForNotificationWithTimeout(interval)) {
+    auto reloaded = keys_->Reload();
+    if (!reloaded.ok()) {
+      // The keys stay as they were; retried at the next round.
+      telemetry::Log(telemetry::LogLevel::kError, "key reload failed",
+                     {{"error", std::string(reloaded.status().message())}});
+    } else if (*reloaded) {
+      // Streams carry the new key_set_version, so verifiers fetch the JWKS.
+      feed_->Beat();
+    }
+  }
+}
+
 void SigilServer::Shutdown(absl::Duration grace) {
   if (http_ != nullptr) http_->SetNotReady();
   // Streams first: gRPC's Shutdown waits for every call, and a revocation
@@ -235,6 +250,7 @@ void SigilServer::Shutdown(absl::Duration grace) {
   }
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (pruner_.joinable()) pruner_.join();
+  if (key_reloader_.joinable()) key_reloader_.join();
   // No call runs any more: the last snapshot holds every logout, and the
   // next start replays nothing.
   if (snapshotter_ != nullptr) snapshotter_->Stop();

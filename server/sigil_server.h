@@ -29,6 +29,14 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
   std::string data_dir = "./sigil-data";
   token::Algorithm algorithm = token::Algorithm::kES256;
+  // The key-encryption key (KeyVault::FromFile): with it, new private keys
+  // are sealed into the store rather than written under data_dir/keys.
+  // Required with StoreKind::kEtcd, whose replicas share the keys.
+  std::string kek_file;
+  // With StoreKind::kEtcd: how often the keys are reread, to pick up a
+  // rotation by another replica. Keys are staged a rotation period before
+  // they sign, so any reload interval far below that period is safe.
+  absl::Duration key_reload_interval = absl::Seconds(1);
   AuthorityOptions authority;
   // How often WatchRevocations streams get a heartbeat while idle.
   absl::Duration heartbeat_interval = absl::Milliseconds(250);
@@ -97,6 +105,8 @@ class SigilServer {
  private:
   SigilServer() = default;
   void PruneLoop(absl::Duration interval);
+  // Rereads the keys every `interval` (replicas on a shared store).
+  void KeyReloadLoop(absl::Duration interval);
   // The feed's, the revocation index's and the store's state, read at each
   // scrape.
   void AddStateMetrics();
@@ -118,6 +128,9 @@ class SigilServer {
   int port_ = 0;
   absl::Notification stopping_;
   std::thread pruner_;
+  // Owned by authority_; reloaded by key_reloader_ on a shared store.
+  KeyManager* keys_ = nullptr;
+  std::thread key_reloader_;
 };
 
 }  // namespace sigil::server

@@ -38,6 +38,13 @@ ABSL_FLAG(std::string, alg, "ES256",
 ABSL_FLAG(absl::Duration, key_rotation_period, absl::ZeroDuration(),
           "Rotate the signing keys once the active key has signed this long "
           "(checked every minute, counted across restarts); 0 never.");
+ABSL_FLAG(std::string, kek_file, "",
+          "File of exactly 32 random bytes (openssl rand -out kek 32): the "
+          "key-encryption key that seals new private keys into the store "
+          "instead of files under --data_dir. Required with --store=etcd.");
+ABSL_FLAG(absl::Duration, key_reload_interval, absl::Seconds(1),
+          "With --store=etcd: how often the keys other replicas rotated are "
+          "reread.");
 ABSL_FLAG(uint64_t, verified_cache_size, 100000,
           "How many tokens with verified signatures Verify remembers (until "
           "their exp), so that it checks each signature once.");
@@ -130,6 +137,8 @@ int main(int argc, char** argv) {
   options.authority.refresh_grace = absl::GetFlag(FLAGS_refresh_grace);
   options.authority.key_rotation_period =
       absl::GetFlag(FLAGS_key_rotation_period);
+  options.kek_file = absl::GetFlag(FLAGS_kek_file);
+  options.key_reload_interval = absl::GetFlag(FLAGS_key_reload_interval);
   options.authority.verified_cache_capacity =
       absl::GetFlag(FLAGS_verified_cache_size);
   options.index_snapshot_interval =
