@@ -261,7 +261,10 @@ absl::StatusOr<IssuedToken> Authority::TryRefresh(
       return absl::UnauthenticatedError(
           "refresh token was already used; its session is ended");
     }
-    // A retry within the grace window: the same successor, no new rotation.
+    // A retry within the grace window: the same successor, no new rotation,
+    // but an instant that later logouts at other replicas must cover.
+    absl::Status recorded = store_->RecordInstant(tick);
+    if (!recorded.ok()) return recorded;
     auto issued = Mint(*session, session->systems, tick);
     if (!issued.ok()) return issued.status();
     issued->refresh_token = successor;

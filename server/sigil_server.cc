@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/key_manager.h"
 #include "server/key_vault.h"
+#include "server/store/data_dir.h"
 #include "telemetry/log.h"
 #include "telemetry/rpc_metrics.h"
 #include "token/algorithm.h"
@@ -67,17 +68,59 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
         " (only a loopback or unix socket listener runs without one)"));
   }
 
-  auto store = store::RocksStore::Open(options.data_dir, clock);
-  if (!store.ok()) return store.status();
-  server->store_ = *std::move(store);
+  store::EtcdStore* etcd_store = nullptr;
+  if (options.store == ServerOptions::StoreKind::kEtcd) {
+    // Still this replica's: keys, audit log, index snapshot.
+    absl::Status created = store::CreateDataDir(options.data_dir);
+    if (!created.ok()) return created;
+    store::etcd::EtcdClientOptions client_options;
+    client_options.endpoints = options.etcd.endpoints;
+    client_options.ca_file = options.etcd.ca_file;
+    client_options.cert_file = options.etcd.cert_file;
+    client_options.key_file = options.etcd.key_file;
+    auto client = store::etcd::EtcdClient::Create(client_options);
+    if (!client.ok()) return client.status();
+    server->etcd_ = *std::move(client);
+    store::EtcdStore::Options store_options;
+    store_options.prefix = options.etcd.prefix;
+    // A replica gone for twice the longest token lifetime is forgotten.
+    store_options.issued_retention = 2 * options.authority.max_ttl;
+    auto store =
+        store::EtcdStore::Open(server->etcd_.get(), clock, store_options);
+    if (!store.ok()) return store.status();
+    etcd_store = store->get();
+    server->store_ = *std::move(store);
+  } else {
+    auto store = store::RocksStore::Open(options.data_dir, clock);
+    if (!store.ok()) return store.status();
+    server->rocks_ = store->get();
+    server->store_ = *std::move(store);
+  }
 
-  auto keys =
-      KeyManager::Load(options.data_dir, options.algorithm,
-                       options.authority.max_ttl, server->store_.get(), clock);
+  std::unique_ptr<const KeyVault> vault;
+  if (!options.kek_file.empty()) {
+    auto opened = KeyVault::FromFile(options.kek_file);
+    if (!opened.ok()) return opened.status();
+    vault = *std::move(opened);
+  } else if (etcd_store != nullptr) {
+    // Replicas share the keys through the store, and a private key goes
+    // there only sealed.
+    return absl::FailedPreconditionError(
+        "--store=etcd needs --kek_file (32 random bytes, the same file at "
+        "every replica): private keys are shared through etcd only sealed "
+        "under it");
+  }
+  auto keys = KeyManager::Load(options.data_dir, options.algorithm,
+                               options.authority.max_ttl, server->store_.get(),
+                               clock, std::move(vault));
   if (!keys.ok()) return keys.status();
+  server->keys_ = keys->get();
   server->feed_ = std::make_unique<RevocationFeed>(server->store_.get(),
                                                    options.heartbeat_interval);
   AuthorityOptions authority_options = options.authority;
+  // Other replicas record revocations too: all reach the index through the
+  // follower, in seq order.
+  authority_options.followed = etcd_store != nullptr;
   if (options.index_snapshot_interval > absl::ZeroDuration()) {
     server->index_snapshot_path_ = options.data_dir + "/index.snapshot";
     authority_options.index_snapshot = server->index_snapshot_path_;
@@ -87,6 +130,16 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
                         *std::move(keys), server->feed_.get());
   if (!authority.ok()) return authority.status();
   server->authority_ = *std::move(authority);
+  if (etcd_store != nullptr) {
+    auto follower =
+        etcd_store->Follow(server->authority_->applied_seq(),
+                           [authority = server->authority_.get()](
+                               std::vector<token::Revocation> events) {
+                             authority->ApplyFollowed(std::move(events));
+                           });
+    if (!follower.ok()) return follower.status();
+    server->follower_ = *std::move(follower);
+  }
   if (!server->index_snapshot_path_.empty()) {
     const IndexLoad& load = server->authority_->index_load();
     server->snapshotter_ = std::make_unique<IndexSnapshotter>(
@@ -153,6 +206,13 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
   server->pruner_ = std::thread([s = server.get(), options] {
     s->PruneLoop(options.maintenance_interval);
   });
+  if (etcd_store != nullptr &&
+      options.key_reload_interval > absl::ZeroDuration()) {
+    server->key_reloader_ =
+        std::thread([s = server.get(), interval = options.key_reload_interval] {
+          s->KeyReloadLoop(interval);
+        });
+  }
   return server;
 }
 
@@ -184,7 +244,8 @@ void SigilServer::AddStateMetrics() {
         return static_cast<double>(authority->live_revocations());
       });
   // RocksDB's estimates, read at each scrape.
-  const store::RocksStore* store = store_.get();
+  const store::RocksStore* store = rocks_;
+  if (store == nullptr) return;
   const struct {
     const char* name;
     const char* help;
@@ -251,6 +312,8 @@ void SigilServer::Shutdown(absl::Duration grace) {
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (pruner_.joinable()) pruner_.join();
   if (key_reloader_.joinable()) key_reloader_.join();
+  // Before the snapshot and the authority it feeds.
+  follower_.reset();
   // No call runs any more: the last snapshot holds every logout, and the
   // next start replays nothing.
   if (snapshotter_ != nullptr) snapshotter_->Stop();
@@ -260,7 +323,9 @@ void SigilServer::Shutdown(absl::Duration grace) {
   audit_.reset();
   authority_.reset();
   feed_.reset();
+  rocks_ = nullptr;
   store_.reset();
+  etcd_.reset();
 }
 
 SigilServer::~SigilServer() { Shutdown(absl::ZeroDuration()); }

@@ -15,6 +15,8 @@
 #include "server/identity_service.h"
 #include "server/index_snapshot.h"
 #include "server/revocation_feed.h"
+#include "server/store/etcd/etcd_client.h"
+#include "server/store/etcd/etcd_store.h"
 #include "server/store/rocks_store.h"
 #include "telemetry/metrics.h"
 #include "token/algorithm.h"
@@ -24,10 +26,29 @@
 
 namespace sigil::server {
 
+// Where a replica finds the etcd cluster it shares with the others.
+struct EtcdStoreOptions {
+  // host:port of each member.
+  std::vector<std::string> endpoints;
+  // Every key of this authority lives under it.
+  std::string prefix = "/sigil/";
+  // TLS to etcd: the CA of the members' certificates and a client
+  // certificate with its key; all empty for plaintext.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
 struct ServerOptions {
   // host:port (port 0 picks a free one) or unix:PATH.
   std::string listen = "127.0.0.1:50051";
   std::string data_dir = "./sigil-data";
+  // The store: RocksDB in data_dir, or etcd shared by any number of
+  // replicas (data_dir then holds only this replica's keys, audit log and
+  // index snapshot).
+  enum class StoreKind { kRocksDb, kEtcd };
+  StoreKind store = StoreKind::kRocksDb;
+  EtcdStoreOptions etcd;
   token::Algorithm algorithm = token::Algorithm::kES256;
   // The key-encryption key (KeyVault::FromFile): with it, new private keys
   // are sealed into the store rather than written under data_dir/keys.
@@ -113,7 +134,13 @@ class SigilServer {
 
   std::unique_ptr<auth::Policy> policy_;
   std::unique_ptr<auth::AuditLog> audit_;
-  std::unique_ptr<store::RocksStore> store_;
+  // With StoreKind::kEtcd: the client the store speaks through, and the
+  // follower that brings every replica's revocations to the authority.
+  std::unique_ptr<store::etcd::EtcdClient> etcd_;
+  std::unique_ptr<store::Store> store_;
+  // store_, when it is RocksDB (for its metrics).
+  store::RocksStore* rocks_ = nullptr;
+  std::unique_ptr<store::EtcdStore::Follower> follower_;
   std::unique_ptr<RevocationFeed> feed_;
   std::unique_ptr<Authority> authority_;
   std::string index_snapshot_path_;

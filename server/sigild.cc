@@ -10,6 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "server/sigil_server.h"
 #include "telemetry/log.h"
@@ -78,6 +79,20 @@ ABSL_FLAG(absl::Duration, index_snapshot_interval, absl::Minutes(1),
 ABSL_FLAG(uint64_t, index_snapshot_every_events, 100000,
           "Also write the index snapshot once this many revocations were "
           "recorded since the last one; 0: by time only.");
+ABSL_FLAG(std::string, store, "rocksdb",
+          "rocksdb: the embedded store in --data_dir, one sigild. etcd: the "
+          "cluster of --etcd_endpoints, shared by any number of sigild "
+          "replicas.");
+ABSL_FLAG(std::string, etcd_endpoints, "",
+          "With --store=etcd: host:port of each etcd member, comma-separated.");
+ABSL_FLAG(std::string, etcd_prefix, "/sigil/",
+          "With --store=etcd: the key prefix of this authority's data.");
+ABSL_FLAG(std::string, etcd_ca, "",
+          "With --store=etcd: PEM CA of the etcd members' certificates "
+          "(enables TLS to etcd).");
+ABSL_FLAG(std::string, etcd_cert, "",
+          "With --store=etcd: PEM client certificate for etcd.");
+ABSL_FLAG(std::string, etcd_key, "", "PEM private key of --etcd_cert.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long in-flight calls may run after SIGTERM or SIGINT.");
 
@@ -119,6 +134,22 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   sigil::server::ServerOptions options;
+  const std::string store = absl::GetFlag(FLAGS_store);
+  if (store == "etcd") {
+    options.store = sigil::server::ServerOptions::StoreKind::kEtcd;
+    options.etcd.endpoints = absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints),
+                                            ',', absl::SkipWhitespace());
+    if (options.etcd.endpoints.empty()) {
+      return Fail("--store=etcd needs --etcd_endpoints");
+    }
+    options.etcd.prefix = absl::GetFlag(FLAGS_etcd_prefix);
+    options.etcd.ca_file = absl::GetFlag(FLAGS_etcd_ca);
+    options.etcd.cert_file = absl::GetFlag(FLAGS_etcd_cert);
+    options.etcd.key_file = absl::GetFlag(FLAGS_etcd_key);
+  } else if (store != "rocksdb") {
+    return Fail(
+        absl::StrCat("--store must be rocksdb or etcd, not \"", store, "\""));
+  }
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.algorithm = *alg;

@@ -26,8 +26,8 @@
 #include <cstdint>
 #include <string>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "token/revocation_index.h"
 
 namespace sigil::server::store {
@@ -72,13 +72,13 @@ bool Unframe(absl::string_view value, int64_t* expires_us,
 // "x/" subject '\0' system, "u/" subject.
 std::string RevocationKey(const token::Revocation& revocation);
 
-std::string SessionKey(absl::string_view subject, absl::string_view session_id);
-std::string SessionPrefix(absl::string_view subject);
-std::string RefreshKey(absl::string_view hash);
 // Counter and revocation keys end the subject with '\0': INVALID_ARGUMENT
 // for a subject that contains one.
 absl::Status CheckSubject(absl::string_view subject);
 
+std::string SessionKey(absl::string_view subject, absl::string_view session_id);
+std::string SessionPrefix(absl::string_view subject);
+std::string RefreshKey(absl::string_view hash);
 std::string CounterKey(absl::string_view subject, absl::string_view system);
 std::string CounterPrefix(absl::string_view subject);
 

@@ -410,6 +410,7 @@ absl::Status RocksStoreImpl::PutSynced(rocksdb::ColumnFamilyHandle* family,
 
 void RocksStoreImpl::PublishTickFloor() {
   tick_floor_.store(std::max(tick_lease_, max_not_before_));
+  logout_floor_.store(max_not_before_);
 }
 
 RocksStore::Stats RocksStoreImpl::GetStats() const {
@@ -435,7 +436,6 @@ absl::Status RocksStoreImpl::CompactAll() {
       rocksdb::BottommostLevelCompaction::kForce;
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
     rocksdb::Status compacted =
-  logout_floor_.store(max_not_before_);
         db_->CompactRange(options, handle, nullptr, nullptr);
     if (!compacted.ok()) {
       return Failed(absl::StrCat("cannot compact ", handle->GetName()),

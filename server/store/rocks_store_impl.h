@@ -85,8 +85,9 @@ class RocksStoreImpl final : public RocksStore {
                                       uint64_t version) override;
   absl::Status ReserveTicks(int64_t until_us) override;
   int64_t TickFloor() const override { return tick_floor_.load(); }
-  absl::Status CompactAll() override;
   int64_t LogoutFloor() const override { return logout_floor_.load(); }
+  absl::Status RecordInstant(int64_t) override { return absl::OkStatus(); }
+  absl::Status CompactAll() override;
   Stats GetStats() const override;
 
  private:
@@ -183,8 +184,8 @@ class RocksStoreImpl final : public RocksStore {
   // mu_ so that readers never wait behind a synced append.
   std::atomic<uint64_t> last_seq_{0};
   std::atomic<int64_t> tick_floor_{0};
-
   std::atomic<int64_t> logout_floor_{0};
+
   // Serializes the read-modify-writes of the session counters, so that
   // concurrent logins are all counted and a logout resets exactly what it
   // reports.

@@ -117,6 +117,11 @@ class Store {
     uint64_t seq = 0;
     int64_t revoked_sessions = 0;
     bool recorded = true;
+    // The not_before and expiry recorded, when recorded: the revocation's
+    // own, or later ones where the store had to order the revocation after
+    // instants it had not seen (see EtcdStore).
+    int64_t not_before_us = 0;
+    absl::Time expires_at;
   };
   virtual absl::StatusOr<std::vector<AppendResult>> AppendRevocations(
       absl::Span<const token::Revocation> revocations,
@@ -128,11 +133,6 @@ class Store {
   // The same for one revocation.
   absl::StatusOr<AppendResult> AppendRevocation(
       const token::Revocation& revocation) {
-    // The not_before and expiry recorded, when recorded: the revocation's
-    // own, or later ones where the store had to order the revocation after
-    // instants it had not seen (see EtcdStore).
-    int64_t not_before_us = 0;
-    absl::Time expires_at;
     auto appended = AppendRevocations(absl::MakeConstSpan(&revocation, 1));
     if (!appended.ok()) return appended.status();
     return appended->front();
@@ -218,12 +218,19 @@ class Store {
   // reserved horizon or revocation not_before ever recorded.
   virtual absl::Status ReserveTicks(int64_t until_us) = 0;
   virtual int64_t TickFloor() const = 0;
+  // The highest not_before of a recorded revocation that this process
+  // knows of: an instant handed out now must lie above it. Other replicas
+  // of a shared store may raise it at any moment. Cheap.
+  virtual int64_t LogoutFloor() const = 0;
+  // Records that a token stamped `instant_us` is handed out without a
+  // session write (a refresh retried within its grace window). A store
+  // shared by replicas orders every later logout after it, or answers
+  // ABORTED when a recorded logout has already reached it (stamp again);
+  // a single-process store, whose logouts take their instants from the
+  // same tick source, has nothing to record.
+  virtual absl::Status RecordInstant(int64_t instant_us) = 0;
 };
 
 }  // namespace sigil::server::store
 
 #endif  // SIGIL_SERVER_STORE_STORE_H_
-  // The highest not_before of a recorded revocation that this process
-  // knows of: an instant handed out now must lie above it. Other replicas
-  // of a shared store may raise it at any moment. Cheap.
-  virtual int64_t LogoutFloor() const = 0;

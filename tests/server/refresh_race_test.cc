@@ -98,8 +98,11 @@ class HookedStore : public store::Store {
     return inner_->ReserveTicks(until_us);
   }
   int64_t TickFloor() const override { return inner_->TickFloor(); }
-
   int64_t LogoutFloor() const override { return inner_->LogoutFloor(); }
+  absl::Status RecordInstant(int64_t instant_us) override {
+    return inner_->RecordInstant(instant_us);
+  }
+
  private:
   // Disarmed before it runs: the action may refresh too.
   static void RunOnce(std::function<void()>& action) {

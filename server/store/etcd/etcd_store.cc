@@ -206,6 +206,7 @@ class EtcdStoreImpl final : public EtcdStore {
                                       const std::vector<std::string>& remove,
                                       uint64_t version) override;
   absl::Status ReserveTicks(int64_t until_us) override;
+  absl::Status RecordInstant(int64_t instant_us) override;
   int64_t TickFloor() const override;
   absl::StatusOr<std::unique_ptr<Follower>> Follow(uint64_t after_seq,
                                                    OnEvents on_events) override;
@@ -219,8 +220,6 @@ class EtcdStoreImpl final : public EtcdStore {
   std::string HeadKey() const { return MetaKey("head"); }
   std::string FloorKey() const { return MetaKey("floor"); }
   // "issued/" itself holds 0, so that the range is never empty (a value
-  // The highest horizon ReserveTicks was given, by any replica.
-  std::string TicksKey() const { return MetaKey("ticks"); }
   // compare over an empty range fails).
   std::string IssuedPrefix() const { return absl::StrCat(prefix_, "issued/"); }
   std::string IssuedKey() const { return IssuedPrefix() + replica_id_; }
@@ -256,15 +255,15 @@ class EtcdStoreImpl final : public EtcdStore {
   friend class EventFollower;
 
   void RaiseFloor(int64_t floor);
-  void RaiseLastSeq(uint64_t seq);
-
-  absl::StatusOr<std::map<std::string, SessionCounter>> DecodeCounters(
-      const std::vector<KeyValue>& kvs, size_t prefix_size) const;
   // Adds to `txn` the raise of this replica's issued instant to `instant`,
   // never a lowering: logins and rotations commit in any order, and a
   // lower value would let a later logout miss an instant handed out
   // earlier. A nested Txn, since the compare is only about this key.
   void RaiseIssued(TxnRequest* txn, int64_t instant) const;
+  void RaiseLastSeq(uint64_t seq);
+
+  absl::StatusOr<std::map<std::string, SessionCounter>> DecodeCounters(
+      const std::vector<KeyValue>& kvs, size_t prefix_size) const;
   std::optional<Session> Alive(
       Session session, const std::map<std::string, SessionCounter>& counters);
   absl::Status Corrupt(absl::string_view key) const;
@@ -297,11 +296,11 @@ class EtcdStoreImpl final : public EtcdStore {
   const token::Clock* const clock_;
   const std::string prefix_;
   std::string replica_id_;  // set once by Init
+  const absl::Duration issued_retention_;
   const int max_attempts_;
   std::string id_;  // set once by Init
 
   mutable absl::Mutex mu_;
-  const absl::Duration issued_retention_;
   // The highest seq and floor this process has seen committed.
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t floor_ ABSL_GUARDED_BY(mu_) = 0;
@@ -311,8 +310,6 @@ class EtcdStoreImpl final : public EtcdStore {
   absl::Mutex leases_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::map<int64_t, int64_t> leases_ ABSL_GUARDED_BY(leases_mu_);
 
-  // The highest tick reservation known (meta/ticks).
-  int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
   // Logins arriving together share one Txn, and so do rotations.
   SessionPuts session_puts_;
   Rotations rotations_;
@@ -390,16 +387,16 @@ void EtcdStoreImpl::ForgetLeases() {
   leases_.clear();
 }
 
-void EtcdStoreImpl::RaiseFloor(int64_t floor) {
-  absl::MutexLock lock(&mu_);
-  floor_ = std::max(floor_, floor);
-}
 void EtcdStoreImpl::RaiseIssued(TxnRequest* txn, int64_t instant) const {
   TxnRequest* raise = txn->add_success()->mutable_request_txn();
   RequireValueBelow(raise, IssuedKey(), Hex16(instant));
   AddPut(raise, IssuedKey(), Hex16(instant));
 }
 
+void EtcdStoreImpl::RaiseFloor(int64_t floor) {
+  absl::MutexLock lock(&mu_);
+  floor_ = std::max(floor_, floor);
+}
 
 void EtcdStoreImpl::RaiseLastSeq(uint64_t seq) {
   absl::MutexLock lock(&mu_);
@@ -413,7 +410,7 @@ uint64_t EtcdStoreImpl::LastSeq() const {
 
 int64_t EtcdStoreImpl::TickFloor() const {
   absl::MutexLock lock(&mu_);
-  return std::max({floor_, issued_at_start_, reserved_});
+  return std::max(floor_, issued_at_start_);
 }
 
 int64_t EtcdStoreImpl::LogoutFloor() const {
@@ -421,23 +418,37 @@ int64_t EtcdStoreImpl::LogoutFloor() const {
   return floor_;
 }
 
-absl::Status EtcdStoreImpl::ReserveTicks(int64_t until_us) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (until_us <= reserved_) return absl::OkStatus();
-  }
-  // Only ever raised: a lower reservation (a replica whose clock is
-  // behind) leaves the key as it is. Ordering against logouts does not
-  // rest on this (the floor compares do); it keeps instants from going
-  // back across restarts, as the contract says.
-  TxnRequest txn;
-  RequireValueBelow(&txn, TicksKey(), Hex16(until_us));
-  AddPut(&txn, TicksKey(), Hex16(until_us));
-  absl::StatusOr<TxnResponse> committed = Commit(txn);
-  if (!committed.ok()) return committed.status();
-  absl::MutexLock lock(&mu_);
-  reserved_ = std::max(reserved_, until_us);
+absl::Status EtcdStoreImpl::ReserveTicks(int64_t) {
+  // Nothing to reserve: every instant handed out is recorded in this
+  // replica's issued/ row before its token leaves (PutSession,
+  // RotateRefreshToken, RecordInstant), so TickFloor at start lies above
+  // all of them. A reservation ahead of the clock would instead be read by
+  // every logout, and each would push the instants further ahead.
   return absl::OkStatus();
+}
+
+absl::Status EtcdStoreImpl::RecordInstant(int64_t instant_us) {
+  for (int attempt = 0; attempt < max_attempts_; ++attempt) {
+    TxnRequest txn;
+    RequireValueBelow(&txn, FloorKey(), Hex16(instant_us));
+    RaiseIssued(&txn, instant_us);
+    // On failure, the floor: what the caller must stamp above.
+    txn.add_failure()->mutable_request_range()->set_key(FloorKey());
+    absl::StatusOr<TxnResponse> committed = Commit(txn);
+    if (!committed.ok()) {
+      if (committed.status().code() == absl::StatusCode::kAborted) continue;
+      return committed.status();
+    }
+    if (committed->succeeded()) return absl::OkStatus();
+    const auto& floor = committed->responses(0).response_range().kvs();
+    if (floor.size() != 1) return Corrupt(FloorKey());
+    std::optional<int64_t> floor_us = ParseHex16(floor[0].value());
+    if (!floor_us.has_value()) return Corrupt(FloorKey());
+    RaiseFloor(*floor_us);
+    return absl::AbortedError(
+        "instant below a logout committed at another replica; stamp again");
+  }
+  return Contended("cannot record instant");
 }
 
 absl::Status EtcdStoreImpl::Init() {
@@ -472,7 +483,6 @@ absl::Status EtcdStoreImpl::Init() {
   absl::StatusOr<TxnResponse> created = client_->Txn(txn, Retry::kIdempotent);
   if (!created.ok()) return created.status();
 
-  AddPut(&txn, TicksKey(), Hex16(0));
   TxnRequest reads;
   AddRange(&reads, MetaKey("id"));
   AddRange(&reads, MetaKey("format"));
@@ -483,7 +493,6 @@ absl::Status EtcdStoreImpl::Init() {
   if (!read.ok()) return read.status();
   auto single = [&](int i) -> const KeyValue* {
     const auto& range = read->responses(i).response_range();
-  AddRange(&reads, TicksKey());
     return range.kvs_size() == 1 ? &range.kvs(0) : nullptr;
   };
   const KeyValue* id = single(0);
@@ -507,15 +516,11 @@ absl::Status EtcdStoreImpl::Init() {
       floor == nullptr ? std::nullopt : ParseHex16(floor->value());
   if (!floor_us.has_value()) return Corrupt(FloorKey());
   int64_t issued = 0;
+  const int64_t forgotten_before_us =
+      absl::ToUnixMicros(clock_->Now() - issued_retention_);
   for (const KeyValue& kv : read->responses(4).response_range().kvs()) {
     std::optional<int64_t> instant = ParseHex16(kv.value());
     if (!instant.has_value()) return Corrupt(kv.key());
-    issued = std::max(issued, *instant);
-  const int64_t forgotten_before_us =
-      absl::ToUnixMicros(clock_->Now() - issued_retention_);
-  }
-  id_ = id->value();
-  absl::MutexLock lock(&mu_);
     if (kv.key() != IssuedPrefix() && *instant < forgotten_before_us) {
       // A replica gone for longer than any token lives: every token it
       // handed out has expired, so no logout needs to be ordered after
@@ -526,12 +531,8 @@ absl::Status EtcdStoreImpl::Init() {
       absl::StatusOr<TxnResponse> forgotten = Commit(forget);
       if (!forgotten.ok()) return forgotten.status();
     }
-  last_seq_ = static_cast<uint64_t>(*seq);
-  floor_ = *floor_us;
-  const KeyValue* ticks = single(5);
-  std::optional<int64_t> reserved =
-      ticks == nullptr ? std::nullopt : ParseHex16(ticks->value());
-  if (!reserved.has_value()) return Corrupt(TicksKey());
+    issued = std::max(issued, *instant);
+  }
   // This replica's row, which logins and rotations only ever raise (a value
   // compare needs the key to exist).
   TxnRequest row;
@@ -543,9 +544,17 @@ absl::Status EtcdStoreImpl::Init() {
   AddPut(&row, IssuedKey(), Hex16(0));
   absl::StatusOr<TxnResponse> row_created = Commit(row);
   if (!row_created.ok()) return row_created.status();
+  // Bound to etcd's cluster id, which a restore from a backup changes: the
+  // restored store, whose seqs and floor went back, then has another id,
+  // and every subscriber starts over instead of waiting for seqs it had
+  // already seen.
+  id_ = absl::StrCat(id->value().substr(0, 16),
+                     absl::StrFormat("%016x", read->header().cluster_id()));
+  absl::MutexLock lock(&mu_);
+  last_seq_ = static_cast<uint64_t>(*seq);
+  floor_ = *floor_us;
   issued_at_start_ = issued;
   return absl::OkStatus();
-  reserved_ = *reserved;
 }
 
 // Revocations.

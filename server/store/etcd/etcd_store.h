@@ -37,8 +37,9 @@ namespace sigil::server::store {
 //    logout" when a logout at another replica has moved the floor past the
 //    instant they were stamped with; TickFloor() has moved too, so the
 //    caller stamps again and retries.
-//  - ReserveTicks raises one key shared by the replicas. Ordering against
-//    logouts does not rest on it (the compares above do).
+//  - ReserveTicks writes nothing: every instant handed out is recorded in
+//    the replica's row of issued instants before its token leaves, and
+//    TickFloor() is the highest of them (and of the floor) at start.
 //  - A batch of revocations larger than one Txn (128 operations) is
 //    written as several Txns, each all-or-nothing. A call that fails may
 //    have recorded a prefix of its revocations; that only revokes more.

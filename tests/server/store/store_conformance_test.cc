@@ -39,9 +39,12 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/store/etcd/etcd_client.h"
+#include "server/store/etcd/etcd_store.h"
 #include "server/store/rocks_store.h"
 #include "server/store/store.h"
 #include "tests/server/store/store_testing.h"
+#include "tests/testing/etcd_cluster.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "token/clock.h"
@@ -77,6 +80,9 @@ using RecordIf = Store::RecordIf;
 class RocksStoreFactory {
  public:
   static constexpr char kName[] = "RocksStore";
+  // Orders a login against a logout by their instants alone: a login
+  // stamped before a logout but recorded after it is taken and narrowed.
+  static constexpr bool kOrdersByCommit = false;
   static void SetUpTestSuite() {}
   static void TearDownTestSuite() {}
 
@@ -91,8 +97,51 @@ class RocksStoreFactory {
   sigil::testing::TempDir dir_;
 };
 
+// EtcdStore on one real etcd member shared by the suite; each test's
+// stores live under a prefix of their own, each named store under its own
+// prefix within it.
+class EtcdStoreFactory {
+ public:
+  static constexpr char kName[] = "EtcdStore";
+  // Orders a login against a logout by which committed first: a login
+  // stamped at or below a recorded logout is refused (ABORTED), and a
+  // logout is raised above every instant recorded before it.
+  static constexpr bool kOrdersByCommit = true;
+  static void SetUpTestSuite() {
+    auto cluster = sigil::testing::EtcdCluster::Start();
+    ASSERT_THAT(cluster, IsOk());
+    cluster_ = cluster->release();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  EtcdStoreFactory() : test_(++tests_) {}
+
+  absl::StatusOr<std::unique_ptr<Store>> Open(absl::string_view name,
+                                              const token::Clock* clock) {
+    if (cluster_ == nullptr) return absl::UnavailableError("no etcd cluster");
+    auto client = cluster_->NewClient();
+    if (!client.ok()) return client.status();
+    EtcdStore::Options options;
+    options.prefix = absl::StrCat("/conformance/", test_, "/", name, "/");
+    auto store = EtcdStore::Open(client->get(), clock, options);
+    if (!store.ok()) return store.status();
+    clients_.push_back(*std::move(client));
+    return std::unique_ptr<Store>(*std::move(store));
+  }
+
+ private:
+  static inline sigil::testing::EtcdCluster* cluster_ = nullptr;
+  static inline int tests_ = 0;
+  const int test_;
+  // Outlive the stores, which the test destroys first.
+  std::vector<std::unique_ptr<etcd::EtcdClient>> clients_;
+};
+
 // Every Store implementation; the suite runs once for each.
-using StoreFactories = ::testing::Types<RocksStoreFactory>;
+using StoreFactories = ::testing::Types<RocksStoreFactory, EtcdStoreFactory>;
 
 struct FactoryName {
   template <typename Factory>
@@ -124,6 +173,30 @@ class StoreConformanceTest : public ::testing::Test {
   }
 
   Store& store() { return *store_; }
+
+  // An instant as the authority stamps one: strictly increasing, from
+  // kStart on, and above every logout the store has recorded.
+  // Thread-safe.
+  int64_t Tick() {
+    int64_t last = last_tick_.load();
+    while (true) {
+      const int64_t next =
+          std::max({last + 1, Micros(kStart), store().LogoutFloor() + 1});
+      if (last_tick_.compare_exchange_weak(last, next)) return next;
+    }
+  }
+
+  // Records `session` stamped by Tick, stamping again while the store
+  // refuses the instant (a logout overtook it), as Authority::Issue does.
+  absl::Status PutStamped(Session session) {
+    absl::Status put = absl::OkStatus();
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      session.created_us = Tick();
+      put = Put(store(), session);
+      if (put.code() != absl::StatusCode::kAborted) return put;
+    }
+    return put;
+  }
 
   std::vector<Revocation> AllRevocations(Store& store) {
     std::vector<Revocation> all;
@@ -179,6 +252,8 @@ class StoreConformanceTest : public ::testing::Test {
     Session refreshed = read;
     refreshed.last_refreshed = now;
     refreshed.idle_expires_at = now + absl::Minutes(45);
+    // The new access token's instant, as the authority stamps it.
+    refreshed.refreshed_us = Tick();
     return store().RotateRefreshToken(refreshed, **spent, successor, now);
   }
 
@@ -203,6 +278,7 @@ class StoreConformanceTest : public ::testing::Test {
   // Declared first: the stores use the clock, and the factory's resources
   // hold the stores.
   token::FakeClock clock_{kStart};
+  std::atomic<int64_t> last_tick_{0};
   Factory factory_;
   std::unique_ptr<Store> store_;
 };
@@ -688,9 +764,9 @@ TYPED_TEST(StoreConformanceTest, SessionsOpenedAfterLogoutCountForTheNext) {
               IsOk());
   EXPECT_EQ(this->Append(SubjectRevocation("alice", kStart, expiry)), 1)
       << "first logout, after s1";
-  ASSERT_THAT(Put(this->store(), MakeSession("s2", "alice", {"a"}, expiry)),
+  ASSERT_THAT(this->PutStamped(MakeSession("s2", "alice", {"a"}, expiry)),
               IsOk());
-  ASSERT_THAT(Put(this->store(), MakeSession("s3", "alice", {"b"}, expiry)),
+  ASSERT_THAT(this->PutStamped(MakeSession("s3", "alice", {"b"}, expiry)),
               IsOk());
   EXPECT_EQ(this->Append(SubjectRevocation("alice", kStart, expiry)), 2)
       << "second logout, after s2 and s3";
@@ -740,17 +816,21 @@ TYPED_TEST(StoreConformanceTest, LogoutsNarrowAndEndSessionsCreatedBeforeThem) {
        {"b"},
        {"b"},
        {"a"}},
-      // Between s1 and s2: only s1 is older.
+      // Between s1 and s2: only s1 is older. A store that orders by
+      // commit raises the logout above s2, recorded before it.
       {"alice out of b at 20",
        SubjectSystemRevocation("alice", "b", at(t0 + 20), expiry),
        {"<none>"},
-       {"b"},
+       TypeParam::kOrdersByCommit ? std::vector<std::string>{"<none>"}
+                                  : std::vector<std::string>{"b"},
        {"a"}},
-      // The same instant as s2's creation does not cover it.
+      // The same instant as s2's creation does not cover it, unless the
+      // store orders the logout after every login recorded before it.
       {"alice out everywhere at 30",
        SubjectRevocation("alice", at(t0 + 30), expiry),
        {"<none>"},
-       {"b"},
+       TypeParam::kOrdersByCommit ? std::vector<std::string>{"<none>"}
+                                  : std::vector<std::string>{"b"},
        {"a"}},
       {"alice out everywhere at 31",
        SubjectRevocation("alice", at(t0 + 31), expiry),
@@ -766,9 +846,16 @@ TYPED_TEST(StoreConformanceTest, LogoutsNarrowAndEndSessionsCreatedBeforeThem) {
     EXPECT_EQ(SystemsOf(store.GetSession("bob", "s3")), step.s3);
   }
 
-  // A login racing a logout may be recorded after it, yet predate it.
-  ASSERT_THAT(Put(store, MakeSession("late", "alice", {"c"}, expiry, t0 + 25)),
-              IsOk());
+  // A login racing a logout may be recorded after it, yet predate it: it
+  // is narrowed, or refused so that its caller stamps it again.
+  const absl::Status late =
+      Put(store, MakeSession("late", "alice", {"c"}, expiry, t0 + 25));
+  if (TypeParam::kOrdersByCommit) {
+    EXPECT_THAT(late, StatusIs(absl::StatusCode::kAborted));
+    EXPECT_GE(store.LogoutFloor(), t0 + 25);
+  } else {
+    ASSERT_THAT(late, IsOk());
+  }
   EXPECT_EQ(SystemsOf(store.GetSession("alice", "late")),
             std::vector<std::string>{"<none>"})
       << "session created at t0+25, recorded after a logout at t0+31";
@@ -997,8 +1084,9 @@ TYPED_TEST(StoreConformanceTest,
       for (int i = 0; i < kSessionsPerThread; ++i) {
         const std::string id = absl::StrCat("s", t, "-", i);
         const std::string system = i % 2 == 0 ? "a" : "b";
-        EXPECT_THAT(Put(store, MakeSession(id, "alice", {system}, expiry)),
-                    IsOk())
+        EXPECT_THAT(
+            this->PutStamped(MakeSession(id, "alice", {system}, expiry)),
+            IsOk())
             << id;
       }
     });
@@ -1136,6 +1224,7 @@ TYPED_TEST(StoreConformanceTest, RefreshTokenRotationIsDurable) {
   Session refreshed = session;
   refreshed.last_refreshed = kStart + absl::Minutes(5);
   refreshed.idle_expires_at = kStart + absl::Minutes(50);
+  refreshed.refreshed_us = this->Tick();
   ASSERT_THAT(this->store().RotateRefreshToken(refreshed, **first, "hash-2",
                                                kStart + absl::Minutes(5)),
               IsOk());
@@ -1215,9 +1304,12 @@ TYPED_TEST(StoreConformanceTest,
     SCOPED_TRACE(subject);
     const std::string id = "s-" + subject;
     const std::optional<Session> read = this->PutAndRead(
-        MakeSession(id, subject, {"a"}, kStart + absl::Hours(1)));
+        MakeSession(id, subject, {"a"}, kStart + absl::Hours(1), this->Tick()));
     ASSERT_TRUE(read.has_value());
-    this->Append(revocation);
+    // After the session, as the authority stamps it.
+    Revocation stamped = revocation;
+    stamped.not_before_us = this->Tick();
+    this->Append(stamped);
     EXPECT_THAT(
         this->Rotate(*read, kStart + absl::Minutes(1), "next-" + subject),
         StatusIs(absl::StatusCode::kAborted));
@@ -1331,8 +1423,9 @@ TYPED_TEST(StoreConformanceTest, ARotationRacingARevocationNeverRevivesIt) {
     SCOPED_TRACE(
         absl::StrCat("round ", round, ": ", kinds[round % 3], " of ", subject));
     const std::optional<Session> read =
-        this->PutAndRead(MakeSession(id, subject, {"a"}, expiry));
+        this->PutAndRead(MakeSession(id, subject, {"a"}, expiry, this->Tick()));
     ASSERT_TRUE(read.has_value());
+    revocation.not_before_us = this->Tick();
     absl::Notification go;
     absl::Status rotated;
     absl::StatusOr<Store::AppendResult> appended;
@@ -1585,14 +1678,17 @@ TYPED_TEST(StoreConformanceTest, TickFloorSurvivesReopen) {
     int64_t reserve_us;     // 0: no reservation
     int64_t not_before_us;  // 0: no revocation
     int64_t floor_us;
+    // A store that orders by commit records every instant it hands out
+    // instead of reserving ahead: reservations leave its floor alone.
+    int64_t commit_floor_us;
   };
   const int64_t base = Micros(kStart);
   const Step steps[] = {
-      {"reserve", base + 100, 0, base + 100},
-      {"lower_reservation_keeps_floor", base + 50, 0, base + 100},
-      {"revocation_above_lease", 0, base + 150, base + 150},
-      {"revocation_below_floor", 0, base + 120, base + 150},
-      {"reservation_above_revocations", base + 200, 0, base + 200},
+      {"reserve", base + 100, 0, base + 100, 0},
+      {"lower_reservation_keeps_floor", base + 50, 0, base + 100, 0},
+      {"revocation_above_lease", 0, base + 150, base + 150, base + 150},
+      {"revocation_below_floor", 0, base + 120, base + 150, base + 150},
+      {"reservation_above_revocations", base + 200, 0, base + 200, base + 150},
   };
   EXPECT_EQ(this->store().TickFloor(), 0);
   for (const Step& step : steps) {
@@ -1605,10 +1701,12 @@ TYPED_TEST(StoreConformanceTest, TickFloorSurvivesReopen) {
       r.not_before_us = step.not_before_us;
       this->Append(r);
     }
-    EXPECT_EQ(this->store().TickFloor(), step.floor_us);
+    const int64_t floor_us =
+        TypeParam::kOrdersByCommit ? step.commit_floor_us : step.floor_us;
+    EXPECT_EQ(this->store().TickFloor(), floor_us);
     this->Reopen();
     ASSERT_NE(this->store_, nullptr);
-    EXPECT_EQ(this->store().TickFloor(), step.floor_us) << "after reopening";
+    EXPECT_EQ(this->store().TickFloor(), floor_us) << "after reopening";
   }
 }
 
@@ -1629,8 +1727,33 @@ TYPED_TEST(StoreConformanceTest, TickFloorCoversEveryNotBeforeOfACall) {
   ASSERT_THAT(this->store().ReserveTicks(base + 50), IsOk());
   EXPECT_EQ(this->store().TickFloor(), base + 90) << "after reserving base+50";
   ASSERT_THAT(this->store().ReserveTicks(base + 120), IsOk());
-  EXPECT_EQ(this->store().TickFloor(), base + 120)
+  EXPECT_EQ(this->store().TickFloor(),
+            TypeParam::kOrdersByCommit ? base + 90 : base + 120)
       << "after reserving base+120";
+}
+
+// A token handed out without a session write (a refresh retried within
+// its grace window) is ordered before every later logout, and one stamped
+// below a recorded logout is refused by a store that orders by commit.
+TYPED_TEST(StoreConformanceTest, RecordedInstantsAreCoveredByLaterLogouts) {
+  ASSERT_NE(this->store_, nullptr);
+  const absl::Time expiry = kStart + absl::Hours(1);
+  const int64_t instant = this->Tick() + 1000;
+  ASSERT_THAT(this->store().RecordInstant(instant), IsOk());
+  auto logout = this->store().AppendRevocation(
+      SubjectRevocation("alice", kStart, expiry));
+  ASSERT_THAT(logout, IsOk());
+  if (TypeParam::kOrdersByCommit) {
+    EXPECT_GT(logout->not_before_us, instant)
+        << "a logout after a recorded instant";
+    EXPECT_THAT(this->store().RecordInstant(instant),
+                StatusIs(absl::StatusCode::kAborted))
+        << "an instant below a recorded logout";
+    EXPECT_GE(this->store().LogoutFloor(), logout->not_before_us);
+  } else {
+    EXPECT_EQ(logout->not_before_us, Micros(kStart));
+    EXPECT_THAT(this->store().RecordInstant(instant), IsOk());
+  }
 }
 
 // What a new instant must lie above: every recorded not_before, never a
