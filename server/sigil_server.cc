@@ -83,8 +83,6 @@ absl::StatusOr<std::unique_ptr<SigilServer>> SigilServer::Start(
     server->etcd_ = *std::move(client);
     store::EtcdStore::Options store_options;
     store_options.prefix = options.etcd.prefix;
-    // A replica gone for twice the longest token lifetime is forgotten.
-    store_options.issued_retention = 2 * options.authority.max_ttl;
     auto store =
         store::EtcdStore::Open(server->etcd_.get(), clock, store_options);
     if (!store.ok()) return store.status();

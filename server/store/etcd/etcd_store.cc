@@ -166,7 +166,6 @@ class EtcdStoreImpl final : public EtcdStore {
         clock_(clock),
         prefix_(options.prefix),
         replica_id_(options.replica_id),
-        issued_retention_(options.issued_retention),
         max_attempts_(options.max_attempts),
         session_puts_([this](absl::Span<SessionPuts::Slot* const> batch) {
           CommitSessions(batch);
@@ -296,7 +295,6 @@ class EtcdStoreImpl final : public EtcdStore {
   const token::Clock* const clock_;
   const std::string prefix_;
   std::string replica_id_;  // set once by Init
-  const absl::Duration issued_retention_;
   const int max_attempts_;
   std::string id_;  // set once by Init
 
@@ -516,25 +514,15 @@ absl::Status EtcdStoreImpl::Init() {
       floor == nullptr ? std::nullopt : ParseHex16(floor->value());
   if (!floor_us.has_value()) return Corrupt(FloorKey());
   int64_t issued = 0;
-  const int64_t forgotten_before_us =
-      absl::ToUnixMicros(clock_->Now() - issued_retention_);
   for (const KeyValue& kv : read->responses(4).response_range().kvs()) {
     std::optional<int64_t> instant = ParseHex16(kv.value());
     if (!instant.has_value()) return Corrupt(kv.key());
-    if (kv.key() != IssuedPrefix() && *instant < forgotten_before_us) {
-      // A replica gone for longer than any token lives: every token it
-      // handed out has expired, so no logout needs to be ordered after
-      // it. Deleted only if unchanged (it may have come back).
-      TxnRequest forget;
-      RequireUnchangedSince(&forget, kv.key(), kv.mod_revision());
-      AddDelete(&forget, kv.key());
-      absl::StatusOr<TxnResponse> forgotten = Commit(forget);
-      if (!forgotten.ok()) return forgotten.status();
-    }
     issued = std::max(issued, *instant);
   }
   // This replica's row, which logins and rotations only ever raise (a value
-  // compare needs the key to exist).
+  // compare needs the key to exist). Rows are never deleted: a replica
+  // idle for long may still issue, and a raise of a row some other replica
+  // had deleted would fail its compare and record nothing.
   TxnRequest row;
   Compare* new_row = row.add_compare();
   new_row->set_target(Compare::CREATE);

@@ -58,9 +58,6 @@ class EtcdStore : public Store {
     std::string prefix = "/sigil/";
     // Names this process's row of issued instants; random when empty.
     std::string replica_id;
-    // Rows of replicas that have issued nothing for this long are deleted
-    // at start: at least the longest token lifetime (--max_token_ttl).
-    absl::Duration issued_retention = absl::Hours(48);
     // Read-modify-writes that lose to concurrent writers this many times in
     // a row fail with UNAVAILABLE.
     int max_attempts = 32;
