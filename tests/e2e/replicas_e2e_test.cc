@@ -41,7 +41,11 @@ using ::sigil::testing::IsOk;
 using ::sigil::v1::Identity;
 
 constexpr char kSigildPath[] = SIGIL_BINARY_DIR "/server/sigild";
-constexpr char kFaketime[] = "/usr/bin/faketime";
+// Debian's libfaketime (package faketime), preloaded through env, which
+// execs: the replica keeps its pid, so killing it never leaves an orphan
+// (the faketime wrapper forks and would).
+constexpr char kLibFaketime[] =
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 constexpr char kIssuer[] = "https://sigil.replicas.test";
 constexpr int kReplicas = 3;
 // The replica whose wall clock runs ahead of the others'.
@@ -98,7 +102,7 @@ class ReplicasTest : public ::testing::Test {
     skew_ = absl::StrContains(
                 ::testing::UnitTest::GetInstance()->current_test_info()->name(),
                 "Seed") &&
-            !RunsUnderAsan() && access(kFaketime, X_OK) == 0;
+            !RunsUnderAsan() && access(kLibFaketime, R_OK) == 0;
     for (int i = 0; i < kReplicas; ++i) {
       replicas_.push_back(NewReplica(i));
       ASSERT_TRUE(replicas_.back()->Spawn());
@@ -135,8 +139,10 @@ class ReplicasTest : public ::testing::Test {
     };
     std::string binary = kSigildPath;
     if (i == kSkewed && skew_) {
-      args.insert(args.begin(), {"-f", kSkew, kSigildPath});
-      binary = kFaketime;
+      args.insert(args.begin(),
+                  {absl::StrCat("LD_PRELOAD=", kLibFaketime),
+                   absl::StrCat("FAKETIME=", kSkew), kSigildPath});
+      binary = "/usr/bin/env";
     }
     return std::make_unique<SigilProcess>(
         binary, args, listen, dir_.Sub(absl::StrCat("replica", i, ".log")));
