@@ -7,10 +7,12 @@
 // nullopt for a value they cannot read; callers report it with the key.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "server/store/store.h"
 #include "token/revocation_index.h"
 
@@ -36,6 +38,13 @@ struct SessionCounter {
 };
 std::string EncodeCounter(const SessionCounter& counter);
 std::optional<SessionCounter> DecodeCounter(absl::string_view value);
+
+// `session` with only the systems no logout marker in `counters` (by
+// system, "" for the subject-wide one) has ended it at, or nullopt when
+// none is left or it has expired (absolute or idle) by `now`.
+std::optional<Session> AliveSession(
+    Session session, const std::map<std::string, SessionCounter>& counters,
+    absl::Time now);
 
 std::string EncodeKey(const KeyRecord& key);
 std::optional<KeyRecord> DecodeKey(absl::string_view value);

@@ -138,26 +138,7 @@ absl::StatusOr<int64_t> RocksStoreImpl::EndSessions(
 
 std::optional<Session> RocksStoreImpl::Alive(
     Session session, const std::map<std::string, SessionCounter>& counters) {
-  const absl::Time now = clock_->Now();
-  if (now >= session.expires_at || now >= session.idle_expires_at) {
-    return std::nullopt;
-  }
-  auto logged_out_us = [&](const std::string& system) -> int64_t {
-    auto it = counters.find(system);
-    return it == counters.end() ? 0 : it->second.logged_out_us;
-  };
-  const int64_t everywhere = logged_out_us("");
-  // A logout covers sessions created strictly before its instant, as it
-  // covers tokens.
-  session.systems.erase(
-      std::remove_if(session.systems.begin(), session.systems.end(),
-                     [&](const std::string& system) {
-                       return session.created_us <
-                              std::max(everywhere, logged_out_us(system));
-                     }),
-      session.systems.end());
-  if (session.systems.empty()) return std::nullopt;
-  return session;
+  return AliveSession(std::move(session), counters, clock_->Now());
 }
 
 absl::Status RocksStoreImpl::PutSession(const Session& session,
